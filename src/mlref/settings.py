@@ -1,0 +1,102 @@
+"""One frozen settings object for the reference system, built by a factory and passed in.
+
+Nothing here touches the disk at import time; ``Settings.ensure_dirs()`` makes the
+folders when a stage actually needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    n_users: int = 2_000
+    days: int = 90
+    fraud_rate: float = 0.01
+    seed: int = 7
+    start: str = "2026-01-01T00:00:00+00:00"
+    # drift switch: from this ISO date on, amounts shift and a new category appears
+    drift_from: str | None = None
+    drift_amount_factor: float = 2.5
+    label_delay_days: int = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where everything goes and how big it is. Every path derives from ``workdir``."""
+
+    workdir: Path
+    data: DataConfig = field(default_factory=DataConfig)
+    # validation
+    max_quarantine_rate: float = 0.05
+    max_data_age_hours: float = 48.0
+    # registry: None means a SQLite file under workdir
+    tracking_uri: str | None = None
+    model_name: str = "mlref-fraud"
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024
+    batching: bool = True
+    p99_budget_ms: float = 50.0
+
+    @property
+    def raw_path(self) -> Path:
+        return self.workdir / "data" / "transactions.parquet"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.workdir / "data" / "quarantine.parquet"
+
+    @property
+    def feature_repo(self) -> Path:
+        return self.workdir / "feature_repo"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.workdir / "artifacts"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.workdir / "mlflow"
+
+    @property
+    def registry_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').as_posix()}"
+
+    @property
+    def prediction_log(self) -> Path:
+        return self.workdir / "logs" / "predictions.sqlite"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.workdir / "reports"
+
+    def ensure_dirs(self) -> None:
+        for path in (
+            self.raw_path.parent,
+            self.feature_repo,
+            self.artifacts_dir,
+            self.mlflow_dir,
+            self.prediction_log.parent,
+            self.reports_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def make_settings(workdir: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
+    """Build settings; ``workdir`` defaults to $MLREF_HOME or ./.mlref."""
+    root = Path(workdir or os.environ.get("MLREF_HOME") or ".mlref").resolve()
+    data_overrides = {k: v for k, v in overrides.items() if k in DataConfig.__dataclass_fields__}
+    rest = {k: v for k, v in overrides.items() if k not in data_overrides}
+    return Settings(workdir=root, data=DataConfig(**data_overrides), **rest)  # type: ignore[arg-type]

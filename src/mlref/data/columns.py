@@ -1,0 +1,37 @@
+"""The raw transaction event: column names and vocabularies every stage agrees on."""
+
+from __future__ import annotations
+
+TRANSACTION_ID = "transaction_id"  # str, unique, e.g. "t00000042"
+USER_ID = "user_id"  # int64 entity key (Feast entity "user")
+MERCHANT_ID = "merchant_id"  # int64
+MERCHANT_CATEGORY = "merchant_category"  # str, one of CATEGORIES (DRIFT_CATEGORY when drifted)
+AMOUNT = "amount"  # float64, in [0, 1_000_000]
+EVENT_TIMESTAMP = "event_timestamp"  # datetime64[ns, UTC]
+LABEL = "is_fraud"  # int8 0/1
+LABEL_TIMESTAMP = "label_timestamp"  # datetime64[ns, UTC]: when the label became known
+
+RAW_COLUMNS: tuple[str, ...] = (
+    TRANSACTION_ID,
+    USER_ID,
+    MERCHANT_ID,
+    MERCHANT_CATEGORY,
+    AMOUNT,
+    EVENT_TIMESTAMP,
+    LABEL,
+    LABEL_TIMESTAMP,
+)
+
+CATEGORIES: tuple[str, ...] = (
+    "grocery",
+    "restaurant",
+    "gas",
+    "online",
+    "travel",
+    "electronics",
+    "entertainment",
+    "health",
+)
+# appears only when the generator's drift switch is on; validation accepts it
+DRIFT_CATEGORY = "crypto"
+KNOWN_CATEGORIES: tuple[str, ...] = (*CATEGORIES, DRIFT_CATEGORY)

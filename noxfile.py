@@ -1,0 +1,36 @@
+"""Development sessions. `nox -l` lists them; `nox` runs tests and lint.
+
+Every session runs inside the project's uv environment (`uv run --locked`), so nox adds no
+second resolver and the lockfile stays the single source of versions.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests", "lint"]
+
+
+def _uv(session: nox.Session, *args: str) -> None:
+    session.run("uv", "run", "--locked", *args, external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the unit tests, the plugin tests and the gates (pytest --mlgates)."""
+    _uv(session, "pytest", "--mlgates", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint + format check and mypy on src/."""
+    _uv(session, "ruff", "check", ".")
+    _uv(session, "ruff", "format", "--check", ".")
+    _uv(session, "mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the reference system end to end (mlref demo) in ./.mlref-demo."""
+    _uv(session, "mlref", "demo", "--workdir", ".mlref-demo", *session.posargs)

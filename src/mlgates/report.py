@@ -1,0 +1,454 @@
+"""The gate run report: versioned JSON (with its JSON Schema), markdown and the terminal table.
+
+A report is plain data built from the recorded results (dicts from ``GateResult.to_dict()``
+plus ``test`` and ``params``), so it travels from xdist workers and serialises as is.
+``REPORT_SCHEMA`` describes it; ``validate(doc)`` checks a document against the subset of
+JSON Schema the schema uses (no third-party validator needed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlgates import rubric
+
+SCHEMA_VERSION = "1.0"
+VERDICT_ORDER: tuple[str, ...] = ("fail", "inconclusive", "warn", "pass")
+
+_NUM_OR_TEXT = {"type": ["number", "string", "null"]}
+_STR = {"type": "string"}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_COUNT = {"type": "integer", "minimum": 0}
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://mlgates.invalid/report/1.0",
+    "title": "mlgates report",
+    "type": "object",
+    "required": [
+        "schema_version",
+        "tool",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "exit_status",
+        "environment",
+        "git",
+        "config",
+        "summary",
+        "results",
+        "rubric",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "tool": {
+            "type": "object",
+            "required": ["name", "version"],
+            "properties": {"name": {"const": "mlgates"}, "version": _STR},
+        },
+        "started_at": _STR,
+        "finished_at": _STR,
+        "duration_s": {"type": "number", "minimum": 0},
+        "exit_status": {"type": "integer"},
+        "environment": {
+            "type": "object",
+            "required": ["python", "implementation", "pytest", "platform", "machine", "cpu_count"],
+            "properties": {
+                "python": _STR,
+                "implementation": _STR,
+                "pytest": _STR,
+                "platform": _STR,
+                "machine": _STR,
+                "processor": _STR,
+                "hostname": _STR,
+                "cpu_count": {"type": ["integer", "null"]},
+                "xdist_workers": {"type": ["integer", "null"]},
+                "ci": {"type": "boolean"},
+            },
+        },
+        "git": {
+            "type": "object",
+            "required": ["commit", "dirty"],
+            "properties": {"commit": _STR_OR_NULL, "dirty": {"type": ["boolean", "null"]}},
+        },
+        "config": {
+            "type": "object",
+            "required": ["inconclusive", "sources", "gates"],
+            "properties": {
+                "inconclusive": {"enum": ["fail", "warn"]},
+                "sources": {"type": "array", "items": _STR},
+                "gates": {"type": "object", "additionalProperties": {"type": "object"}},
+                "rubric_manual": {"type": "array", "items": _STR},
+            },
+        },
+        "summary": {
+            "type": "object",
+            "required": ["total", "pass", "warn", "fail", "inconclusive"],
+            "properties": {
+                "total": _COUNT,
+                "pass": _COUNT,
+                "warn": _COUNT,
+                "fail": _COUNT,
+                "inconclusive": _COUNT,
+            },
+        },
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "test",
+                    "name",
+                    "verdict",
+                    "passed",
+                    "measured",
+                    "threshold",
+                    "message",
+                    "rubric",
+                    "details",
+                ],
+                "properties": {
+                    "test": _STR,
+                    "name": _STR,
+                    "verdict": {"enum": ["pass", "warn", "fail", "inconclusive"]},
+                    "passed": {"type": "boolean"},
+                    "measured": _NUM_OR_TEXT,
+                    "threshold": _NUM_OR_TEXT,
+                    "unit": _STR,
+                    "direction": {"enum": ["max", "min", ""]},
+                    "message": _STR,
+                    "hint": _STR,
+                    "rubric": {"type": "array", "items": {"enum": sorted(rubric.ITEMS)}},
+                    "details": {"type": "object"},
+                    "params": {"type": "object"},
+                },
+            },
+        },
+        "rubric": {
+            "type": "object",
+            "required": ["final", "interpretation", "sections", "points", "uncovered"],
+            "properties": {
+                "final": {"type": "number", "minimum": 0, "maximum": 7},
+                "interpretation": _STR,
+                "sections": {
+                    "type": "object",
+                    "required": list(rubric.SECTIONS),
+                    "additionalProperties": False,
+                    "properties": {
+                        s: {"type": "number", "minimum": 0, "maximum": 7} for s in rubric.SECTIONS
+                    },
+                },
+                "points": {
+                    "type": "object",
+                    "additionalProperties": {"enum": [0, 0.5, 1]},
+                },
+                "uncovered": {"type": "array", "items": {"enum": sorted(rubric.ITEMS)}},
+                "manual": {"type": "array", "items": {"enum": sorted(rubric.ITEMS)}},
+                "covering": {"type": "object"},
+            },
+        },
+    },
+}
+
+
+# ---------------------------------------------------------------------------- validation
+
+_TYPES: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1, but 1 is 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+def validate(doc: Any, schema: Mapping[str, Any] = REPORT_SCHEMA, path: str = "$") -> list[str]:
+    """Errors of ``doc`` against ``schema`` (keywords: type, enum, const, required,
+    properties, additionalProperties, items, minimum, maximum). Empty list = valid."""
+    errors: list[str] = []
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_TYPES[t](doc) for t in types):
+            return [f"{path}: expected {' or '.join(types)}, got {type(doc).__name__}"]
+    if "const" in schema and not _same(doc, schema["const"]):
+        errors.append(f"{path}: expected {schema['const']!r}, got {doc!r}")
+    if "enum" in schema and not any(_same(doc, e) for e in schema["enum"]):
+        errors.append(f"{path}: {doc!r} not one of {schema['enum']!r}")
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        if "minimum" in schema and doc < schema["minimum"]:
+            errors.append(f"{path}: {doc} < minimum {schema['minimum']}")
+        if "maximum" in schema and doc > schema["maximum"]:
+            errors.append(f"{path}: {doc} > maximum {schema['maximum']}")
+    if isinstance(doc, dict):
+        for key in schema.get("required", ()):
+            if key not in doc:
+                errors.append(f"{path}: missing required key {key!r}")
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, value in doc.items():
+            if key in props:
+                errors.extend(validate(value, props[key], f"{path}.{key}"))
+            elif extra is False:
+                errors.append(f"{path}: unexpected key {key!r}")
+            elif isinstance(extra, Mapping):
+                errors.extend(validate(value, extra, f"{path}.{key}"))
+    if isinstance(doc, list) and "items" in schema:
+        for i, value in enumerate(doc):
+            errors.extend(validate(value, schema["items"], f"{path}[{i}]"))
+    return errors
+
+
+# ---------------------------------------------------------------------------- facts
+
+
+def git_state(cwd: Path) -> dict[str, Any]:
+    """The commit checked out in ``cwd`` and whether the tree has changes (None if unknown)."""
+
+    def run(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def environment(pytest_version: str, xdist_workers: int | None = None) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "pytest": pytest_version,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "hostname": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "xdist_workers": xdist_workers,
+        "ci": bool(os.environ.get("CI")),
+    }
+
+
+def tool_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlgates")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def counts(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    out = {"total": len(results), "pass": 0, "warn": 0, "fail": 0, "inconclusive": 0}
+    for r in results:
+        verdict = str(r.get("verdict"))
+        if verdict in out:
+            out[verdict] += 1
+    return out
+
+
+def build_report(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    score: rubric.RubricScore,
+    started_at: float,
+    finished_at: float,
+    exit_status: int,
+    env: Mapping[str, Any],
+    git: Mapping[str, Any],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "mlgates", "version": tool_version()},
+        "started_at": iso(started_at),
+        "finished_at": iso(finished_at),
+        "duration_s": round(max(0.0, finished_at - started_at), 3),
+        "exit_status": int(exit_status),
+        "environment": dict(env),
+        "git": dict(git),
+        "config": dict(config),
+        "summary": counts(results),
+        "results": [dict(r) for r in results],
+        "rubric": score.to_dict(),
+    }
+
+
+def write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def fmt_number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000 or abs(value) < 0.001:
+        return f"{value:.4g}"
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def fmt_measured(r: Mapping[str, Any]) -> str:
+    text = fmt_number(r.get("measured"))
+    return text + str(r.get("unit") or "") if r.get("measured") is not None else text
+
+
+def fmt_threshold(r: Mapping[str, Any]) -> str:
+    if r.get("threshold") is None:
+        return "-"
+    op = {"max": "<= ", "min": ">= "}.get(str(r.get("direction") or ""), "")
+    return f"{op}{fmt_number(r.get('threshold'))}{r.get('unit') or ''}"
+
+
+def table_rows(results: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            str(r.get("name")),
+            str(r.get("test")),
+            fmt_measured(r),
+            fmt_threshold(r),
+            str(r.get("verdict")).upper(),
+        )
+        for r in results
+    ]
+
+
+HEADER = ("gate", "test", "measured", "threshold", "verdict")
+
+
+def text_table(results: Sequence[Mapping[str, Any]], width: int = 120) -> list[str]:
+    """Fixed-width lines; the test column is shortened from the left to fit ``width``."""
+    rows = table_rows(results)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
+    spare = width - (sum(widths) + 2 * (len(HEADER) - 1))
+    if spare < 0:
+        widths[1] = max(len(HEADER[1]), widths[1] + spare)
+
+    def cell(text: str, i: int) -> str:
+        if len(text) > widths[i]:
+            text = "..." + text[-(widths[i] - 3) :]
+        return text.ljust(widths[i])
+
+    lines = ["  ".join(cell(h, i) for i, h in enumerate(HEADER)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(cell(c, i) for i, c in enumerate(row)).rstrip())
+    return lines
+
+
+def summary_line(results: Sequence[Mapping[str, Any]]) -> str:
+    c = counts(results)
+    parts = [f"{c[v]} {v}" for v in ("pass", "warn", "fail", "inconclusive") if c[v]]
+    noun = "result" if c["total"] == 1 else "results"
+    return f"{c['total']} gate {noun}" + (": " + ", ".join(parts) if parts else "")
+
+
+def score_lines(score: rubric.RubricScore, verbose: bool = False) -> list[str]:
+    sections = "  ".join(f"{s} {score.sections[s]:g}/7" for s in rubric.SECTIONS)
+    lines = [
+        f"ML Test Score (Breck et al. 2017): {score.final:g}  (minimum over sections: {sections})",
+        f"  {score.interpretation}",
+    ]
+    failing = [i for i in score.covering if score.points[i] == 0]
+    if failing:
+        lines.append(
+            "  covered but not passing (0 points): "
+            + ", ".join(f"{i} ({', '.join(score.covering[i])})" for i in failing)
+        )
+    if score.uncovered:
+        lines.append(f"  not covered by any gate ({len(score.uncovered)} of {len(rubric.ITEMS)}):")
+        for section in rubric.SECTIONS:
+            ids = [i for i in score.uncovered if rubric.ITEMS[i].section == section]
+            if not ids:
+                continue
+            if verbose:
+                lines.extend(f"    {i}: {rubric.ITEMS[i].title}" for i in ids)
+            else:
+                lines.append(f"    {section}: {', '.join(ids)}")
+    return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(
+    results: Sequence[Mapping[str, Any]], score: rubric.RubricScore, title: str = "mlgates"
+) -> str:
+    lines = [f"### {title}: {summary_line(results)}", ""]
+    if results:
+        lines += [
+            "| verdict | gate | test | measured | threshold |",
+            "| --- | --- | --- | ---: | ---: |",
+        ]
+        for name, test, measured, threshold, verdict in table_rows(results):
+            shown = f"**{verdict}**" if verdict in ("FAIL", "INCONCLUSIVE") else verdict
+            lines.append(
+                f"| {shown} | {_md(name)} | `{_md(test)}` | {_md(measured)} | {_md(threshold)} |"
+            )
+        lines.append("")
+    sections = ", ".join(f"{s} {score.sections[s]:g}/7" for s in rubric.SECTIONS)
+    lines.append(f"**ML Test Score**: {score.final:g} (minimum over sections: {sections}). ")
+    lines.append(f"{score.interpretation}")
+    if score.uncovered:
+        lines += ["", f"Not covered by any gate: {', '.join(score.uncovered)}"]
+    return "\n".join(lines) + "\n"
+
+
+def append_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlgates.report --schema`` prints the JSON Schema of the report."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--schema"]:
+        print(json.dumps(REPORT_SCHEMA, indent=2))
+        return 0
+    if len(args) == 2 and args[0] == "--validate":
+        errors = validate(json.loads(Path(args[1]).read_text(encoding="utf-8")))
+        for e in errors:
+            print(e, file=sys.stderr)
+        return 1 if errors else 0
+    print("usage: python -m mlgates.report --schema | --validate REPORT.json", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

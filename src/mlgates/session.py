@@ -1,0 +1,254 @@
+"""The gate machinery of a pytest run, registered only when the gates are on.
+
+State lives in ``config.stash`` (``RunState``). Under pytest-xdist each worker records its
+results and ships them in ``workeroutput``; the controller gathers them in
+``pytest_testnodedown`` and alone prints the summary and writes the reports.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgates import report, rubric
+from mlgates.config import ConfigError, GatesConfig, default_registry, load_config
+from mlgates.config import validate_overrides as check_overrides
+from mlgates.fixture import Gates, MarkerInfo, parse_marker
+
+WORKER_KEY = "mlgates_results"
+MARKER = "mlgate"
+
+
+@dataclass
+class RunState:
+    config: GatesConfig
+    report_path: Path | None = None
+    markdown_path: Path | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    workers: int | None = None
+
+
+state_key = pytest.StashKey[RunState]()
+marker_key = pytest.StashKey[MarkerInfo]()
+marker_error_key = pytest.StashKey[str]()
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _pyproject(config: pytest.Config) -> Path:
+    if config.inipath is not None and config.inipath.name == "pyproject.toml":
+        return config.inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def _path_option(config: pytest.Config, option: str) -> Path | None:
+    value = config.getoption(option)
+    if value:
+        return Path(value).absolute()
+    ini = str(config.getini(option) or "").strip()
+    if not ini:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    path = base / ini
+    if path.is_dir():
+        raise pytest.UsageError(f"ini key {option!r}: {path} is a directory; give a file path")
+    return path
+
+
+def load_state(config: pytest.Config) -> RunState:
+    label = config.inipath.name if config.inipath is not None else "ini"
+    try:
+        gates_config = load_config(
+            _pyproject(config), config.getini("mlgates_thresholds"), ini_label=label
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(f"mlgates: {exc}") from None
+    workers = None
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if isinstance(numprocesses, int):
+        workers = numprocesses
+    return RunState(
+        config=gates_config,
+        report_path=_path_option(config, "mlgates_report"),
+        markdown_path=_path_option(config, "mlgates_markdown"),
+        workers=workers,
+    )
+
+
+def _registry_or_empty() -> dict[str, Any]:
+    """The built-in gates, or none if they cannot be imported (then overrides of gates
+    the registry would know are checked when the gate is called)."""
+    try:
+        return dict(default_registry())
+    except ConfigError:
+        return {}
+
+
+class GateSession:
+    """Hooks active with ``--mlgates``."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        config.stash[state_key] = load_state(config)
+
+    @property
+    def state(self) -> RunState:
+        return self.config.stash[state_key]
+
+    # ------------------------------------------------------------------ collection and setup
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        st = self.state
+        sources = ", ".join(st.config.sources) or "defaults (no [tool.mlgates])"
+        line = f"mlgates: gates on; settings from {sources}"
+        if st.config.inconclusive != "fail":
+            line += f"; inconclusive = {st.config.inconclusive}"
+        if st.report_path:
+            line += f"; report -> {st.report_path}"
+        return [line]
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        registry: dict[str, Any] | None = None
+        for item in items:
+            marker = item.get_closest_marker(MARKER)
+            if marker is None:
+                continue
+            try:
+                info = parse_marker(marker)
+                if info.overrides and info.name not in (None, *self.state.config.custom_gates):
+                    if registry is None:
+                        registry = _registry_or_empty()
+                    check_overrides(
+                        str(info.name),
+                        info.overrides,
+                        registry,
+                        f"@pytest.mark.mlgate({info.name!r}) on {item.nodeid}:",
+                    )
+            except (ValueError, ConfigError) as exc:
+                item.stash[marker_error_key] = str(exc)
+                continue
+            item.stash[marker_key] = info
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        error = item.stash.get(marker_error_key, None)
+        if error is not None:
+            pytest.fail(f"[mlgates] {error}", pytrace=False)
+
+    def gates_for(self, item: pytest.Item) -> Gates:
+        info = item.stash.get(marker_key, None)
+        if info is None:
+            info = parse_marker(item.get_closest_marker(MARKER))
+        return Gates(item, self.state, info)
+
+    # ------------------------------------------------------------------ gathering
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.state.results.extend(output.get(WORKER_KEY, []))
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        st = self.state
+        if is_worker(self.config):
+            self.config.workeroutput[WORKER_KEY] = st.results  # type: ignore[attr-defined]
+            return
+        st.finished_at = time.time()
+        st.results.sort(key=lambda r: str(r.get("test")))
+        try:
+            self._write_outputs(int(exitstatus))
+        except Exception as exc:  # the run's verdict must not hinge on a report bug
+            st.errors.append(f"could not write the mlgates reports: {exc!r}")
+        if st.errors and session.exitstatus == pytest.ExitCode.OK:
+            # CI asked for the artefacts; a green run without them would hide the gates.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def score(self) -> rubric.RubricScore:
+        st = self.state
+        return rubric.score(st.results, manual=st.config.rubric_manual)
+
+    def _write_outputs(self, exit_status: int) -> None:
+        st = self.state
+        score = self.score()
+        if st.report_path is not None:
+            doc = report.build_report(
+                st.results,
+                score=score,
+                started_at=st.started_at,
+                finished_at=st.finished_at or time.time(),
+                exit_status=exit_status,
+                env=report.environment(pytest.__version__, st.workers),
+                git=report.git_state(self.config.rootpath),
+                config={
+                    "inconclusive": st.config.inconclusive,
+                    "sources": list(st.config.sources),
+                    "gates": {k: dict(v) for k, v in st.config.gates.items()},
+                    "rubric_manual": list(st.config.rubric_manual),
+                },
+            )
+            self._attempt(st.report_path, lambda p: report.write_json(p, doc))
+        md: str | None = None
+        if st.markdown_path is not None:
+            md = report.markdown(st.results, score)
+            self._attempt(st.markdown_path, lambda p: p.write_text(md or "", encoding="utf-8"))
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
+        if step_summary:
+            md = md or report.markdown(st.results, score)
+            self._attempt(Path(step_summary), lambda p: report.append_text(p, md or ""))
+
+    def _attempt(self, path: Path, write: Any) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+        except OSError as exc:
+            self.state.errors.append(f"could not write {path}: {exc}")
+        else:
+            self.state.written.append(str(path))
+
+    # ------------------------------------------------------------------ summary
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if is_worker(config):
+            return
+        try:
+            self._summary(terminalreporter, config)
+        except Exception as exc:  # never break the run's own summary
+            terminalreporter.write_line(f"mlgates: could not print the summary: {exc!r}", red=True)
+
+    def _summary(self, tr: Any, config: pytest.Config) -> None:
+        st = self.state
+        tr.write_sep("=", "mlgates summary")
+        if st.results:
+            width = getattr(getattr(tr, "_tw", None), "fullwidth", 120)
+            lines = report.text_table(st.results, width=width)
+            tr.write_line(lines[0], bold=True)
+            for line, r in zip(lines[1:], st.results, strict=True):
+                verdict = r.get("verdict")
+                if verdict == "pass":
+                    tr.write_line(line, green=True)
+                elif verdict == "warn" or (
+                    verdict == "inconclusive" and st.config.inconclusive == "warn"
+                ):
+                    tr.write_line(line, yellow=True)
+                else:
+                    tr.write_line(line, red=True)
+            tr.write_line(report.summary_line(st.results))
+        else:
+            tr.write_line("no gate ran (use the mlgates fixture in tests marked mlgate)")
+        for line in report.score_lines(self.score(), verbose=config.get_verbosity() > 0):
+            tr.write_line(line)
+        for path in st.written:
+            tr.write_line(f"mlgates: wrote {path}")
+        for error in st.errors:
+            tr.write_line(f"mlgates: {error}", red=True)

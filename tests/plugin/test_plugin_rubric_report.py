@@ -1,0 +1,131 @@
+"""The ML Test Score arithmetic and the report helpers, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlgates import report, rubric
+
+
+def test_rubric_has_the_28_items_of_the_paper_in_order() -> None:
+    assert len(rubric.ITEMS) == 28
+    assert list(rubric.ITEMS)[:2] == ["data-1", "data-2"]
+    assert list(rubric.ITEMS)[-1] == "monitor-7"
+    assert [i.number for i in rubric.ITEMS.values() if i.section == "infra"] == list(range(1, 8))
+    assert rubric.ITEMS["data-1"].title == "Feature expectations are captured in a schema"
+    assert rubric.ITEMS["model-5"].title == "A simpler model is not better"
+    assert rubric.ITEMS["monitor-3"].title == (
+        "Training and serving features compute the same values"
+    )
+    assert rubric.unknown_ids(["data-1", "data-8", "model-0", "infra-7"]) == ["data-8", "model-0"]
+
+
+def _r(verdict: str, *ids: str, name: str = "g") -> dict[str, object]:
+    return {"name": name, "verdict": verdict, "rubric": list(ids)}
+
+
+def test_score_takes_the_best_verdict_per_item_and_the_minimum_section() -> None:
+    results = [
+        _r("fail", "data-1"),
+        _r("pass", "data-1", name="h"),  # pass beats fail on the same item: 1
+        _r("warn", "data-2"),  # 0.5
+        _r("inconclusive", "data-3"),  # covered but 0
+        _r("pass", "model-1", "model-2", "infra-1", "monitor-1"),
+        _r("warn", "monitor-2"),
+        _r("pass", "unknown-9"),  # ignored
+    ]
+    s = rubric.score(results, manual=["infra-2", "model-1"])
+    assert s.points["data-1"] == 1.0
+    assert s.points["data-2"] == 0.5
+    assert s.points["data-3"] == 0.0
+    assert s.points["model-1"] == 1.0  # automated beats manual
+    assert s.points["infra-2"] == 0.5  # manual only
+    assert s.sections == {"data": 1.5, "model": 2.0, "infra": 1.5, "monitor": 1.5}
+    assert s.final == 1.5
+    assert s.covering["data-1"] == ["g", "h"]
+    assert "data-3" not in s.uncovered  # it has a gate, even if the gate did not pass
+    assert "infra-2" not in s.uncovered  # manual practice counts as covered
+    assert len(s.uncovered) == 28 - 9
+    assert s.interpretation == rubric.interpret(1.5)
+
+
+def test_nothing_covered_scores_zero() -> None:
+    s = rubric.score([])
+    assert s.final == 0
+    assert s.uncovered == tuple(rubric.ITEMS)
+    assert s.interpretation.startswith("More of a research project")
+
+
+@pytest.mark.parametrize(
+    ("value", "start"),
+    [
+        (0.0, "More of a research project"),
+        (0.5, "Not totally untested"),
+        (1.0, "Not totally untested"),
+        (1.5, "There's been first pass"),
+        (3.0, "Reasonably tested"),
+        (4.0, "Strong levels"),
+        (5.0, "Strong levels"),
+        (5.5, "Exceptional levels"),
+    ],
+)
+def test_interpretation_bands_of_table_v(value: float, start: str) -> None:
+    assert rubric.interpret(value).startswith(start)
+
+
+def test_validate_reports_type_enum_and_extra_keys() -> None:
+    schema = {
+        "type": "object",
+        "required": ["a"],
+        "additionalProperties": False,
+        "properties": {
+            "a": {"type": "integer", "minimum": 0},
+            "b": {"type": "array", "items": {"enum": ["x", 1]}},
+        },
+    }
+    assert report.validate({"a": 3, "b": ["x", 1.0]}, schema) == []
+    assert report.validate({"a": True}, schema) == ["$.a: expected integer, got bool"]
+    assert report.validate({"a": -1}, schema) == ["$.a: -1 < minimum 0"]
+    assert report.validate({"a": 1, "b": [True]}, schema) == ["$.b[0]: True not one of ['x', 1]"]
+    assert report.validate({"c": 1}, schema) == [
+        "$: missing required key 'a'",
+        "$: unexpected key 'c'",
+    ]
+
+
+def test_text_table_shortens_the_test_column_to_fit() -> None:
+    rows = [
+        {"name": "no_worse", "test": "tests/" + "x" * 80 + "::test_auc", "measured": -0.0012,
+         "threshold": -0.005, "direction": "min", "verdict": "pass", "unit": ""},
+    ]  # fmt: skip
+    lines = report.text_table(rows, width=70)
+    assert all(len(line) <= 70 for line in lines)
+    assert lines[1].startswith("no_worse  ...")
+    assert lines[1].endswith("::test_auc  -0.0012   >= -0.005  PASS")
+
+
+def test_markdown_escapes_pipes() -> None:
+    rows = [{"name": "a|b", "test": "t", "measured": 1.0, "threshold": None, "verdict": "warn"}]
+    md = report.markdown(rows, rubric.score(rows))
+    assert "| WARN | a\\|b | `t` | 1 | - |" in md
+
+
+def test_report_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report.main(["--schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["properties"]["schema_version"] == {"const": "1.0"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": "1.0"}')
+    assert report.main(["--validate", str(bad)]) == 1
+    assert "missing required key 'results'" in capsys.readouterr().err
+    assert report.main([]) == 2
+
+
+def test_score_lines_name_items_covered_but_not_passing() -> None:
+    s = rubric.score([_r("fail", "model-5", name="no_worse"), _r("pass", "model-5", name="x"),
+                      _r("inconclusive", "infra-4", name="no_worse")])  # fmt: skip
+    lines = report.score_lines(s)
+    assert "  covered but not passing (0 points): infra-4 (no_worse)" in lines
+    assert "    model: model-1, model-2, model-3, model-4, model-6, model-7" in lines

@@ -1,0 +1,629 @@
+"""The scoring server: ``create_app(settings)`` builds it, ``serve(settings)`` runs it.
+
+Start-up (lifespan): open the prediction log, start the batcher, then load the champion ONNX
+model (registry alias or a file), the Feast feature store and, when a challenger is
+registered, the shadow model, in the inference thread. ``/healthz`` answers at once;
+``/readyz`` and the scoring routes answer 503 until loading is done, so a slow Feast import
+never looks like a dead process.
+
+Shutdown: refuse new scoring requests (503), finish every accepted one (the batcher drains
+without waiting for ``max_wait_ms``), wait for their log records and shadow scores, flush the
+prediction log, stop the threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from mlref.serve.batching import BatchFailed, BatchingPredictor, PredictorClosed, QueueFull
+from mlref.serve.features import FeastFeatureSource, FeatureSource
+from mlref.serve.metrics import ServingMetrics
+from mlref.serve.predictor import (
+    Scored,
+    Scorer,
+    ServedModel,
+    load_registered_model,
+    score_rows,
+    served_model_from_card,
+)
+from mlref.serve.predlog import PredictionLog, PredictionRecord, features_json
+from mlref.serve.schemas import BatchRequest, BatchResponse, Prediction, Transaction
+
+if TYPE_CHECKING:
+    import numpy as np
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from mlref.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SCORING_PATHS = ("/predict", "/predict/batch")
+KNOWN_PATHS = (*SCORING_PATHS, "/healthz", "/readyz", "/metrics")
+# generous per-transaction byte budget for the batch body limit (a transaction is ~200 bytes)
+BYTES_PER_TRANSACTION = 2048
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serving knobs. ``from_settings`` takes every field ``Settings`` has, defaults the rest."""
+
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024
+    batching: bool = True  # False: every request is scored alone (batch size 1), for benchmarks
+    max_batch_request: int = 1000  # transactions per /predict/batch call; more -> 413
+    retry_after_s: int = 1
+    intra_op_threads: int = 1
+    model_alias: str = "champion"
+    shadow_alias: str | None = "challenger"  # scored in shadow when the registry has it
+    model_path: Path | None = None  # serve this ONNX file instead of the registry's champion
+    model_card_path: Path | None = None  # its card (JSON); default: <model>.card.json
+    log_flush_rows: int = 256
+    log_flush_interval_s: float = 0.5
+    graceful_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_request < 1:
+            raise ValueError(f"max_batch_request must be >= 1, got {self.max_batch_request}")
+        if self.max_batch_request > self.max_queue:
+            raise ValueError(
+                f"max_batch_request ({self.max_batch_request}) exceeds max_queue "
+                f"({self.max_queue}): such a batch could never be admitted; lower it or raise "
+                "max_queue"
+            )
+        if self.retry_after_s < 0:
+            raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:
+        values = {
+            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
+        }
+        values.update(overrides)
+        for key in ("model_path", "model_card_path"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        return cls(**values)
+
+
+class NotReady(RuntimeError):
+    """Model or feature store not loaded (yet, or loading failed)."""
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+class ServingRuntime:
+    """Everything the routes share; lives on ``app.state.runtime``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: ServeConfig,
+        *,
+        model: ServedModel | None,
+        features: FeatureSource | None,
+        shadow: ServedModel | None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.model = model
+        self.features = features
+        self.shadow = shadow
+        self.metrics = ServingMetrics()
+        self.ready = False
+        self.load_error: str | None = None
+        self.closing = False
+        self.scorer: Scorer | None = None
+        self.batcher: BatchingPredictor[Transaction, Scored] | None = None
+        self.shadow_batcher: BatchingPredictor[np.ndarray, float] | None = None
+        self.log: PredictionLog | None = None
+        self._infer_pool: ThreadPoolExecutor | None = None
+        self._shadow_pool: ThreadPoolExecutor | None = None
+        self._load_task: asyncio.Task[None] | None = None
+        self._active = 0
+        self._idle: asyncio.Event | None = None
+        self._shadow_jobs: dict[int, tuple[list[PredictionRecord], list[np.ndarray]]] = {}
+        self._job_ids = itertools.count()
+        self._stopping: asyncio.Future[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.log = PredictionLog(
+            self.settings.prediction_log,
+            flush_rows=cfg.log_flush_rows,
+            flush_interval_s=cfg.log_flush_interval_s,
+        )
+        await asyncio.to_thread(self.log.start)
+        # one thread: one batch at a time; the model and the feature store are created and
+        # used in this same thread (SQLite connections stay with the thread that made them)
+        self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-infer")
+        self.batcher = BatchingPredictor(
+            self._score,
+            max_batch_size=cfg.max_batch_size if cfg.batching else 1,
+            max_wait_ms=cfg.max_wait_ms if cfg.batching else 0.0,
+            max_queue=cfg.max_queue,
+            executor=self._infer_pool,
+            name="predict",
+        )
+        self.batcher.add_listener(
+            lambda info: self.metrics.observe_batch(info.size, info.error is not None)
+        )
+        self.batcher.start()
+        self._load_task = asyncio.create_task(self._load(), name="mlref-load")
+
+    async def _load(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._infer_pool is not None
+        try:
+            await loop.run_in_executor(self._infer_pool, self._load_blocking)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("serving start-up failed; /readyz stays 503")
+            return
+        if self.shadow is not None:
+            self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-shadow")
+            self.shadow_batcher = BatchingPredictor(
+                partial(score_rows, self.shadow),
+                max_batch_size=self.config.max_batch_size,
+                max_wait_ms=0.0,
+                max_queue=self.config.max_queue,
+                executor=self._shadow_pool,
+                name="shadow",
+            )
+            self.shadow_batcher.start()
+        self.ready = True
+        assert self.model is not None
+        logger.info(
+            "ready: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
+            self.model.version,
+            self.shadow.version if self.shadow else "off",
+            "on" if self.config.batching else "off",
+            self.batcher.max_batch_size if self.batcher else 0,
+            self.config.max_wait_ms,
+        )
+
+    def _load_blocking(self) -> None:
+        cfg = self.config
+        if self.model is None:
+            if cfg.model_path is not None:
+                card = cfg.model_card_path or cfg.model_path.with_suffix(".card.json")
+                self.model = served_model_from_card(
+                    cfg.model_path, card, None, intra_op_threads=cfg.intra_op_threads
+                )
+            else:
+                self.model = load_registered_model(
+                    self.settings, cfg.model_alias, intra_op_threads=cfg.intra_op_threads
+                )
+            if self.shadow is None and cfg.shadow_alias and cfg.model_path is None:
+                self.shadow = self._try_load_shadow(cfg.shadow_alias)
+        self.model.warm_up()
+        if self.shadow is not None:
+            if self.shadow.feature_names != self.model.feature_names:
+                logger.error(
+                    "shadow model %s takes %s, the champion takes %s: shadow mode off",
+                    self.shadow.version,
+                    list(self.shadow.feature_names),
+                    list(self.model.feature_names),
+                )
+                self.shadow = None
+            else:
+                self.shadow.warm_up()
+        if self.features is None:
+            self.features = FeastFeatureSource.open(self.settings)
+        self.scorer = Scorer(self.model, self.features)
+
+    def _try_load_shadow(self, alias: str) -> ServedModel | None:
+        from mlref.registry import RegistryError
+
+        try:
+            return load_registered_model(
+                self.settings, alias, intra_op_threads=self.config.intra_op_threads
+            )
+        except RegistryError as exc:  # no challenger is the normal case, not an error
+            logger.info("no %s model to shadow: %s", alias, exc)
+        except Exception:  # a broken challenger must not stop the champion from serving
+            logger.exception("could not load the %s model; shadow mode off", alias)
+        return None
+
+    async def stop(self) -> None:
+        """Idempotent; a second caller waits for the first shutdown to finish."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        self.closing = True
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._load_task
+        if self.batcher is not None:
+            await self.batcher.stop()  # drains every accepted request
+        if self._idle is not None:
+            await self._wait_idle()  # their responses, log records and shadow scores
+        if self.shadow_batcher is not None:
+            await self.shadow_batcher.stop()
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+        for pool in (self._infer_pool, self._shadow_pool):
+            if pool is not None:
+                await asyncio.to_thread(pool.shutdown, True)
+        logger.info("stopped; prediction log rows written: %d", self.log.written if self.log else 0)
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Count work that shutdown must wait for (a request, or its shadow/log follow-up)."""
+        assert self._idle is not None
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            self._update_idle()
+
+    def _update_idle(self) -> None:
+        assert self._idle is not None
+        if self._active == 0 and not self._shadow_jobs:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    async def _wait_idle(self) -> None:
+        """Wait for responses, log records and shadow scores of accepted requests.
+
+        A shadow job whose background task never runs (the client vanished before the response
+        was sent, so Starlette skips it) is logged without a shadow score after the timeout.
+        """
+        assert self._idle is not None
+        self._update_idle()
+        try:
+            async with asyncio.timeout(self.config.graceful_timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            orphans = list(self._shadow_jobs.values())
+            self._shadow_jobs.clear()
+            logger.warning(
+                "shutdown: %d requests still busy after %.0f s; %d shadow jobs logged without "
+                "a shadow score",
+                self._active,
+                self.config.graceful_timeout_s,
+                len(orphans),
+            )
+            for records, _rows in orphans:
+                self._append_log(records)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _score(self, transactions: list[Transaction]) -> list[Scored]:
+        if self.scorer is None:
+            raise NotReady("model not loaded")
+        return self.scorer.score_batch(transactions)
+
+    def check_ready(self) -> None:
+        if self.closing:
+            raise PredictorClosed("the server is shutting down and accepts no new requests")
+        if not self.ready:
+            if self.load_error:
+                raise NotReady(f"start-up failed: {self.load_error}")
+            raise NotReady("still loading the model and the feature store")
+
+    async def predict(
+        self, transactions: Sequence[Transaction], background: BackgroundTasks
+    ) -> list[Prediction]:
+        self.check_ready()
+        assert self.batcher is not None
+        assert self.model is not None
+        assert self.log is not None
+        arrived = time.time()
+        started = time.perf_counter()
+        with self.track():
+            scored = await self.batcher.submit_many(list(transactions))
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            model = self.model
+            predictions = []
+            records = []
+            for txn, s in zip(transactions, scored, strict=True):
+                decision = s.score >= model.threshold
+                predictions.append(
+                    Prediction(
+                        transaction_id=txn.transaction_id,
+                        score=s.score,
+                        decision=decision,
+                        threshold=model.threshold,
+                        model_version=model.version,
+                        unknown_user=s.unknown_user,
+                    )
+                )
+                records.append(
+                    PredictionRecord(
+                        request_id=uuid.uuid4().hex,
+                        ts=arrived,
+                        event_timestamp=txn.event_timestamp.timestamp(),
+                        transaction_id=txn.transaction_id,
+                        user_id=txn.user_id,
+                        features=features_json(model.feature_names, s.features),
+                        score=s.score,
+                        decision=int(decision),
+                        threshold=model.threshold,
+                        model_version=model.version,
+                        latency_ms=latency_ms,
+                        shadow_score=None,
+                        shadow_version=None,
+                        unknown_user=int(s.unknown_user),
+                    )
+                )
+            if self.shadow_batcher is not None:
+                # runs after the response is sent: the caller never waits for the shadow model
+                job = next(self._job_ids)
+                self._shadow_jobs[job] = (records, [s.row for s in scored])
+                background.add_task(self._shadow_then_log, job)
+            else:
+                self._append_log(records)
+        return predictions
+
+    async def _shadow_then_log(self, job: int) -> None:
+        pending = self._shadow_jobs.pop(job, None)
+        if pending is None:  # already logged without a shadow score by a timed-out shutdown
+            return
+        records, rows = pending
+        with self.track():
+            try:
+                assert self.shadow_batcher is not None
+                assert self.shadow is not None
+                scores = await self.shadow_batcher.submit_many(rows)
+                for record, score in zip(records, scores, strict=True):
+                    record.shadow_score = score
+                    record.shadow_version = self.shadow.version
+            except Exception as exc:
+                self.metrics.count_shadow_error()
+                logger.warning("shadow scoring failed; logged without a shadow score: %s", exc)
+            self._append_log(records)
+        self._update_idle()
+
+    def _append_log(self, records: list[PredictionRecord]) -> None:
+        assert self.log is not None
+        try:
+            self.log.append(records)
+        except RuntimeError as exc:
+            logger.error("%d prediction log records lost: %s", len(records), exc)
+
+
+class _MetricsMiddleware:
+    """Count every HTTP request by path and status; time it to the last byte sent."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        started = time.perf_counter()
+        status = 500
+        observed = False
+
+        async def send_and_observe(message: Message) -> None:
+            nonlocal status, observed
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and not observed:
+                observed = True
+                self.metrics.observe_request(path, status, time.perf_counter() - started)
+
+        try:
+            await self.app(scope, receive, send_and_observe)
+        finally:
+            if not observed:
+                observed = True
+                self.metrics.observe_request(path, status, time.perf_counter() - started)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _error(status: int, detail: str, *, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI, runtime: ServingRuntime) -> None:
+    retry = runtime.config.retry_after_s
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            ctx = next(e.get("ctx", {}) for e in errors if e.get("type") == "json_invalid")
+            return _error(
+                400, f"request body is not valid JSON: {ctx.get('error', 'decode error')}"
+            )
+        if not _is_json(request):
+            return _error(
+                400,
+                "request body must be JSON: send a JSON object with "
+                "'Content-Type: application/json'",
+            )
+        if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
+            return _error(400, "request body is empty: send a JSON object")
+        # never echo the input back: it may be huge, or NaN (not representable in JSON)
+        items = [
+            {
+                "field": _field_name(e.get("loc", ())),
+                "reason": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in errors
+        ]
+        summary = "; ".join(f"{i['field']}: {i['reason']}" for i in items)
+        return JSONResponse(
+            {"detail": f"invalid request: {summary}", "errors": items}, status_code=422
+        )
+
+    @app.exception_handler(QueueFull)
+    async def _shed(request: Request, exc: QueueFull) -> JSONResponse:
+        runtime.metrics.count_shed()
+        return _error(503, str(exc), retry_after=retry)
+
+    @app.exception_handler(PredictorClosed)
+    async def _closed(request: Request, exc: PredictorClosed) -> JSONResponse:
+        return _error(503, str(exc), retry_after=retry)
+
+    @app.exception_handler(NotReady)
+    async def _not_ready(request: Request, exc: NotReady) -> JSONResponse:
+        return _error(503, f"not ready: {exc}", retry_after=retry)
+
+    @app.exception_handler(BatchTooLarge)
+    async def _too_large(request: Request, exc: BatchTooLarge) -> JSONResponse:
+        return _error(413, str(exc))
+
+    @app.exception_handler(BatchFailed)
+    async def _failed(request: Request, exc: BatchFailed) -> JSONResponse:
+        return _error(500, f"scoring failed: {exc}; retry the request")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    model: ServedModel | None = None,
+    features: FeatureSource | None = None,
+    shadow: ServedModel | None = None,
+    config: ServeConfig | None = None,
+) -> FastAPI:
+    """The scoring app. ``model``/``features``/``shadow`` replace what start-up would load
+    (registry champion, Feast store, registry challenger)."""
+    cfg = config or ServeConfig.from_settings(settings)
+    runtime = ServingRuntime(settings, cfg, model=model, features=features, shadow=shadow)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="mlref fraud scoring",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(_MetricsMiddleware, metrics=runtime.metrics)
+    _install_error_handlers(app, runtime)
+
+    @app.post("/predict", response_model=Prediction)
+    async def predict(transaction: Transaction, background: BackgroundTasks) -> Prediction:
+        """Score one transaction."""
+        (prediction,) = await runtime.predict([transaction], background)
+        return prediction
+
+    @app.post(
+        "/predict/batch",
+        response_model=BatchResponse,
+        max_body_size=cfg.max_batch_request * BYTES_PER_TRANSACTION,
+    )
+    async def predict_batch(body: BatchRequest, background: BackgroundTasks) -> BatchResponse:
+        """Score many transactions; each is scored exactly as if sent alone."""
+        if len(body.transactions) > cfg.max_batch_request:
+            raise BatchTooLarge(
+                f"batch of {len(body.transactions)} transactions exceeds the limit of "
+                f"{cfg.max_batch_request}; split it into smaller calls"
+            )
+        return BatchResponse(predictions=await runtime.predict(body.transactions, background))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive and the event loop answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready to score: model and feature store loaded, not shutting down."""
+        if runtime.ready and not runtime.closing:
+            return JSONResponse(
+                {
+                    "ready": True,
+                    "model_version": runtime.model.version if runtime.model else None,
+                    "shadow_version": runtime.shadow.version if runtime.shadow else None,
+                }
+            )
+        if runtime.closing:
+            reason = "shutting down"
+        elif runtime.load_error:
+            reason = f"start-up failed: {runtime.load_error}"
+        else:
+            reason = "loading the model and the feature store"
+        return JSONResponse(
+            {"ready": False, "reason": reason},
+            status_code=503,
+            headers={"Retry-After": str(cfg.retry_after_s)},
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text exposition."""
+        batcher = runtime.batcher
+        text = runtime.metrics.render(
+            queue_depth=batcher.queue_depth if batcher else 0,
+            in_flight=batcher.in_flight if batcher else 0,
+            ready=runtime.ready and not runtime.closing,
+            model_version=runtime.model.version if runtime.ready and runtime.model else None,
+            shadow_version=runtime.shadow.version if runtime.ready and runtime.shadow else None,
+            log_pending=runtime.log.pending if runtime.log else 0,
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+def serve(settings: Settings, *, config: ServeConfig | None = None) -> None:
+    """Run the server under uvicorn on ``settings.host:settings.port`` until interrupted."""
+    import uvicorn
+
+    cfg = config or ServeConfig.from_settings(settings)
+    app = create_app(settings, config=cfg)
+    logger.info("serving on http://%s:%d", settings.host, settings.port)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # the CLI configures logging
+        lifespan="on",
+        timeout_graceful_shutdown=int(cfg.graceful_timeout_s),
+    )

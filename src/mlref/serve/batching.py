@@ -1,0 +1,318 @@
+"""Dynamic batching: many callers, one feature lookup and one model call per batch.
+
+``BatchingPredictor`` queues requests and hands them to ``process(list) -> list`` in batches.
+The rules, after Triton's dynamic batcher and Ray Serve's ``@serve.batch``:
+
+- A batch goes out as soon as it is full (``max_batch_size``) or as soon as its oldest request
+  has waited ``max_wait_ms``. With ``max_wait_ms=0`` the worker takes whatever is queued the
+  moment it is free (opportunistic batching: batches form only while a batch is running).
+  There is no polling tick: an idle worker sleeps on an event and wakes when a request arrives.
+- ``process`` runs in a worker thread (an executor), so the event loop keeps accepting
+  requests while a batch is scored. One batch runs at a time; the next one forms meanwhile.
+- A failing batch sets ``BatchFailed`` on every waiting caller of that batch and the worker
+  carries on. A wrong number of results fails the batch the same way.
+- Callers that were cancelled while queued are dropped before the batch runs.
+- The queue is bounded: a submit that does not fit raises ``QueueFull`` at once (load
+  shedding) instead of waiting.
+- ``stop()`` refuses new work (``PredictorClosed``), finishes every accepted request without
+  waiting for ``max_wait_ms``, then ends the worker.
+
+The queue, the wake-up event and the worker task are created by ``start()`` inside the running
+event loop, never at construction, so the object is bound to the loop that serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class QueueFull(RuntimeError):
+    """The bounded queue has no room: shed the request now (HTTP 503 + Retry-After)."""
+
+    def __init__(self, name: str, capacity: int, queued: int, requested: int) -> None:
+        self.capacity = capacity
+        self.queued = queued
+        self.requested = requested
+        super().__init__(
+            f"{name}: queue full ({queued} of {capacity} slots taken, {requested} requested); "
+            "the server is overloaded, retry later"
+        )
+
+
+class PredictorClosed(RuntimeError):
+    """The predictor is not accepting work (not started, shutting down, or stopped)."""
+
+
+class BatchFailed(RuntimeError):
+    """The batch this request was part of failed; every caller in that batch gets one."""
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What one dispatched batch looked like; passed to every batch listener."""
+
+    size: int  # requests scored in this batch
+    dropped: int  # cancelled callers skipped while forming it
+    queue_wait_s: float  # how long its oldest request waited before dispatch
+    dispatched_at: float  # event-loop clock (loop.time()) at dispatch
+    duration_s: float  # time spent in ``process``
+    error: str | None  # "ExceptionType: message" when the batch failed
+
+
+@dataclass(eq=False)
+class _Pending(Generic[T, R]):
+    payload: T
+    future: asyncio.Future[R]
+    enqueued_at: float
+    queued: bool = field(default=True)
+
+
+class BatchingPredictor(Generic[T, R]):
+    """Queue single requests, run them through ``process`` in batches in a worker thread.
+
+    ``process`` receives a list of payloads and must return a sequence with one result per
+    payload, in order. It runs in ``executor`` (the loop's default executor when None).
+    """
+
+    def __init__(
+        self,
+        process: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 2.0,
+        max_queue: int = 1024,
+        executor: Executor | None = None,
+        name: str = "batcher",
+    ) -> None:
+        if isinstance(max_batch_size, bool) or int(max_batch_size) != max_batch_size:
+            raise ValueError(f"max_batch_size must be a whole number, got {max_batch_size!r}")
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if not math.isfinite(max_wait_ms) or max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be a finite number >= 0, got {max_wait_ms}")
+        if isinstance(max_queue, bool) or int(max_queue) != max_queue or max_queue < 1:
+            raise ValueError(f"max_queue must be a whole number >= 1, got {max_queue!r}")
+        self._process = process
+        self.max_batch_size = int(max_batch_size)
+        self.max_wait_s = float(max_wait_ms) / 1000.0
+        self.max_queue = int(max_queue)
+        self.name = name
+        self._executor = executor
+        self._listeners: list[Callable[[BatchInfo], None]] = []
+        self._pending: deque[_Pending[T, R]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._in_flight = 0
+        # counters read by tests and /metrics
+        self.wakeups = 0  # times the idle worker was woken (no tick: only by arrivals/stop)
+        self.dropped = 0  # cancelled callers removed before their batch ran
+        self.batches = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the worker in the running loop. Call from inside that loop."""
+        if self._worker is not None:
+            raise RuntimeError(f"{self.name} is already started")
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._worker = self._loop.create_task(self._run(), name=f"{self.name}-worker")
+
+    async def stop(self) -> None:
+        """Refuse new work, finish every accepted request, then end the worker."""
+        if self._worker is None:
+            self._closing = True
+            return
+        self._closing = True
+        assert self._wakeup is not None
+        self._wakeup.set()
+        # shield: a cancelled shutdown must not abandon callers whose requests were accepted
+        await asyncio.shield(self._worker)
+
+    async def __aenter__(self) -> BatchingPredictor[T, R]:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def add_listener(self, listener: Callable[[BatchInfo], None]) -> None:
+        """Call ``listener(BatchInfo)`` on the event loop after every batch (stats hook)."""
+        self._listeners.append(listener)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def accepting(self) -> bool:
+        return self._worker is not None and not self._closing and not self._worker.done()
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests accepted and waiting for a batch (not counting the running batch)."""
+        return len(self._pending)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests in the batch being scored right now."""
+        return self._in_flight
+
+    # -- submitting ------------------------------------------------------------------------
+    async def submit(self, payload: T) -> R:
+        """Score one payload; raises QueueFull/PredictorClosed at once, BatchFailed later."""
+        (future,) = self._enqueue([payload])
+        return await future
+
+    async def submit_many(self, payloads: Sequence[T]) -> list[R]:
+        """Score several payloads, all or nothing at admission (they may span batches)."""
+        if not payloads:
+            return []
+        futures = self._enqueue(payloads)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return list(results)  # type: ignore[arg-type]
+
+    def _enqueue(self, payloads: Sequence[T]) -> list[asyncio.Future[R]]:
+        if self._worker is None or self._loop is None or self._wakeup is None:
+            raise PredictorClosed(
+                f"{self.name} is not started; call start() inside the running event loop"
+            )
+        if self._closing:
+            raise PredictorClosed(f"{self.name} is shutting down and accepts no new requests")
+        if self._worker.done():
+            raise PredictorClosed(f"{self.name} worker has stopped; restart the server")
+        free = self.max_queue - len(self._pending)
+        if len(payloads) > free:
+            raise QueueFull(self.name, self.max_queue, len(self._pending), len(payloads))
+        now = self._loop.time()
+        futures: list[asyncio.Future[R]] = []
+        for payload in payloads:
+            future: asyncio.Future[R] = self._loop.create_future()
+            pending = _Pending(payload, future, now)
+            future.add_done_callback(partial(self._on_done, pending))
+            self._pending.append(pending)
+            futures.append(future)
+        self._wakeup.set()
+        return futures
+
+    def _on_done(self, pending: _Pending[T, R], future: asyncio.Future[R]) -> None:
+        # a caller cancelled while still queued frees its slot at once
+        if future.cancelled() and pending.queued:
+            pending.queued = False
+            self._pending.remove(pending)
+            self.dropped += 1
+
+    # -- the worker ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._loop is not None
+        assert self._wakeup is not None
+        loop, wakeup = self._loop, self._wakeup
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                wakeup.clear()
+                await wakeup.wait()
+                self.wakeups += 1
+                continue
+            # wait for the batch to fill, but never past the oldest request's deadline
+            while (
+                self.max_wait_s > 0
+                and not self._closing
+                and self._pending
+                and len(self._pending) < self.max_batch_size
+            ):
+                remaining = self._pending[0].enqueued_at + self.max_wait_s - loop.time()
+                if remaining <= 0:
+                    break
+                wakeup.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await wakeup.wait()
+                except TimeoutError:
+                    break
+            batch, dropped = self._take_batch()
+            if batch:
+                await self._dispatch(batch, dropped)
+
+    def _take_batch(self) -> tuple[list[_Pending[T, R]], int]:
+        batch: list[_Pending[T, R]] = []
+        dropped = 0
+        while self._pending and len(batch) < self.max_batch_size:
+            pending = self._pending.popleft()
+            pending.queued = False
+            if pending.future.done():  # cancelled caller: nobody is waiting for the answer
+                dropped += 1
+                continue
+            batch.append(pending)
+        self.dropped += dropped
+        return batch, dropped
+
+    async def _dispatch(self, batch: list[_Pending[T, R]], dropped: int) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        started = loop.time()
+        queue_wait = started - batch[0].enqueued_at
+        self._in_flight = len(batch)
+        self.batches += 1
+        error: str | None = None
+        try:
+            results = await loop.run_in_executor(
+                self._executor, self._process, [p.payload for p in batch]
+            )
+            if len(results) != len(batch):
+                raise BatchFailed(
+                    f"{self.name}: process returned {len(results)} results for a batch of "
+                    f"{len(batch)} requests"
+                )
+        except asyncio.CancelledError:
+            # the worker itself was cancelled (hard stop): answer the callers, do not strand them
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(
+                        PredictorClosed(f"{self.name} stopped before this batch finished")
+                    )
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("%s: batch of %d failed: %s", self.name, len(batch), error)
+            for p in batch:
+                if not p.future.done():
+                    failure = BatchFailed(
+                        f"the batch of {len(batch)} requests this one was part of failed: {error}"
+                    )
+                    failure.__cause__ = exc
+                    p.future.set_exception(failure)
+        else:
+            for p, result in zip(batch, results, strict=True):
+                if not p.future.done():
+                    p.future.set_result(result)
+        finally:
+            self._in_flight = 0
+        info = BatchInfo(
+            size=len(batch),
+            dropped=dropped,
+            queue_wait_s=queue_wait,
+            dispatched_at=started,
+            duration_s=loop.time() - started,
+            error=error,
+        )
+        for listener in self._listeners:
+            try:
+                listener(info)
+            except Exception:
+                logger.exception("%s: batch listener %r raised; ignored", self.name, listener)

@@ -1,0 +1,199 @@
+"""The prediction log: every served prediction, appended to SQLite off the request path.
+
+Requests hand finished records to ``PredictionLog.append`` (a non-blocking put on a queue);
+one writer thread owns the SQLite connection and inserts them in batches: when
+``flush_rows`` records are waiting or ``flush_interval_s`` has passed since the first unsaved
+one. ``close()`` drains the queue and flushes, so a clean shutdown loses nothing.
+
+The table is the serving contract in notes/TEAM.md ("Serving"); monitoring and the flywheel
+read it (``mlref.monitor.log.read_log``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TABLE = "predictions"
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    request_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    event_timestamp REAL NOT NULL,
+    transaction_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    features TEXT NOT NULL,
+    score REAL NOT NULL,
+    decision INTEGER NOT NULL,
+    threshold REAL NOT NULL,
+    model_version TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    shadow_score REAL NULL,
+    shadow_version TEXT NULL,
+    unknown_user INTEGER NOT NULL
+)
+"""
+CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)"
+
+
+@dataclass
+class PredictionRecord:
+    """One row of the log; field order is the table's column order."""
+
+    request_id: str
+    ts: float  # unix seconds when the request arrived
+    event_timestamp: float  # unix seconds of the transaction
+    transaction_id: str
+    user_id: int
+    features: str  # JSON object name -> value, in the model's input order
+    score: float
+    decision: int
+    threshold: float
+    model_version: str
+    latency_ms: float
+    shadow_score: float | None
+    shadow_version: str | None
+    unknown_user: int
+
+
+COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)
+_INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def features_json(names: Sequence[str], values: Sequence[float | None]) -> str:
+    """The ``features`` column: valid JSON (NaN/inf become null), inputs in model order."""
+    if len(names) != len(values):
+        raise ValueError(f"{len(names)} feature names but {len(values)} values")
+    clean = [None if v is None or not math.isfinite(v) else float(v) for v in values]
+    return json.dumps(dict(zip(names, clean, strict=True)), allow_nan=False)
+
+
+_STOP = object()
+
+
+class PredictionLog:
+    """Append-only SQLite prediction log with a background writer thread."""
+
+    def __init__(
+        self, path: str | Path, *, flush_rows: int = 256, flush_interval_s: float = 0.5
+    ) -> None:
+        if flush_rows < 1:
+            raise ValueError(f"flush_rows must be >= 1, got {flush_rows}")
+        if not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        self.path = Path(path)
+        self.flush_rows = flush_rows
+        self.flush_interval_s = flush_interval_s
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._closed = False
+        self.written = 0  # rows committed
+        self.failed = 0  # rows whose insert failed (logged with the error)
+
+    def start(self) -> None:
+        """Open the database in the writer thread; raises here if it cannot be opened."""
+        if self._thread is not None:
+            raise RuntimeError("prediction log already started")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="mlref-predlog", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            self._thread.join()
+            raise RuntimeError(
+                f"cannot open the prediction log at {self.path}: {self._start_error}"
+            ) from self._start_error
+
+    def append(self, records: Sequence[PredictionRecord]) -> None:
+        """Queue records for writing; never blocks on the disk."""
+        if self._closed or self._thread is None:
+            raise RuntimeError("prediction log is not open; records would be lost")
+        if records:
+            self._queue.put(list(records))
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write everything queued so far, then stop the writer."""
+        if self._thread is None or self._closed:
+            self._closed = True
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error("prediction log writer did not finish within %.0f s", timeout or 0)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(CREATE_TABLE)
+            conn.execute(CREATE_INDEX)
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        buffer: list[PredictionRecord] = []
+        first_at = 0.0
+        try:
+            while True:
+                timeout = None
+                if buffer:
+                    timeout = max(0.0, first_at + self.flush_interval_s - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    self._flush(conn, buffer)
+                    continue
+                if item is _STOP:
+                    self._flush(conn, buffer)
+                    return
+                if not buffer:
+                    first_at = time.monotonic()
+                buffer.extend(item)  # type: ignore[arg-type]
+                if len(buffer) >= self.flush_rows:
+                    self._flush(conn, buffer)
+        finally:
+            conn.close()
+
+    def _flush(self, conn: sqlite3.Connection, buffer: list[PredictionRecord]) -> None:
+        if not buffer:
+            return
+        rows = [astuple(r) for r in buffer]
+        try:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany(_INSERT, rows)
+            self.written += len(rows)
+        except sqlite3.Error:
+            self.failed += len(rows)
+            logger.exception("prediction log: could not write %d rows to %s", len(rows), self.path)
+        buffer.clear()
+
+
+def read_predictions(path: str | Path) -> list[dict[str, object]]:
+    """All rows as dicts in insertion order (for tests and quick looks; monitoring has its own
+    reader, ``mlref.monitor.log.read_log``)."""
+    conn = sqlite3.connect(Path(path))
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(f"SELECT * FROM {TABLE} ORDER BY rowid")]
+    finally:
+        conn.close()

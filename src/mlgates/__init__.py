@@ -1,0 +1,104 @@
+"""mlgates: ML quality gates as plain functions and as a pytest plugin.
+
+``from mlgates import psi_drift, no_worse, ...`` or ``from mlgates import gates``.
+Everything but the result types is imported lazily (PEP 562): the pytest entry point
+imports this package, and an installed-but-off plugin must not pay for numpy/pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mlgates.result import GateInputError, GateResult
+
+if TYPE_CHECKING:
+    from mlgates import gates, metrics, stats
+    from mlgates.gates import (
+        GATES,
+        FeatureBins,
+        FrozenBins,
+        accelerator_cost_per_request,
+        cost_budget,
+        cost_per_request,
+        entity_overlap,
+        feature_parity,
+        freshness,
+        ks_drift,
+        latency_budget,
+        model_parity,
+        no_worse,
+        point_in_time,
+        prediction_drift,
+        psi_drift,
+        schema_gate,
+        target_leak,
+        time_split,
+        training_sweep_cost,
+    )
+
+_SUBMODULES = ("gates", "metrics", "stats")
+_FROM_GATES = (
+    "GATES",
+    "FeatureBins",
+    "FrozenBins",
+    "accelerator_cost_per_request",
+    "cost_budget",
+    "cost_per_request",
+    "entity_overlap",
+    "feature_parity",
+    "freshness",
+    "ks_drift",
+    "latency_budget",
+    "model_parity",
+    "no_worse",
+    "point_in_time",
+    "prediction_drift",
+    "psi_drift",
+    "schema_gate",
+    "target_leak",
+    "time_split",
+    "training_sweep_cost",
+)
+
+__all__ = [
+    "GATES",
+    "FeatureBins",
+    "FrozenBins",
+    "GateInputError",
+    "GateResult",
+    "accelerator_cost_per_request",
+    "cost_budget",
+    "cost_per_request",
+    "entity_overlap",
+    "feature_parity",
+    "freshness",
+    "gates",
+    "ks_drift",
+    "latency_budget",
+    "metrics",
+    "model_parity",
+    "no_worse",
+    "point_in_time",
+    "prediction_drift",
+    "psi_drift",
+    "schema_gate",
+    "stats",
+    "target_leak",
+    "time_split",
+    "training_sweep_cost",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mlgates.{name}")
+    if name in _FROM_GATES:
+        value = getattr(importlib.import_module("mlgates.gates"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlgates' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

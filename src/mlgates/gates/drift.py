@@ -1,0 +1,522 @@
+"""Drift gates: PSI per feature (with frozen bins), two-sample KS, prediction drift.
+
+Bins are part of the measurement: if CI and production monitoring binned differently
+their PSI figures would not be comparable. ``FrozenBins.fit(reference)`` fixes the
+numeric edges (reference quantiles) and the categorical vocabulary, ``save``/``load``
+them as JSON, and ``psi_drift(..., bins=frozen)`` reuses them. Frozen bins also carry
+the reference counts, so monitoring can compute PSI without the reference frame
+(``psi_drift(None, current, bins=frozen)``).
+
+Categorical layout: the reference categories, then ``__unseen__`` (values the reference
+never had), then ``__nan__``. Numeric layout: open-ended quantile bins, then ``__nan__``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from mlgates import stats
+from mlgates.gates._common import (
+    MAX_EXAMPLES,
+    as_1d,
+    as_frame,
+    as_list,
+    fmt,
+    is_categorical,
+    is_numeric,
+    pct,
+    require_columns,
+)
+from mlgates.result import GateInputError, GateResult
+
+UNSEEN = "__unseen__"
+NAN = "__nan__"
+FROZEN_BINS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureBins:
+    """Bins of one feature: numeric interior ``edges`` or categorical ``categories``."""
+
+    kind: Literal["numeric", "categorical"]
+    edges: tuple[float, ...] = ()
+    categories: tuple[Any, ...] = ()
+    reference_counts: tuple[int, ...] = ()
+
+    @classmethod
+    def fit(cls, series: pd.Series, n_bins: int = 10) -> FeatureBins:
+        if is_numeric(series):
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            edges = stats.quantile_bins(values, n_bins)
+            counts = stats.bin_counts(values, edges)
+            return cls("numeric", tuple(float(e) for e in edges), (), tuple(counts.tolist()))
+        if is_categorical(series):
+            cats = [_plain(v, series.name) for v in series.dropna().unique()]
+            cats.sort(key=lambda v: (type(v).__name__, str(v)))
+            fb = cls("categorical", (), tuple(cats))
+            return cls("categorical", (), tuple(cats), tuple(fb.counts(series).tolist()))
+        raise GateInputError(
+            f"feature {series.name!r} has dtype {series.dtype}: PSI needs numeric or "
+            "categorical values (convert timestamps to numbers first)"
+        )
+
+    def counts(self, series: pd.Series) -> NDArray[np.int64]:
+        """Counts in this feature's bin layout (see the module docstring)."""
+        if self.kind == "numeric":
+            if not is_numeric(series):
+                raise GateInputError(
+                    f"feature {series.name!r} was binned as numeric but now has dtype "
+                    f"{series.dtype}"
+                )
+            return stats.bin_counts(series.to_numpy(dtype=np.float64, na_value=np.nan), self.edges)
+        k = len(self.categories)
+        codes = pd.Categorical(series, categories=list(self.categories)).codes.astype(np.int64)
+        idx = np.where(codes >= 0, codes, k)
+        idx[series.isna().to_numpy()] = k + 1
+        return np.bincount(idx, minlength=k + 2).astype(np.int64)
+
+    def labels(self) -> list[str]:
+        if self.kind == "numeric":
+            return stats.bin_labels(self.edges)
+        return [str(c) for c in self.categories] + [UNSEEN, NAN]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "categories": list(self.categories),
+            "reference_counts": list(self.reference_counts),
+        }
+
+
+def _plain(value: Any, feature: Any) -> Any:
+    item = getattr(value, "item", None)
+    v = item() if callable(item) else value
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    raise GateInputError(
+        f"categorical feature {feature!r} has a {type(v).__name__} value {v!r}; only "
+        "str/int/float/bool categories can be frozen to JSON: cast the column to str"
+    )
+
+
+@dataclass(frozen=True)
+class FrozenBins:
+    """Bins for many features, fitted once on a reference frame and saved as JSON."""
+
+    features: Mapping[str, FeatureBins]
+    n_bins: int = 10
+    version: int = FROZEN_BINS_VERSION
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls, reference: pd.DataFrame, features: Iterable[str] | None = None, n_bins: int = 10
+    ) -> FrozenBins:
+        frame = as_frame(reference, "reference")
+        names = as_list(features) or _default_features(frame, frame)[0]
+        require_columns(frame, names, "reference")
+        fitted = {f: FeatureBins.fit(frame[f], n_bins) for f in names}
+        return cls(fitted, n_bins, FROZEN_BINS_VERSION, {"reference_rows": int(frame.shape[0])})
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "n_bins": self.n_bins,
+                "meta": dict(self.meta),
+                "features": {k: v.to_dict() for k, v in self.features.items()},
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FrozenBins:
+        try:
+            raw = json.loads(text)
+            if raw.get("version") != FROZEN_BINS_VERSION:
+                raise GateInputError(
+                    f"frozen bins version {raw.get('version')!r} is not supported "
+                    f"(expected {FROZEN_BINS_VERSION}): re-fit and save them"
+                )
+            features = {
+                name: FeatureBins(
+                    f["kind"],
+                    tuple(float(e) for e in f["edges"]),
+                    tuple(f["categories"]),
+                    tuple(int(c) for c in f["reference_counts"]),
+                )
+                for name, f in raw["features"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, GateInputError):
+                raise
+            raise GateInputError(f"not a frozen-bins JSON document: {exc}") from exc
+        return cls(features, int(raw.get("n_bins", 10)), FROZEN_BINS_VERSION, raw.get("meta", {}))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        p.write_text(self.to_json(), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FrozenBins:
+        p = Path(path)
+        if not p.is_file():
+            raise GateInputError(f"frozen bins file {p} does not exist: fit and save them first")
+        return cls.from_json(p.read_text(encoding="utf-8"))
+
+
+def _default_features(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """Shared columns that can be binned, and the shared ones that cannot (skipped)."""
+    shared = [c for c in reference.columns if c in current.columns]
+    usable = [c for c in shared if is_numeric(reference[c]) or is_categorical(reference[c])]
+    skipped = [c for c in shared if c not in usable]
+    if not usable:
+        raise GateInputError(
+            "reference and current share no numeric or categorical columns to compare"
+        )
+    return usable, skipped
+
+
+def _feature_verdict(value: float, warn: float, fail: float) -> str:
+    return "fail" if value > fail else "warn" if value > warn else "pass"
+
+
+def _top_bins(
+    labels: list[str], ref: NDArray[np.int64], cur: NDArray[np.int64], terms: NDArray[np.float64]
+) -> list[dict[str, Any]]:
+    order = np.argsort(-terms, kind="stable")[:3]
+    rs, cs = ref / ref.sum(), cur / cur.sum()
+    return [
+        {
+            "bin": labels[i],
+            "reference_share": float(rs[i]),
+            "current_share": float(cs[i]),
+            "contribution": float(terms[i]),
+        }
+        for i in order
+        if terms[i] > 0
+    ]
+
+
+def psi_drift(
+    reference: pd.DataFrame | None,
+    current: pd.DataFrame,
+    features: Iterable[str] | None = None,
+    bins: FrozenBins | str | os.PathLike[str] | None = None,
+    warn: float = 0.1,
+    fail: float = 0.2,
+    n_bins: int = 10,
+    eps: float = stats.DEFAULT_EPS,
+) -> GateResult:
+    """PSI of every feature between a reference and a current frame.
+
+    Fails when any feature's PSI exceeds ``fail`` (warns above ``warn``); measured is
+    the largest PSI. ``bins`` (a ``FrozenBins`` or the path of its JSON) fixes the bins;
+    without it they are fitted on ``reference``. With frozen bins ``reference`` may be
+    None: the stored reference counts are used.
+    """
+    if not 0 <= warn <= fail:
+        raise GateInputError(f"need 0 <= warn <= fail, got warn={warn}, fail={fail}")
+    cur = as_frame(current, "current")
+    frozen = FrozenBins.load(bins) if isinstance(bins, (str, os.PathLike)) else bins
+    ref = None if reference is None else as_frame(reference, "reference")
+    if ref is None and frozen is None:
+        raise GateInputError("pass a reference frame or frozen bins (with reference counts)")
+    skipped: list[str] = []
+    names = as_list(features)
+    if not names:
+        if frozen is not None:
+            names = list(frozen.features)
+        else:
+            assert ref is not None
+            names, skipped = _default_features(ref, cur)
+    require_columns(cur, names, "current")
+    if ref is not None:
+        require_columns(ref, names, "reference")
+
+    rows: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if frozen is not None:
+            if name not in frozen.features:
+                raise GateInputError(
+                    f"feature {name!r} is not in the frozen bins (has {sorted(frozen.features)})"
+                )
+            fb = frozen.features[name]
+        else:
+            assert ref is not None
+            fb = FeatureBins.fit(ref[name], n_bins)
+        if ref is not None:
+            ref_counts = fb.counts(ref[name])
+        elif fb.reference_counts:
+            ref_counts = np.asarray(fb.reference_counts, dtype=np.int64)
+        else:
+            raise GateInputError(f"frozen bins for {name!r} carry no reference counts")
+        cur_counts = fb.counts(cur[name])
+        terms = stats.psi_terms(ref_counts, cur_counts, eps)
+        value = float(terms.sum())
+        labels = fb.labels()
+        row: dict[str, Any] = {
+            "psi": value,
+            "verdict": _feature_verdict(value, warn, fail),
+            "kind": fb.kind,
+            "rows_reference": int(ref_counts.sum()),
+            "rows_current": int(cur_counts.sum()),
+            "nan_share_current": float(cur_counts[-1] / cur_counts.sum()),
+            "top_bins": _top_bins(labels, ref_counts, cur_counts, terms),
+        }
+        if fb.kind == "categorical":
+            row["unseen_share_current"] = float(cur_counts[-2] / cur_counts.sum())
+        rows[name] = row
+
+    ranked = sorted(rows, key=lambda f: rows[f]["psi"], reverse=True)
+    worst = ranked[0]
+    measured = rows[worst]["psi"]
+    verdict = _feature_verdict(measured, warn, fail)
+    flagged = [f for f in ranked if rows[f]["verdict"] != "pass"]
+
+    def describe(f: str) -> str:
+        top = rows[f]["top_bins"]
+        where = ""
+        if top:
+            t = top[0]
+            where = f" (bin {t['bin']}: {pct(t['reference_share'])} -> {pct(t['current_share'])})"
+        return f"{f} PSI {fmt(rows[f]['psi'])}{where}"
+
+    if flagged:
+        listed = "; ".join(describe(f) for f in flagged[:MAX_EXAMPLES])
+        more = f"; and {len(flagged) - MAX_EXAMPLES} more" if len(flagged) > MAX_EXAMPLES else ""
+        n_fail = sum(rows[f]["verdict"] == "fail" for f in flagged)
+        n_warn = len(flagged) - n_fail
+        counts = ", ".join(
+            part
+            for part, k in (
+                (f"{n_fail} over {fmt(fail)}", n_fail),
+                (f"{n_warn} over {fmt(warn)}", n_warn),
+            )
+            if k
+        )
+        message = (
+            f"distribution shift in {len(flagged)} of {len(rows)} feature(s) "
+            f"({counts}): {listed}{more}"
+        )
+    else:
+        message = f"all {len(rows)} feature(s) stable: largest PSI {fmt(measured)} ({worst})"
+    return GateResult(
+        name="psi_drift",
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=measured,
+        threshold=fail,
+        direction="max",
+        message=message,
+        hint=(
+            "compare reference and current distributions of the named features "
+            "(details.features.<name>.top_bins); if the shift is expected (season, new "
+            "category), refresh the reference and re-freeze the bins, otherwise trace the "
+            "upstream change before deploying"
+        ),
+        details={
+            "features": rows,
+            "warn": warn,
+            "fail": fail,
+            "eps": eps,
+            "frozen_bins": frozen is not None,
+            "skipped_columns": skipped,
+        },
+        rubric=("monitor-2",),
+    )
+
+
+def ks_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: Iterable[str] | None = None,
+    alpha: float = 0.05,
+    correction: Literal["holm", "bonferroni", "none"] = "holm",
+    min_statistic: float = 0.1,
+) -> GateResult:
+    """Two-sample KS test per numeric feature, p-values corrected over features.
+
+    With large samples a trivial shift is "significant", so a feature fails only when
+    its corrected p-value is below ``alpha`` AND its KS statistic D reaches
+    ``min_statistic`` (an effect-size floor); significant-but-small shifts warn.
+    Measured is the largest D. NaN are dropped (their share is in the details).
+    """
+    if not 0 < alpha < 1:
+        raise GateInputError(f"alpha must be in (0, 1), got {alpha}")
+    if correction not in ("holm", "bonferroni", "none"):
+        raise GateInputError(f"correction must be holm, bonferroni or none, got {correction!r}")
+    ref = as_frame(reference, "reference")
+    cur = as_frame(current, "current")
+    names = as_list(features)
+    if names:
+        require_columns(ref, names, "reference")
+        require_columns(cur, names, "current")
+        bad = [f for f in names if not (is_numeric(ref[f]) and is_numeric(cur[f]))]
+        if bad:
+            raise GateInputError(f"KS needs numeric features; not numeric: {bad} (use psi_drift)")
+        skipped: list[str] = []
+    else:
+        shared = [c for c in ref.columns if c in cur.columns]
+        names = [c for c in shared if is_numeric(ref[c]) and is_numeric(cur[c])]
+        skipped = [c for c in shared if c not in names]
+        if not names:
+            raise GateInputError("reference and current share no numeric columns for KS")
+    results = {
+        f: stats.ks_2samp(
+            ref[f].to_numpy(dtype=np.float64, na_value=np.nan),
+            cur[f].to_numpy(dtype=np.float64, na_value=np.nan),
+        )
+        for f in names
+    }
+    raw = np.array([r.pvalue for r in results.values()])
+    adjusted = {"holm": stats.holm, "bonferroni": stats.bonferroni}.get(
+        correction, lambda p: np.asarray(p, dtype=np.float64)
+    )(raw)
+    rows: dict[str, dict[str, Any]] = {}
+    for (f, r), p_adj in zip(results.items(), adjusted, strict=True):
+        significant = bool(p_adj < alpha)
+        verdict = (
+            "fail"
+            if significant and r.statistic >= min_statistic
+            else "warn"
+            if significant
+            else "pass"
+        )
+        rows[f] = {
+            "statistic": r.statistic,
+            "pvalue": r.pvalue,
+            "pvalue_adjusted": float(p_adj),
+            "verdict": verdict,
+            "rows_reference": r.n_reference,
+            "rows_current": r.n_current,
+            "nan_reference": int(ref[f].isna().sum()),
+            "nan_current": int(cur[f].isna().sum()),
+        }
+    ranked = sorted(rows, key=lambda f: rows[f]["statistic"], reverse=True)
+    measured = rows[ranked[0]]["statistic"]
+    failed = [f for f in ranked if rows[f]["verdict"] == "fail"]
+    warned = [f for f in ranked if rows[f]["verdict"] == "warn"]
+    verdict = "fail" if failed else "warn" if warned else "pass"
+
+    def describe(f: str) -> str:
+        return f"{f} D={fmt(rows[f]['statistic'])} (p_adj={rows[f]['pvalue_adjusted']:.2g})"
+
+    if failed:
+        message = (
+            f"KS shift in {len(failed)} of {len(rows)} feature(s) ({correction}-corrected "
+            f"p < {alpha}, D >= {fmt(min_statistic)}): "
+            + "; ".join(describe(f) for f in failed[:MAX_EXAMPLES])
+        )
+    elif warned:
+        message = (
+            f"statistically significant but small shifts (D < {fmt(min_statistic)}) in "
+            + "; ".join(describe(f) for f in warned[:MAX_EXAMPLES])
+        )
+    else:
+        message = f"no significant shift in {len(rows)} feature(s): largest D {fmt(measured)}"
+    return GateResult(
+        name="ks_drift",
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=measured,
+        threshold=min_statistic,
+        direction="max",
+        message=message,
+        hint="plot the reference and current ECDFs of the named features and trace the change",
+        details={
+            "features": rows,
+            "alpha": alpha,
+            "correction": correction,
+            "skipped_columns": skipped,
+        },
+        rubric=("monitor-2",),
+    )
+
+
+def prediction_drift(
+    ref_scores: ArrayLike,
+    cur_scores: ArrayLike,
+    psi_fail: float = 0.2,
+    mean_shift: float = 0.15,
+    mean_floor: float = 0.05,
+    psi_warn: float = 0.1,
+    n_bins: int = 10,
+    bins: ArrayLike | None = None,
+) -> GateResult:
+    """Shift of the score distribution (PSI) and of the mean score (relative change).
+
+    The relative mean shift is ``|mean_cur - mean_ref| / max(|mean_ref|, mean_floor)``:
+    the floor keeps a 1% base rate from turning a 0.3-point move into "30% drift".
+    Fails when PSI > ``psi_fail`` or the relative shift > ``mean_shift``; warns when PSI >
+    ``psi_warn``. Measured/threshold are those of the binding criterion (the one closer
+    to or further over its limit).
+    """
+    ref = as_1d(ref_scores, "ref_scores")
+    cur = as_1d(cur_scores, "cur_scores")
+    for what, v in (("ref_scores", ref), ("cur_scores", cur)):
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise GateInputError(f"{what} has {int(bad.sum())} NaN/inf score(s)")
+    if mean_floor <= 0:
+        raise GateInputError(f"mean_floor must be > 0, got {mean_floor}")
+    edges = stats.quantile_bins(ref, n_bins) if bins is None else np.asarray(bins, float)
+    rc, cc = stats.bin_counts(ref, edges), stats.bin_counts(cur, edges)
+    terms = stats.psi_terms(rc, cc)
+    value = float(terms.sum())
+    mr, mc = float(ref.mean()), float(cur.mean())
+    rel = abs(mc - mr) / max(abs(mr), mean_floor)
+    psi_ratio, mean_ratio = value / psi_fail, rel / mean_shift
+    by_mean = mean_ratio > psi_ratio
+    fail_psi, fail_mean = value > psi_fail, rel > mean_shift
+    verdict = "fail" if fail_psi or fail_mean else "warn" if value > psi_warn else "pass"
+    found = (
+        f"score PSI {fmt(value)} (fail > {fmt(psi_fail)}); mean score {fmt(mr)} -> {fmt(mc)}, "
+        f"relative shift {pct(rel)} (fail > {pct(mean_shift)}, floor {fmt(mean_floor)})"
+    )
+    if verdict == "fail":
+        why = " and ".join(
+            w
+            for w, on in (
+                ("the score distribution moved", fail_psi),
+                ("the mean score moved", fail_mean),
+            )
+            if on
+        )
+        message = f"prediction drift: {why}: {found}"
+    else:
+        message = f"predictions {'drifting' if verdict == 'warn' else 'stable'}: {found}"
+    return GateResult(
+        name="prediction_drift",
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=rel if by_mean else value,
+        threshold=mean_shift if by_mean else psi_fail,
+        direction="max",
+        message=message,
+        hint=(
+            "check the input features for drift (psi_drift) and the label rate; a moved score "
+            "distribution changes how many cases cross the decision threshold"
+        ),
+        details={
+            "psi": value,
+            "mean_reference": mr,
+            "mean_current": mc,
+            "relative_mean_shift": rel,
+            "criterion": "mean_shift" if by_mean else "psi",
+            "top_bins": _top_bins(stats.bin_labels(edges), rc, cc, terms),
+            "rows_reference": int(ref.size),
+            "rows_current": int(cur.size),
+        },
+        rubric=("monitor-7",),
+    )

@@ -1,0 +1,71 @@
+"""Public API: lazy imports, the registry, and the result contract of every gate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+import mlgates
+from mlgates.gates import GATES
+from mlgates.result import GateResult
+
+RUBRIC_IDS = {f"{s}-{i}" for s in ("data", "model", "infra", "monitor") for i in range(1, 8)}
+
+
+def test_importing_mlgates_is_cheap() -> None:
+    code = "import sys, mlgates; print(sorted(m for m in ('numpy','pandas','scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_exports() -> None:
+    for name in mlgates.__all__:
+        assert getattr(mlgates, name) is not None
+    assert mlgates.psi_drift is GATES["psi_drift"]
+    assert set(GATES) <= set(mlgates.__all__)
+    assert mlgates.metrics.roc_auc([0, 1], [0.1, 0.9]) == 1.0
+
+
+def test_every_gate_returns_a_complete_result() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=300), "t": np.arange(300.0), "y": rng.integers(0, 2, 300)}
+    )
+    y = frame["y"].to_numpy()
+    s = rng.random(300)
+    calls = {
+        "psi_drift": lambda f: f(frame, frame),
+        "ks_drift": lambda f: f(frame, frame),
+        "prediction_drift": lambda f: f(s, s),
+        "time_split": lambda f: f(frame.iloc[:200], frame.iloc[200:], "t"),
+        "point_in_time": lambda f: f(frame, "t", ["t"]),
+        "entity_overlap": lambda f: f(frame.iloc[:200], frame.iloc[200:], "t"),
+        "target_leak": lambda f: f(frame, "y", ["x"]),
+        "feature_parity": lambda f: f(frame, frame, "t"),
+        "model_parity": lambda f: f(s, s),
+        "no_worse": lambda f: f(y, s, s, n_resamples=50),
+        "latency_budget": lambda f: f(s * 10),
+        "cost_budget": lambda f: f(1000, 1.0),
+        "schema_gate": lambda f: f(frame, _schema()),
+        "freshness": lambda f: f(frame["t"], 300.0, 10.0),
+    }
+    assert set(calls) == set(GATES)
+    for name, call in calls.items():
+        r = call(GATES[name])
+        assert isinstance(r, GateResult)
+        assert r.name == name
+        assert r.message
+        assert r.rubric
+        assert set(r.rubric) <= RUBRIC_IDS
+        json.loads(r.to_json())
+        assert r.explain().startswith(f"[mlgates] {name}:")
+
+
+def _schema() -> object:
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema({"x": pa.Column(float)})

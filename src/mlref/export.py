@@ -41,6 +41,10 @@ OUTPUT_NAME = "score"
 PARITY_ATOL = 1e-5
 DEFAULT_OPSET = 17
 CARD_SUFFIX = ".card.json"
+# What monitoring compares production against, frozen at training time and registered with
+# the model: PSI bins fitted on the training window, and the test window's scores.
+BINS_FILE = "reference_bins.json"
+REFERENCE_SCORES_FILE = "reference_scores.npy"
 NATIVE_SUFFIX = ".xgb.json"
 
 
@@ -396,7 +400,7 @@ def export_trained(
 ) -> ExportResult:
     """Export a ``TrainResult`` to ``out_dir/model.onnx`` with its card; parity is checked on
     the result's whole test window."""
-    return export_onnx(
+    export = export_onnx(
         result.model,
         Path(out_dir) / "model.onnx",
         result.feature_names,
@@ -405,6 +409,22 @@ def export_trained(
         atol=atol,
         n_threads=result.config.n_threads,
     )
+    write_monitoring_reference(result, Path(out_dir))
+    return export
+
+
+def write_monitoring_reference(result: TrainResult, out_dir: Path) -> tuple[Path, Path]:
+    """Freeze the drift reference beside the model: PSI bins of the training window and the
+    test window's scores, so CI and production monitoring bin and compare the same way."""
+    import numpy as np
+
+    from mlgates import FrozenBins
+
+    features = list(result.feature_names)
+    bins_path = FrozenBins.fit(result.split.train[features], features).save(out_dir / BINS_FILE)
+    scores_path = out_dir / REFERENCE_SCORES_FILE
+    np.save(scores_path, result.scores(result.split.test).astype(np.float64))
+    return bins_path, scores_path
 
 
 def read_card(onnx_path: str | os.PathLike[str]) -> dict[str, Any]:

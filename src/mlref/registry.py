@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlref.export import CARD_SUFFIX, NATIVE_SUFFIX, OUTPUT_NAME, _sha256
+from mlref.export import (
+    BINS_FILE,
+    CARD_SUFFIX,
+    NATIVE_SUFFIX,
+    OUTPUT_NAME,
+    REFERENCE_SCORES_FILE,
+    _sha256,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -60,6 +67,16 @@ class LoadedModel(NamedTuple):
     @property
     def native_path(self) -> Path:
         return self.onnx_path.with_name(NATIVE_FILE)
+
+    @property
+    def bins_path(self) -> Path:
+        """PSI bins frozen on the training window (what monitoring bins production by)."""
+        return self.onnx_path.with_name(BINS_FILE)
+
+    @property
+    def reference_scores_path(self) -> Path:
+        """The test window's scores: the reference for prediction drift."""
+        return self.onnx_path.with_name(REFERENCE_SCORES_FILE)
 
 
 def _now() -> str:
@@ -222,6 +239,9 @@ class Registry:
         shutil.copyfile(export.onnx_path, model_dir / ONNX_FILE)
         shutil.copyfile(export.card_path, model_dir / CARD_FILE)
         shutil.copyfile(export.native_path, model_dir / NATIVE_FILE)
+        for extra in (BINS_FILE, REFERENCE_SCORES_FILE):
+            if (export.onnx_path.parent / extra).exists():
+                shutil.copyfile(export.onnx_path.parent / extra, model_dir / extra)
 
     # ------------------------------------------------------------------ aliases
     def version_of(self, alias: str) -> str | None:

@@ -1,0 +1,369 @@
+"""The reference system stage by stage, as `mlref demo` and the gate suite run it.
+
+Each stage is a small function over explicit inputs; :func:`build_reference_system` chains
+the offline half (data -> validation -> Feast -> training -> ONNX -> registry -> promotion)
+and :func:`run_demo` adds the online half (server on 127.0.0.1 -> traffic -> monitoring ->
+flywheel -> retrain -> promotion decision).
+
+Live traffic: the generator draws ``days + live_days`` days; the first ``days`` are history
+(feature store, training), the rest are "tomorrow's" transactions replayed against the
+server. With ``drift_live`` the generator's drift switch turns on half-way through the live
+days, so monitoring has something real to find. Rows before ``drift_from`` are identical with
+and without the switch (the generator draws the same numbers either way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from mlref.data.columns import EVENT_TIMESTAMP, TRANSACTION_ID
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from mlref.data.validate import ValidationResult
+    from mlref.promote import PromotionDecision
+    from mlref.settings import Settings
+    from mlref.train.pipeline import TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Timings:
+    """Wall time per stage, printed in the demo summary."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        log.info("== %s ...", name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = time.perf_counter() - started
+            log.info("== %s done in %.1fs", name, self.stages[name])
+
+    def table(self) -> str:
+        width = max((len(k) for k in self.stages), default=5)
+        rows = [f"  {k:<{width}}  {v:7.1f}s" for k, v in self.stages.items()]
+        rows.append(f"  {'total':<{width}}  {sum(self.stages.values()):7.1f}s")
+        return "\n".join(rows)
+
+
+@dataclass
+class ReferenceSystem:
+    """Everything the offline half produced, for the server, the gates and the demo."""
+
+    settings: Settings
+    raw: pd.DataFrame  # history as generated (before validation)
+    validation: ValidationResult
+    events: pd.DataFrame  # validated history
+    live: pd.DataFrame  # the transactions after the history, for replay against the server
+    store: FeatureStore
+    frame: pd.DataFrame  # training rows from Feast get_historical_features
+    run: TrainingRun
+    decision: PromotionDecision
+    timings: Timings
+
+    @property
+    def history_end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.events[EVENT_TIMESTAMP].max())
+
+
+def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool = False):  # type: ignore[no-untyped-def]
+    """Generate ``days + live_days`` days; split at ``days`` into history and live traffic."""
+    from mlref.data.generate import generate_transactions
+
+    cfg = settings.data
+    start = pd.Timestamp(cfg.start)
+    cut = start + pd.Timedelta(days=cfg.days)
+    drift_from = None
+    if drift_live:
+        drift_from = (cut + pd.Timedelta(days=live_days / 2)).isoformat()
+    full = generate_transactions(replace(cfg, days=cfg.days + live_days, drift_from=drift_from))
+    is_history = full[EVENT_TIMESTAMP] < cut
+    history = full.loc[is_history].reset_index(drop=True)
+    live = full.loc[~is_history].reset_index(drop=True)
+    return history, live, drift_from
+
+
+def validate_events(settings: Settings, raw: pd.DataFrame) -> ValidationResult:
+    """pandera validation with quarantine, then the freshness check against the data's end."""
+    from mlref.data.validate import check_freshness, validate
+
+    result = validate(raw, settings.max_quarantine_rate, quarantine_path=settings.quarantine_path)
+    log.info("%s", result.summary())
+    as_of = pd.Timestamp(settings.data.start) + pd.Timedelta(days=settings.data.days)
+    fresh = check_freshness(result.valid, as_of, pd.Timedelta(hours=settings.max_data_age_hours))
+    if not fresh.passed:
+        raise RuntimeError(f"stale data: {fresh.message}")
+    return result
+
+
+def build_reference_system(
+    settings: Settings, *, live_days: int = 2, drift_live: bool = False
+) -> ReferenceSystem:
+    """Data -> validation -> Feast -> training -> ONNX -> registry -> promotion."""
+    from mlref.data.generate import write_parquet
+    from mlref.features.store import build_feature_store, training_frame
+    from mlref.promote import promote
+    from mlref.train.pipeline import run_training
+
+    settings.ensure_dirs()
+    timings = Timings()
+    with timings.stage("generate"):
+        raw, live, drift_from = history_and_live(
+            settings, live_days=live_days, drift_live=drift_live
+        )
+        write_parquet(raw, settings.raw_path)
+        log.info(
+            "%d history rows (%d users, %.2f%% fraud), %d live rows%s -> %s",
+            len(raw),
+            raw["user_id"].nunique(),
+            100 * raw["is_fraud"].mean(),
+            len(live),
+            f" (drift from {drift_from})" if drift_from else "",
+            settings.raw_path,
+        )
+    with timings.stage("validate"):
+        validation = validate_events(settings, raw)
+        events = validation.valid.reset_index(drop=True)
+    with timings.stage("features (Feast apply + materialize)"):
+        store = build_feature_store(settings, events)
+    with timings.stage("training rows (Feast historical)"):
+        frame = training_frame(store, events)
+    with timings.stage("train + export + register"):
+        run = run_training(settings, frame)
+        log.info("\n%s", run.describe())
+    with timings.stage("promote"):
+        decision = promote(settings, frame)
+        log.info("\n%s", decision.explain())
+    return ReferenceSystem(
+        settings=settings,
+        raw=raw,
+        validation=validation,
+        events=events,
+        live=live,
+        store=store,
+        frame=frame,
+        run=run,
+        decision=decision,
+        timings=timings,
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, *, ready_timeout_s: float = 120.0) -> Iterator[str]:
+    """The scoring app under uvicorn in a background thread on 127.0.0.1; yields its URL.
+
+    Stopped (graceful drain) on exit. Loopback only, whatever ``settings.host`` says.
+    """
+    import httpx
+    import uvicorn
+
+    from mlref.serve.app import create_app
+
+    port = free_port()
+    app = create_app(settings.with_(host="127.0.0.1", port=port))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="mlref-uvicorn", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout_s
+    try:
+        while True:
+            if not thread.is_alive():
+                raise RuntimeError("the server stopped during start-up; see the log above")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server at {url} not ready after {ready_timeout_s:.0f}s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def transaction_payloads(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Raw transactions as the server's request bodies."""
+    return [
+        {
+            "transaction_id": str(row.transaction_id),
+            "user_id": int(row.user_id),
+            "amount": float(row.amount),
+            "merchant_category": str(row.merchant_category),
+            "event_timestamp": pd.Timestamp(row.event_timestamp).isoformat(),
+        }
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def send_traffic(
+    url: str,
+    frame: pd.DataFrame,
+    *,
+    concurrency: int = 16,
+    timeout_s: float = 30.0,
+) -> list[dict[str, Any]]:
+    """POST each transaction to /predict with bounded concurrency; returns the responses.
+
+    Bounded in count (the frame) and time (per-request timeout); loopback only.
+    """
+    import asyncio
+
+    import httpx
+
+    if not url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise ValueError(f"traffic goes to loopback only, not {url}")
+    payloads = transaction_payloads(frame)
+
+    async def _run() -> list[dict[str, Any]]:
+        sem = asyncio.Semaphore(concurrency)
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits) as client:
+
+            async def one(body: dict[str, Any]) -> dict[str, Any]:
+                async with sem:
+                    response = await client.post("/predict", json=body)
+                    out: dict[str, Any] = {"status": response.status_code}
+                    if response.headers.get("content-type", "").startswith("application/json"):
+                        out.update(response.json())
+                    return out
+
+            return list(await asyncio.gather(*(one(p) for p in payloads)))
+
+    return asyncio.run(_run())
+
+
+def replay_live(
+    system: ReferenceSystem, url: str, n_requests: int, *, seed: int = 0
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Score ``n_requests`` live transactions (spread over the live days, in time order),
+    pushing each scored chunk to the online store as the stream processor would."""
+    from mlref.features.online import OnlineAggregator
+    from mlref.features.store import push_events
+
+    live = system.live
+    if live.empty:
+        raise ValueError("no live transactions to replay; use live_days >= 1")
+    n = min(n_requests, len(live))
+    sample = live.sample(n=n, random_state=seed).sort_values([EVENT_TIMESTAMP, TRANSACTION_ID])
+    # the online state needs the last 30 days of history (the longest window)
+    warm_from = system.history_end - pd.Timedelta(days=30)
+    aggregator = OnlineAggregator()
+    aggregator.process(system.events.loc[system.events[EVENT_TIMESTAMP] > warm_from])
+    responses: list[dict[str, Any]] = []
+    chunks = max(1, n // 50)
+    for part in range(chunks):
+        chunk = sample.iloc[part * n // chunks : (part + 1) * n // chunks]
+        responses.extend(send_traffic(url, chunk))
+        push_events(system.store, chunk, aggregator=aggregator)
+        log.info("replayed %d/%d live transactions", len(responses), n)
+    return sample, responses
+
+
+def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
+    """The whole reference system end to end; prints where every artefact went."""
+    from mlref.features.store import build_feature_store, training_frame
+    from mlref.flywheel import ReviewQueue, SimulatedReviewer, labelled_feedback, merge_feedback
+    from mlref.flywheel.mining import mine_hard_examples
+    from mlref.monitor.drift import run_monitor
+    from mlref.monitor.log import read_log
+    from mlref.promote import promote
+    from mlref.registry import CHAMPION, Registry
+    from mlref.train.pipeline import run_training
+
+    system = build_reference_system(settings, drift_live=True)
+    timings = system.timings
+    champion = Registry(settings).load(CHAMPION)
+
+    with timings.stage("serve + live traffic"), running_server(settings) as url:
+        sample, responses = replay_live(system, url, serve_requests)
+    ok = sum(1 for r in responses if r["status"] == 200)
+    flagged = sum(1 for r in responses if r.get("decision"))
+
+    reports = settings.reports_dir
+    with timings.stage("monitor"):
+        monitor_code = run_monitor(
+            settings.prediction_log,
+            champion.bins_path,
+            champion.reference_scores_path,
+            settings.p99_budget_ms,
+            json_path=reports / "monitor.json",
+            html_path=reports / "monitor.html",
+        )
+
+    queue_path = settings.workdir / "flywheel" / "review_queue.sqlite"
+    with timings.stage("flywheel (mine -> review -> retrain -> gates)"):
+        hard = mine_hard_examples(read_log(settings.prediction_log), k=100)
+        queue = ReviewQueue(queue_path)
+        queue.enqueue(hard)
+        truth = pd.concat([system.events, system.live], ignore_index=True)
+        reviewed_at = pd.Timestamp(system.live[EVENT_TIMESTAMP].max())
+        outcome = SimulatedReviewer(truth).review(queue, now=reviewed_at)
+        feedback = labelled_feedback(queue_path)
+        # retrain on history + the live days (labels as known at review time + reviews)
+        events = merge_feedback(truth, feedback)
+        retrain_settings = settings.with_(workdir=settings.workdir / "retrain")
+        retrain_settings.ensure_dirs()
+        store = build_feature_store(retrain_settings, events)
+        frame = training_frame(store, events)
+        run = run_training(settings, frame)
+        decision = promote(settings, frame)
+
+    print()
+    print("mlref demo: done")
+    print(f"  data         {settings.raw_path} ({len(system.raw)} rows)")
+    print(f"  quarantine   {settings.quarantine_path} ({system.validation.n_quarantined} rows)")
+    print(f"  features     {settings.feature_repo} (Feast: parquet offline, SQLite online)")
+    print(f"  model        {system.run.export.onnx_path} (version {system.run.version})")
+    print(f"  registry     {settings.registry_uri}")
+    print(f"  promotion    {system.decision.explain().splitlines()[0]}")
+    print(f"  served       {ok}/{len(responses)} OK, {flagged} flagged for review")
+    print(f"  predictions  {settings.prediction_log}")
+    status = {0: "ok", 2: "CRITICAL alerts"}.get(monitor_code, f"exit {monitor_code}")
+    print(f"  monitoring   {status}: {reports / 'monitor.html'}")
+    print(f"  review queue {queue_path} ({outcome.labelled} labelled)")
+    print(f"  retrained    version {run.version}: {decision.explain().splitlines()[0]}")
+    print("timings:")
+    print(timings.table())
+    (reports / "demo.json").write_text(
+        json.dumps(
+            {
+                "rows": len(system.raw),
+                "quarantined": system.validation.n_quarantined,
+                "served": len(responses),
+                "served_ok": ok,
+                "monitor_exit_code": monitor_code,
+                "champion": system.decision.to_dict(),
+                "retrain": decision.to_dict(),
+                "timings_s": timings.stages,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return 0 if ok == len(responses) else 1

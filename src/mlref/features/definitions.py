@@ -1,0 +1,263 @@
+"""ONE definition of every feature; the offline path, the online path, the Feast repo and the
+request-time transforms are all derived from the objects in this module.
+
+Semantics (the contract every path implements):
+
+* A **stored row** at ``(user_id, t)`` is the user's state AFTER all of their events with
+  ``event_timestamp <= t`` (inclusive). Two events of one user in the same second therefore
+  produce ONE row: the state after both. Row timestamps are whole seconds (the raw-event
+  contract); the processors refuse sub-second event timestamps because Feast's online
+  response only carries whole-second timestamps.
+* Stored per-user aggregates (window ``(t - window, t]``):
+
+  - ``txn_count_24h``: number of events in the last 24 h (view ``user_velocity_24h``,
+    TTL 24 h, missing -> 0);
+  - ``avg_amount_30d``: mean amount over the last 30 days (view ``user_spend_30d``,
+    TTL 30 d, missing -> NaN);
+  - ``last_txn_ts``: unix seconds (float) of the user's latest event (same view/TTL/default).
+
+* **Scoring or training** a transaction at time ``t`` reads the state as of
+  ``lookup_time(t) = t - 1 ms``: the current event never counts, and neither do other events
+  of the same user in the same second (they are not "before" it at one-second resolution).
+* **TTL rule** (the Feast offline point-in-time rule, applied identically online because the
+  Feast online store does not enforce TTLs, feast issue 6821): the latest row with
+  ``row_ts <= lookup`` is used if ``lookup - row_ts <= ttl`` (inclusive), else the default.
+  Note what this means for the windowed aggregates: the value is the window aggregate *as of
+  the user's latest event before the lookup*, e.g. ``txn_count_24h`` read 20 h after an event
+  still counts events up to 24 h before that event. Both paths share this definition, so
+  training and serving agree; it is an approximation of a true sliding window at lookup time.
+* **Previous-state companions** (``prev_*``): every stored row also carries the state as of
+  the user's previous stored row (its values and its timestamp ``prev_last_txn_ts``). The
+  Feast online store keeps only the latest row per entity; when a second event of a user in
+  the same second is scored after the first one was pushed, the latest row is *newer* than
+  the lookup time and the prev_* fields give the exact state the offline path sees. Offline
+  point-in-time joins do not need them; they are not part of the feature service.
+
+Unknown users (no row at all) get the defaults above (velocity 0, means/last NaN) and the
+serving path raises an ``unknown_user`` flag.
+
+This module must stay cheap to import: no Feast here (``import feast`` takes ~14 s).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlref.data.columns import AMOUNT, EVENT_TIMESTAMP, MERCHANT_CATEGORY, USER_ID
+
+FEATURE_SERVICE = "fraud_model_v1"
+PROJECT = "mlref"
+ENTITY = "user"
+ENTITY_KEY = USER_ID
+PUSH_SOURCE = "user_state_push"
+BATCH_SOURCE = "user_state_parquet"
+REQUEST_SOURCE = "txn_request"
+ODFV = "fraud_model_inputs_v1"
+
+LOOKUP_OFFSET = pd.Timedelta(milliseconds=1)
+
+# Request fields (RequestSource of the on-demand view); request_ts is unix seconds (float) of
+# the transaction's event time, so the transforms are plain arithmetic for dict and frame.
+REQUEST_AMOUNT = AMOUNT
+REQUEST_TS = "request_ts"
+REQUEST_CATEGORY = MERCHANT_CATEGORY
+REQUEST_FIELDS: tuple[str, ...] = (REQUEST_AMOUNT, REQUEST_TS, REQUEST_CATEGORY)
+
+TXN_COUNT_24H = "txn_count_24h"
+AVG_AMOUNT_30D = "avg_amount_30d"
+LAST_TXN_TS = "last_txn_ts"
+PREV_TXN_COUNT_24H = "prev_txn_count_24h"
+PREV_AVG_AMOUNT_30D = "prev_avg_amount_30d"
+PREV_LAST_TXN_TS = "prev_last_txn_ts"
+
+
+@dataclass(frozen=True)
+class StoredFeature:
+    """A per-user aggregate kept in the feature store."""
+
+    name: str
+    view: str
+    aggregation: str  # "count" | "mean" | "last"
+    column: str  # raw column aggregated
+    window: timedelta | None  # None: unbounded (``last``)
+    includes_current_event: bool  # in the stored row; scoring excludes it via lookup_time
+    default: float  # value when there is no row or the row is older than the view's TTL
+    dtype: str  # Feast dtype name (feast.types.<dtype>)
+    prev_name: str  # companion field holding the value as of the previous stored row
+    description: str
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    name: str
+    ttl: timedelta
+    features: tuple[StoredFeature, ...]
+
+    @property
+    def served_fields(self) -> tuple[str, ...]:
+        """Fields in the feature service (what training reads)."""
+        return tuple(f.name for f in self.features)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """All stored fields of the view (served + prev_* companions)."""
+        return (*self.served_fields, *(f.prev_name for f in self.features))
+
+
+VELOCITY_VIEW = "user_velocity_24h"
+SPEND_VIEW = "user_spend_30d"
+
+STORED_FEATURES: tuple[StoredFeature, ...] = (
+    StoredFeature(
+        name=TXN_COUNT_24H,
+        view=VELOCITY_VIEW,
+        aggregation="count",
+        column=EVENT_TIMESTAMP,
+        window=timedelta(hours=24),
+        includes_current_event=True,
+        default=0.0,
+        dtype="Int64",
+        prev_name=PREV_TXN_COUNT_24H,
+        description="number of the user's events in (t - 24h, t]",
+    ),
+    StoredFeature(
+        name=AVG_AMOUNT_30D,
+        view=SPEND_VIEW,
+        aggregation="mean",
+        column=AMOUNT,
+        window=timedelta(days=30),
+        includes_current_event=True,
+        default=math.nan,
+        dtype="Float64",
+        prev_name=PREV_AVG_AMOUNT_30D,
+        description="mean amount of the user's events in (t - 30d, t]",
+    ),
+    StoredFeature(
+        name=LAST_TXN_TS,
+        view=SPEND_VIEW,
+        aggregation="last",
+        column=EVENT_TIMESTAMP,
+        window=None,
+        includes_current_event=True,
+        default=math.nan,
+        dtype="Float64",
+        prev_name=PREV_LAST_TXN_TS,
+        description="unix seconds of the user's latest event at or before t",
+    ),
+)
+FEATURES_BY_NAME: dict[str, StoredFeature] = {f.name: f for f in STORED_FEATURES}
+
+VIEWS: tuple[ViewSpec, ...] = (
+    ViewSpec(
+        name=VELOCITY_VIEW,
+        ttl=timedelta(hours=24),
+        features=tuple(f for f in STORED_FEATURES if f.view == VELOCITY_VIEW),
+    ),
+    ViewSpec(
+        name=SPEND_VIEW,
+        ttl=timedelta(days=30),
+        features=tuple(f for f in STORED_FEATURES if f.view == SPEND_VIEW),
+    ),
+)
+VIEWS_BY_NAME: dict[str, ViewSpec] = {v.name: v for v in VIEWS}
+
+STORED_COLUMNS: tuple[str, ...] = tuple(f.name for f in STORED_FEATURES)
+PREV_COLUMNS: tuple[str, ...] = tuple(f.prev_name for f in STORED_FEATURES)
+# the columns of one stored row (offline parquet, push payload), in this order
+ROW_COLUMNS: tuple[str, ...] = (USER_ID, EVENT_TIMESTAMP, *STORED_COLUMNS, *PREV_COLUMNS)
+
+MODEL_FEATURES: list[str] = [
+    "txn_velocity_24h",
+    "avg_order_30d",
+    "amount_vs_user_avg",
+    "seconds_since_last_txn",
+    "merchant_category_code",
+    "log_amount",
+    "hour_of_day",
+    "day_of_week",
+]
+MODEL_FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "txn_velocity_24h": "txn_count_24h as of lookup_time (0 when missing/expired)",
+    "avg_order_30d": "avg_amount_30d as of lookup_time (NaN when missing/expired)",
+    "amount_vs_user_avg": "amount / avg_order_30d (NaN when the average is missing or 0)",
+    "seconds_since_last_txn": "request_ts - last_txn_ts (NaN when missing/expired)",
+    "merchant_category_code": "index in CATEGORIES; -1 for anything else (incl. 'crypto')",
+    "log_amount": "log1p(amount)",
+    "hour_of_day": "UTC hour 0..23 of the transaction",
+    "day_of_week": "UTC weekday, Monday=0 .. Sunday=6",
+}
+
+# what online_model_features returns for a user the store has never seen
+UNKNOWN_USER_STATE: dict[str, float] = {f.name: f.default for f in STORED_FEATURES}
+
+
+def lookup_time(event_time: Any) -> Any:
+    """The as-of time used to score/train a transaction at ``event_time``: ``t - 1 ms``.
+
+    Works on a ``pd.Timestamp``, a datetime Series or a DatetimeIndex.
+    """
+    return event_time - LOOKUP_OFFSET
+
+
+def to_utc(values: Any, what: str = EVENT_TIMESTAMP) -> pd.Series:
+    """Timestamps as a tz-aware UTC Series; naive timestamps are refused (ambiguous)."""
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            raise ValueError(
+                f"{what} has naive timestamps; give timezone-aware UTC timestamps "
+                "(e.g. df[col].dt.tz_localize('UTC'))"
+            )
+        try:
+            series = pd.to_datetime(series, utc=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} could not be read as timestamps: {exc}") from exc
+    return series.dt.tz_convert("UTC")
+
+
+def to_epoch_ns(values: Any) -> np.ndarray:
+    """UTC timestamps -> int64 nanoseconds since the epoch (NaT -> int64 min)."""
+    series = to_utc(values)
+    return series.astype("datetime64[ns, UTC]").array.asi8.copy()
+
+
+def seconds_to_ns(seconds: Any) -> np.ndarray:
+    """Float unix seconds -> int64 ns (NaN -> int64 min), rounded to microseconds."""
+    arr = np.asarray(seconds, dtype=np.float64)
+    out = np.full(arr.shape, np.iinfo(np.int64).min, dtype=np.int64)
+    ok = np.isfinite(arr)
+    out[ok] = np.round(arr[ok] * 1e6).astype(np.int64) * 1000
+    return out
+
+
+NAT_NS = np.iinfo(np.int64).min
+
+
+def apply_ttl(
+    values: Sequence[float] | np.ndarray,
+    row_ts_ns: np.ndarray,
+    lookup_ns: np.ndarray,
+    ttl: timedelta,
+    default: float,
+) -> np.ndarray:
+    """Feast's point-in-time rule, for the online path and the pandas reference.
+
+    A row stamped ``row_ts`` is valid at ``lookup`` iff ``row_ts <= lookup`` and
+    ``lookup - row_ts <= ttl``; invalid or missing rows (``row_ts`` = NAT_NS) give ``default``.
+    All times are int64 nanoseconds, so the boundary is exact.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    row = np.asarray(row_ts_ns, dtype=np.int64)
+    look = np.asarray(lookup_ns, dtype=np.int64)
+    ttl_ns = int(ttl / timedelta(microseconds=1)) * 1000
+    present = row != NAT_NS
+    age = look - np.where(present, row, look)  # no overflow on missing rows
+    valid = present & (row <= look) & (age <= ttl_ns) & ~np.isnan(vals)
+    return np.where(valid, vals, default)

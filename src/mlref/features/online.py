@@ -1,0 +1,225 @@
+"""Online path: the stored per-user rows maintained incrementally, one event at a time.
+
+:class:`OnlineAggregator` is what a stream processor runs: per-user deques of recent events,
+updated per event, emitting the user's stored row (same columns and semantics as
+:func:`mlref.features.offline.stored_rows`) after each event. ``mlref.features.store``
+pushes those rows to the Feast online store through the push source, in micro-batches.
+
+:func:`resolve_online_state` turns what the online store returns (latest row per user and
+its timestamp) into the state as of a lookup time with the same TTL rule as the offline
+point-in-time join (the Feast online store does not enforce TTLs, feast issue 6821).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlref.data.columns import AMOUNT, EVENT_TIMESTAMP, TRANSACTION_ID, USER_ID
+from mlref.features.definitions import (
+    AVG_AMOUNT_30D,
+    FEATURES_BY_NAME,
+    LAST_TXN_TS,
+    NAT_NS,
+    PREV_AVG_AMOUNT_30D,
+    PREV_LAST_TXN_TS,
+    PREV_TXN_COUNT_24H,
+    ROW_COLUMNS,
+    STORED_COLUMNS,
+    STORED_FEATURES,
+    TXN_COUNT_24H,
+    VIEWS,
+    VIEWS_BY_NAME,
+    apply_ttl,
+    seconds_to_ns,
+)
+from mlref.features.offline import event_seconds
+
+
+def _window(name: str) -> int:
+    window = FEATURES_BY_NAME[name].window
+    assert window is not None
+    return int(window.total_seconds())
+
+
+@dataclass(frozen=True)
+class _State:
+    second: int
+    count_24h: int
+    mean_30d: float
+
+
+class OnlineAggregator:
+    """Incremental per-user state; feed it events in event-time order (per user).
+
+    Keeps, per user, a deque of event seconds inside the 24 h window and a deque of
+    (second, amount) inside the 30 d window, plus the latest and previous stored rows.
+    An event older than the user's latest one is refused (late data needs a replay).
+    """
+
+    def __init__(self) -> None:
+        self._w24: dict[int, deque[int]] = {}
+        self._w30: dict[int, deque[tuple[int, float]]] = {}
+        self._current: dict[int, _State] = {}
+        self._previous: dict[int, _State | None] = {}
+        self.events_seen = 0
+
+    def process_event(self, user_id: int, second: int, amount: float) -> dict[str, object]:
+        """Apply one event; returns the user's stored row after it."""
+        if not (math.isfinite(amount) and amount >= 0):
+            raise ValueError(f"event of user {user_id} has amount {amount!r}; need >= 0, finite")
+        current = self._current.get(user_id)
+        if current is not None and second < current.second:
+            raise ValueError(
+                f"event of user {user_id} at {second} is older than the user's latest "
+                f"event at {current.second}; the online path needs events in time order"
+            )
+        w24 = self._w24.setdefault(user_id, deque())
+        w30 = self._w30.setdefault(user_id, deque())
+        w24.append(second)
+        w30.append((second, amount))
+        # windows are (t - W, t]: drop everything at or before t - W
+        while w24 and w24[0] <= second - _window(TXN_COUNT_24H):
+            w24.popleft()
+        while w30 and w30[0][0] <= second - _window(AVG_AMOUNT_30D):
+            w30.popleft()
+        state = _State(second, len(w24), math.fsum(a for _, a in w30) / len(w30))
+        if current is None:
+            self._previous[user_id] = None
+        elif second > current.second:
+            self._previous[user_id] = current
+        # same second: the row is re-emitted with the state after both; prev stays put
+        self._current[user_id] = state
+        self.events_seen += 1
+        return self._row(user_id)
+
+    def _row(self, user_id: int) -> dict[str, object]:
+        cur = self._current[user_id]
+        prev = self._previous.get(user_id)
+        return {
+            USER_ID: user_id,
+            EVENT_TIMESTAMP: cur.second,
+            TXN_COUNT_24H: cur.count_24h,
+            AVG_AMOUNT_30D: cur.mean_30d,
+            LAST_TXN_TS: float(cur.second),
+            PREV_TXN_COUNT_24H: 0 if prev is None else prev.count_24h,
+            PREV_AVG_AMOUNT_30D: math.nan if prev is None else prev.mean_30d,
+            PREV_LAST_TXN_TS: math.nan if prev is None else float(prev.second),
+        }
+
+    def process(self, events: pd.DataFrame) -> pd.DataFrame:
+        """One micro-batch -> the rows it produced: one per (user, second), the last state.
+
+        Events are applied in event-time order (ties by transaction id), as a stream with
+        ordered partitions delivers them.
+        """
+        missing = [c for c in (USER_ID, EVENT_TIMESTAMP, AMOUNT) if c not in events.columns]
+        if missing:
+            raise ValueError(f"events are missing columns {missing}")
+        if events.empty:
+            return rows_frame([])
+        seconds = event_seconds(events)
+        tie = (
+            events[TRANSACTION_ID].to_numpy() if TRANSACTION_ID in events else np.zeros(len(events))
+        )
+        order = np.lexsort((tie, seconds)) if len(events) > 1 else np.zeros(1, dtype=np.intp)
+        users = events[USER_ID].to_numpy(dtype=np.int64)[order]
+        amounts = events[AMOUNT].to_numpy(dtype=np.float64)[order]
+        emitted: dict[tuple[int, int], dict[str, object]] = {}
+        for user, second, amount in zip(
+            users.tolist(), seconds[order].tolist(), amounts.tolist(), strict=True
+        ):
+            emitted[(user, second)] = self.process_event(user, second, amount)
+        return rows_frame(list(emitted.values()))
+
+    def latest_rows(self) -> pd.DataFrame:
+        """The latest stored row of every user seen (what the online store should hold)."""
+        return rows_frame([self._row(u) for u in sorted(self._current)])
+
+
+def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Stored rows (dicts with integer seconds) -> a frame typed like offline.stored_rows."""
+    ints = (USER_ID, TXN_COUNT_24H, PREV_TXN_COUNT_24H)
+    columns: dict[str, object] = {}
+    for col in ROW_COLUMNS:
+        values = [row[col] for row in rows]
+        if col == EVENT_TIMESTAMP:
+            ns = np.array(values, dtype=np.int64) * 1_000_000_000
+            columns[col] = pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC")
+        else:
+            columns[col] = np.array(values, dtype=np.int64 if col in ints else np.float64)
+    return pd.DataFrame(columns)
+
+
+def latest_per_user(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keep each user's newest row (the online store keeps only the latest per entity)."""
+    return rows.sort_values([USER_ID, EVENT_TIMESTAMP], kind="mergesort").drop_duplicates(
+        USER_ID, keep="last"
+    )
+
+
+def resolve_online_state(
+    values: Mapping[str, np.ndarray],
+    view_row_ts_ns: Mapping[str, np.ndarray],
+    lookup_ns: np.ndarray,
+) -> pd.DataFrame:
+    """The stored state as of ``lookup_ns`` from the latest online rows.
+
+    ``values`` maps every stored field (incl. prev_*) to an array (NaN = missing);
+    ``view_row_ts_ns`` maps each view to its row timestamps (int64 ns, NAT_NS = no row).
+    Per view: a row at or before the lookup is used as is; a row *after* the lookup (e.g.
+    an earlier event of the same user in the same second was already pushed) is replaced by
+    its prev_* companions, stamped ``prev_last_txn_ts``. Then the TTL rule of
+    :func:`mlref.features.definitions.apply_ttl`.
+
+    Returns STORED_COLUMNS plus ``unknown_user`` (no row in any view) and ``stale_state``
+    (the lookup precedes even the previous row: the online store cannot answer, defaults
+    are used).
+    """
+    lookup = np.asarray(lookup_ns, dtype=np.int64)
+    prev_ts = seconds_to_ns(values[PREV_LAST_TXN_TS])
+    out: dict[str, np.ndarray] = {}
+    stale = np.zeros(len(lookup), dtype=bool)
+    unknown = np.ones(len(lookup), dtype=bool)
+    for view in VIEWS:
+        row_ts = np.asarray(view_row_ts_ns[view.name], dtype=np.int64)
+        present = row_ts != NAT_NS
+        unknown &= ~present
+        use_prev = present & (row_ts > lookup)
+        stale |= use_prev & (prev_ts != NAT_NS) & (prev_ts > lookup)
+        ts_for_ttl = np.where(use_prev, prev_ts, row_ts)
+        for feature in view.features:
+            cur = np.asarray(values[feature.name], dtype=np.float64)
+            prev = np.asarray(values[feature.prev_name], dtype=np.float64)
+            out[feature.name] = apply_ttl(
+                np.where(use_prev, prev, cur), ts_for_ttl, lookup, view.ttl, feature.default
+            )
+    frame = pd.DataFrame({name: out[name] for name in STORED_COLUMNS})
+    frame["unknown_user"] = unknown
+    frame["stale_state"] = stale
+    return frame
+
+
+def state_from_rows(
+    rows: pd.DataFrame, user_ids: np.ndarray, lookup_ns: np.ndarray
+) -> pd.DataFrame:
+    """resolve_online_state over a frame of latest rows (one per user), without Feast.
+
+    Used by tests and as the specification of what the Feast online read must give.
+    """
+    latest = latest_per_user(rows).set_index(USER_ID)
+    idx = latest.index.get_indexer(np.asarray(user_ids, dtype=np.int64))
+    found = idx >= 0
+    take = np.where(found, idx, 0)
+    values: dict[str, np.ndarray] = {}
+    for col in (*STORED_COLUMNS, *(f.prev_name for f in STORED_FEATURES)):
+        col_values = np.r_[latest[col].to_numpy(dtype=np.float64), np.nan]
+        values[col] = np.where(found, col_values[take], np.nan)
+    row_ns = np.r_[latest[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]").array.asi8, NAT_NS]
+    ts = np.where(found, row_ns[take], NAT_NS)
+    return resolve_online_state(values, {v: ts for v in VIEWS_BY_NAME}, lookup_ns)

@@ -1,0 +1,350 @@
+"""The Feast feature store of the reference system: build, train from it, push to it, serve.
+
+``import feast`` takes ~14 s, so it happens inside these functions only; importing this
+module is cheap.
+
+* :func:`build_feature_store` writes the repo (``feature_store.yaml`` from the packaged
+  template), the offline parquet (:func:`mlref.features.offline.stored_rows`), applies the
+  definitions and materialises the whole span with ``materialize(start, end)``
+  (``materialize_incremental`` on a fresh store starts at now - TTL and silently loads nothing
+  from historical data).
+* :func:`training_frame`: ``get_historical_features`` with the feature service, at
+  ``lookup_time`` of each transaction, through the DuckDB offline store; every entity row is
+  checked to come back, in input order.
+* :func:`push_events`: the online path (:class:`mlref.features.online.OnlineAggregator`)
+  pushed through the push source in micro-batches.
+* :func:`online_model_features`: one ``get_online_features`` call per batch with event
+  timestamps, the same TTL rule as offline (the online store does not enforce TTLs, feast
+  issue 6821), then the shared request transforms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import string
+import time
+import warnings
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from mlref.data.columns import (
+    AMOUNT,
+    EVENT_TIMESTAMP,
+    LABEL,
+    LABEL_TIMESTAMP,
+    MERCHANT_CATEGORY,
+    TRANSACTION_ID,
+    USER_ID,
+)
+from mlref.features.definitions import (
+    FEATURE_SERVICE,
+    LOOKUP_OFFSET,
+    MODEL_FEATURES,
+    NAT_NS,
+    PREV_COLUMNS,
+    PROJECT,
+    PUSH_SOURCE,
+    REQUEST_TS,
+    STORED_COLUMNS,
+    VIEWS,
+    lookup_time,
+    to_epoch_ns,
+    to_utc,
+)
+from mlref.features.offline import stored_rows, transform_inputs, write_offline_parquet
+from mlref.features.online import OnlineAggregator, latest_per_user, resolve_online_state
+from mlref.features.transforms import request_features
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from mlref.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_FILE = "user_state.parquet"
+_ROW_ID = "mlref_row_id"
+_NS = 1_000_000_000
+
+
+@contextlib.contextmanager
+def _known_feast_warnings() -> Iterator[None]:
+    """Silence two known, harmless third-party warnings around offline Feast calls:
+    Feast flags every on-demand view as experimental, and ibis calls a DuckDB API that
+    DuckDB 1.4 deprecates. (Not used on the online path: catch_warnings is not
+    thread-safe.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="On demand feature view is an experimental", category=RuntimeWarning
+        )
+        warnings.filterwarnings(
+            "ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning
+        )
+        yield
+
+
+def _import_feast() -> None:
+    """Import feast (~14 s) without keeping the global warning filters it sets on import
+    (``warnings.simplefilter("once", ...)`` in several feast modules)."""
+    with warnings.catch_warnings():
+        import feast  # noqa: F401
+
+        import mlref.features.feature_repo.fraud_repo  # noqa: F401
+
+
+def _data_dir(repo: Path) -> Path:
+    return repo / "data"
+
+
+def offline_parquet_path(settings: Settings) -> Path:
+    return _data_dir(settings.feature_repo) / OFFLINE_FILE
+
+
+def write_feature_repo(settings: Settings) -> Path:
+    """Write ``feature_store.yaml`` into ``settings.feature_repo`` from the packaged template.
+
+    Any earlier registry / online store / offline parquet there is removed first, so a
+    rebuild never serves rows of users that are no longer in the data.
+    """
+    repo = settings.feature_repo
+    data = _data_dir(repo)
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    template = (
+        resources.files("mlref.features.feature_repo").joinpath("feature_store.yaml").read_text()
+    )
+    text = string.Template(template).substitute(
+        project=PROJECT,
+        registry_path=(data / "registry.db").as_posix(),
+        online_path=(data / "online_store.db").as_posix(),
+    )
+    (repo / "feature_store.yaml").write_text(text)
+    return repo
+
+
+def open_feature_store(settings: Settings) -> FeatureStore:
+    """Open an already built store (serving: no apply, no materialize)."""
+    _import_feast()
+    from feast import FeatureStore
+
+    if not (settings.feature_repo / "feature_store.yaml").exists():
+        raise FileNotFoundError(
+            f"no feature repo at {settings.feature_repo}; build it first "
+            "(mlref.features.store.build_feature_store or `mlref demo`)"
+        )
+    return FeatureStore(repo_path=str(settings.feature_repo))
+
+
+def build_feature_store(
+    settings: Settings,
+    events: pd.DataFrame,
+    *,
+    timings: dict[str, float] | None = None,
+) -> FeatureStore:
+    """Repo + offline parquet -> apply -> materialize(start, end) over the events' span.
+
+    ``events`` are validated raw transactions. Per-step wall times (seconds) are logged and,
+    if ``timings`` is given, stored in it (keys: rows, import_feast, apply, materialize).
+    """
+    timings = {} if timings is None else timings
+    if events.empty:
+        raise ValueError("no events to build the feature store from")
+    started = time.perf_counter()
+    rows = stored_rows(events)
+    repo = write_feature_repo(settings)
+    parquet = write_offline_parquet(rows, _data_dir(repo) / OFFLINE_FILE)
+    timings["rows"] = time.perf_counter() - started
+    logger.info(
+        "feature rows: %d events -> %d stored rows in %.2fs",
+        len(events),
+        len(rows),
+        timings["rows"],
+    )
+
+    started = time.perf_counter()
+    _import_feast()
+    from feast import FeatureStore
+
+    from mlref.features.feature_repo.fraud_repo import feast_objects
+
+    timings["import_feast"] = time.perf_counter() - started
+    started = time.perf_counter()
+    store = FeatureStore(repo_path=str(repo))
+    objects = feast_objects(str(parquet.resolve()))
+    with _known_feast_warnings():
+        store.apply(objects.all())
+    timings["apply"] = time.perf_counter() - started
+    logger.info("feast apply: %.2fs", timings["apply"])
+
+    started = time.perf_counter()
+    ts = rows[EVENT_TIMESTAMP]
+    start = ts.min().to_pydatetime()
+    end = (ts.max() + pd.Timedelta(seconds=1)).to_pydatetime()
+    with _known_feast_warnings():
+        store.materialize(start_date=start, end_date=end)
+    timings["materialize"] = time.perf_counter() - started
+    logger.info(
+        "feast materialize %s .. %s (%d users): %.2fs",
+        start.isoformat(),
+        end.isoformat(),
+        rows[USER_ID].nunique(),
+        timings["materialize"],
+    )
+    return store
+
+
+def _request_ts(event_ts: pd.Series) -> np.ndarray:
+    return to_epoch_ns(event_ts) / _NS
+
+
+def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
+    """Training rows from ``get_historical_features`` with the feature service.
+
+    One row per input transaction, in input order: transaction_id, user_id, event_timestamp,
+    the label columns present in ``events`` (is_fraud, label_timestamp), then MODEL_FEATURES.
+    Each transaction at ``t`` reads the stored state as of ``lookup_time(t)``.
+    """
+    need = [TRANSACTION_ID, USER_ID, EVENT_TIMESTAMP, AMOUNT, MERCHANT_CATEGORY]
+    missing = [c for c in need if c not in events.columns]
+    if missing:
+        raise ValueError(f"training_frame: events are missing columns {missing}")
+    event_ts = to_utc(events[EVENT_TIMESTAMP]).reset_index(drop=True)
+    entity_df = pd.DataFrame(
+        {
+            _ROW_ID: np.arange(len(events), dtype=np.int64),
+            USER_ID: events[USER_ID].to_numpy(dtype=np.int64),
+            EVENT_TIMESTAMP: lookup_time(event_ts).astype("datetime64[ns, UTC]"),
+            AMOUNT: events[AMOUNT].to_numpy(dtype=np.float64),
+            REQUEST_TS: _request_ts(event_ts),
+            MERCHANT_CATEGORY: events[MERCHANT_CATEGORY].astype(str).to_numpy(dtype=object),
+        }
+    )
+    started = time.perf_counter()
+    service = store.get_feature_service(FEATURE_SERVICE)
+    with _known_feast_warnings():
+        result = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    elapsed = time.perf_counter() - started
+    logger.info("historical features for %d rows: %.2fs", len(entity_df), elapsed)
+
+    # Feast gives no order guarantee and its file store dropped rows (feast issue 6787):
+    # every entity row must come back exactly once.
+    ids = np.sort(result[_ROW_ID].to_numpy(dtype=np.int64)) if len(result) else np.array([])
+    if len(result) != len(entity_df) or not np.array_equal(ids, entity_df[_ROW_ID].to_numpy()):
+        raise RuntimeError(
+            f"get_historical_features returned {len(result)} rows for {len(entity_df)} entity "
+            "rows (or not each exactly once); check the offline store type in "
+            "feature_store.yaml (duckdb) and the entity timestamps"
+        )
+    result = result.sort_values(_ROW_ID, kind="mergesort").reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            TRANSACTION_ID: events[TRANSACTION_ID].to_numpy(),
+            USER_ID: events[USER_ID].to_numpy(dtype=np.int64),
+            EVENT_TIMESTAMP: event_ts,
+        }
+    )
+    for col in (LABEL, LABEL_TIMESTAMP):
+        if col in events.columns:
+            out[col] = events[col].reset_index(drop=True)  # keeps dtypes (tz-aware, int8)
+    for name in MODEL_FEATURES:
+        out[name] = result[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def push_events(
+    store: FeatureStore,
+    events: pd.DataFrame,
+    *,
+    aggregator: OnlineAggregator | None = None,
+    batch_size: int = 1000,
+) -> OnlineAggregator:
+    """The online path: events -> OnlineAggregator -> ``store.push`` in micro-batches.
+
+    Pass the aggregator that has already seen the history (a fresh one knows only
+    ``events``). Each micro-batch pushes the newest row of every user it touched.
+    Returns the aggregator, to continue the stream.
+    """
+    from feast.data_source import PushMode
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
+    aggregator = OnlineAggregator() if aggregator is None else aggregator
+    keys = [EVENT_TIMESTAMP] + ([TRANSACTION_ID] if TRANSACTION_ID in events.columns else [])
+    events = events.sort_values(keys, kind="mergesort")  # a stream delivers in time order
+    started = time.perf_counter()
+    pushed = 0
+    for start in range(0, len(events), batch_size):
+        rows = aggregator.process(events.iloc[start : start + batch_size])
+        if rows.empty:
+            continue
+        latest = latest_per_user(rows).reset_index(drop=True)
+        store.push(PUSH_SOURCE, latest, to=PushMode.ONLINE)
+        pushed += len(latest)
+    logger.info(
+        "pushed %d rows for %d events in %.2fs", pushed, len(events), time.perf_counter() - started
+    )
+    return aggregator
+
+
+def _online_feature_refs() -> list[str]:
+    return [f"{view.name}:{name}" for view in VIEWS for name in view.field_names]
+
+
+def read_online_state(
+    store: FeatureStore,
+    user_ids: np.ndarray,
+    lookup_ns: np.ndarray,
+) -> pd.DataFrame:
+    """Stored state as of ``lookup_ns`` (int64 ns) for each user, from ONE online read.
+
+    Returns STORED_COLUMNS + unknown_user + stale_state, one row per input position.
+    """
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    unique = np.unique(user_ids)
+    response = store.get_online_features(
+        features=_online_feature_refs(), entity_rows={USER_ID: unique.tolist()}
+    ).to_dict(include_event_timestamps=True)
+    pos = np.searchsorted(unique, user_ids)
+    values: dict[str, np.ndarray] = {}
+    for name in (*STORED_COLUMNS, *PREV_COLUMNS):
+        col = np.array([np.nan if v is None else v for v in response[name]], dtype=np.float64)
+        values[name] = col[pos] if len(col) else col
+    row_ts: dict[str, np.ndarray] = {}
+    for view in VIEWS:
+        first = view.served_fields[0]
+        present = np.array([v is not None for v in response[first]], dtype=bool)
+        seconds = np.asarray(response[f"{first}__ts"], dtype=np.int64)
+        ts = np.where(present, seconds * _NS, NAT_NS)
+        row_ts[view.name] = ts[pos] if len(ts) else ts
+    return resolve_online_state(values, row_ts, lookup_ns)
+
+
+def online_model_features(store: FeatureStore, requests_df: pd.DataFrame) -> pd.DataFrame:
+    """MODEL_FEATURES (+ ``unknown_user``, ``stale_state``) for each request, in input order.
+
+    ``requests_df``: user_id, amount, merchant_category, event_timestamp (tz-aware). The
+    state is read as of ``lookup_time(event_timestamp)`` with the TTL rule; unknown users
+    get UNKNOWN_USER_STATE (velocity 0, averages/last NaN) and ``unknown_user=True``.
+    """
+    need = [USER_ID, AMOUNT, MERCHANT_CATEGORY, EVENT_TIMESTAMP]
+    missing = [c for c in need if c not in requests_df.columns]
+    if missing:
+        raise ValueError(f"online_model_features: requests are missing columns {missing}")
+    if requests_df.empty:
+        return pd.DataFrame(columns=[*MODEL_FEATURES, "unknown_user", "stale_state"])
+    event_ns = to_epoch_ns(requests_df[EVENT_TIMESTAMP])
+    lookup_ns = event_ns - LOOKUP_OFFSET.value
+    state = read_online_state(store, requests_df[USER_ID].to_numpy(dtype=np.int64), lookup_ns)
+    state.index = requests_df.index
+    out = request_features(transform_inputs(requests_df, state))
+    out["unknown_user"] = state["unknown_user"].to_numpy()
+    out["stale_state"] = state["stale_state"].to_numpy()
+    return out

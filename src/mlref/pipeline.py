@@ -259,10 +259,19 @@ def send_traffic(
 
 
 def replay_live(
-    system: ReferenceSystem, url: str, n_requests: int, *, seed: int = 0
+    system: ReferenceSystem,
+    url: str,
+    n_requests: int,
+    *,
+    seed: int = 0,
+    concurrency: int = 4,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Score ``n_requests`` live transactions (spread over the live days, in time order),
-    pushing each scored chunk to the online store as the stream processor would."""
+    """Score ``n_requests`` of the live transactions against the server, in time order.
+
+    Every live transaction (scored or not) goes through the online path as the stream
+    processor would push it: before a chunk of requests is sent, all live events older than
+    its first request are pushed, so the server sees state as fresh as production would.
+    """
     from mlref.features.online import OnlineAggregator
     from mlref.features.store import push_events
 
@@ -276,12 +285,19 @@ def replay_live(
     aggregator = OnlineAggregator()
     aggregator.process(system.events.loc[system.events[EVENT_TIMESTAMP] > warm_from])
     responses: list[dict[str, Any]] = []
-    chunks = max(1, n // 50)
-    for part in range(chunks):
-        chunk = sample.iloc[part * n // chunks : (part + 1) * n // chunks]
-        responses.extend(send_traffic(url, chunk))
-        push_events(system.store, chunk, aggregator=aggregator)
-        log.info("replayed %d/%d live transactions", len(responses), n)
+    pushed_until = 0  # live rows [0, pushed_until) are in the online store
+    live_ts = live[EVENT_TIMESTAMP]
+    chunk_size = 8
+    for start in range(0, n, chunk_size):
+        chunk = sample.iloc[start : start + chunk_size]
+        first = chunk[EVENT_TIMESTAMP].iloc[0]
+        upto = int(live_ts.searchsorted(first, side="left"))
+        if upto > pushed_until:
+            push_events(system.store, live.iloc[pushed_until:upto], aggregator=aggregator)
+            pushed_until = upto
+        responses.extend(send_traffic(url, chunk, concurrency=concurrency))
+        if len(responses) % 100 < chunk_size:
+            log.info("replayed %d/%d live transactions", len(responses), n)
     return sample, responses
 
 
@@ -301,7 +317,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
     champion = Registry(settings).load(CHAMPION)
 
     with timings.stage("serve + live traffic"), running_server(settings) as url:
-        sample, responses = replay_live(system, url, serve_requests)
+        _sample, responses = replay_live(system, url, serve_requests)
     ok = sum(1 for r in responses if r["status"] == 200)
     flagged = sum(1 for r in responses if r.get("decision"))
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
+ONLINE_STORES: tuple[str, ...] = ("sqlite", "redis")
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    n_users: int = 2_000
+    n_users: int = 1_000
     days: int = 90
     fraud_rate: float = 0.01
     seed: int = 7
@@ -44,6 +47,16 @@ class Settings:
     max_queue: int = 1024
     batching: bool = True
     p99_budget_ms: float = 50.0
+    # Feast online store: "sqlite" (a file under the feature repo) or "redis" (a running
+    # redis-server at ``redis_url``, Feast's connection string "host:port[,db=N,password=..]")
+    online_store: str = "sqlite"
+    redis_url: str = "127.0.0.1:6379"
+
+    def __post_init__(self) -> None:
+        if self.online_store not in ONLINE_STORES:
+            raise ValueError(
+                f"online_store must be one of {ONLINE_STORES}, got {self.online_store!r}"
+            )
 
     @property
     def raw_path(self) -> Path:

@@ -1,0 +1,210 @@
+"""Write docs/gates.md, the gates reference, from the code it describes.
+
+Config keys and defaults come from each gate's signature (the same
+``mlgates.config.tunable_parameters`` the plugin validates ``[tool.mlgates.<gate>]``
+against); ML Test Score ids come from the ``rubric=`` literals in each gate's source and
+their titles from ``mlgates.rubric``. Only the prose (what a gate catches and measures)
+is written here by hand, and every gate in ``mlgates.gates.GATES`` must have it.
+
+    uv run python docs/gen_gates_table.py          # rewrite docs/gates.md
+    uv run python docs/gen_gates_table.py --check  # exit 1 if docs/gates.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlgates import rubric
+from mlgates.config import tunable_parameters
+from mlgates.gates import GATES
+
+OUT = Path(__file__).with_name("gates.md")
+RUBRIC_ID = re.compile(r"\"((?:data|model|infra|monitor)-[1-7])\"")
+
+# gate -> (what it catches, what it measures and when it fails)
+PROSE: dict[str, tuple[str, str]] = {
+    "psi_drift": (
+        "input features whose distribution moved between a reference (training) and "
+        "current (production) frame",
+        "PSI per feature on reference-quantile bins (or frozen bins from JSON); categorical "
+        "with an unseen bucket. Measured: largest PSI; warn > `warn`, fail > `fail`",
+    ),
+    "ks_drift": (
+        "numeric features whose distribution moved (a second opinion to PSI)",
+        "two-sample KS per feature, Holm-corrected p-values; fails when p < `alpha` and "
+        "D >= `min_statistic`. Measured: largest D",
+    ),
+    "prediction_drift": (
+        "the model's score distribution or mean score moving in production",
+        "PSI of scores and relative mean shift (with `mean_floor` for rare positives). "
+        "Measured: the binding one of the two",
+    ),
+    "time_split": (
+        "random or overlapping train/val/test splits; a gap shorter than the label delay",
+        "rows on the wrong side of each boundary or inside the `embargo` window; "
+        "diagnoses a random split. Fails above 0",
+    ),
+    "point_in_time": (
+        "features recorded after the event they are used to predict (look-ahead)",
+        "rows with any feature timestamp later than the event time. Fails above 0",
+    ),
+    "entity_overlap": (
+        "the same entity (user, patient) in train and test; rows copied across splits",
+        "shared entities (and duplicated rows). Fails above `max_overlap`",
+    ),
+    "target_leak": (
+        "a feature that is the label in disguise",
+        "single-feature AUC, max(auc, 1 - auc) (categoricals: out-of-fold label rate). "
+        "Measured: the strongest feature; fails at >= `max_auc`",
+    ),
+    "feature_parity": (
+        "training/serving skew: the same feature computed differently offline and online",
+        "keyed comparison with per-feature `atol`/`rtol` (`tolerances`), NaN == NaN, "
+        "missing keys. Measured: worst feature's mismatch rate; fails above "
+        "`max_mismatch_rate`",
+    ),
+    "model_parity": (
+        "an exported model (e.g. ONNX) scoring differently from the native one",
+        "largest absolute score difference on the same rows; fails beyond `atol` + "
+        "`rtol` x abs(reference)",
+    ),
+    "no_worse": (
+        "a candidate model worse than the champion in production, overall or on a slice",
+        "paired bootstrap CI of candidate - champion on the same rows (+ DeLong for AUC; "
+        "slices Holm-corrected), signed so positive = candidate better for every metric. "
+        "Measured: CI lower bound; "
+        "pass > -`margin`, fail when the whole CI is below, else inconclusive. "
+        "No champion (first deploy) passes with a note",
+    ),
+    "latency_budget": (
+        "tail latency over budget",
+        "p50/p95/p99 of samples (ms) with a bootstrap CI of p99; pass when the CI is under "
+        "`p99_ms`, fail when above, warn/inconclusive when it straddles; inconclusive under "
+        "`min_samples`",
+    ),
+    "cost_budget": (
+        "serving cost per million requests over budget",
+        "hourly cost / (3600 x sustained throughput), or the accelerator formula "
+        "(cost/s x latency / batch); the larger is measured. Fails above "
+        "`max_usd_per_million`",
+    ),
+    "schema_gate": (
+        "rows or columns breaking the data contract (types, ranges, nulls, uniqueness)",
+        "a pandera schema validated lazily (all errors). Measured: failing rows; fails "
+        "above 0. Needs pandera",
+    ),
+    "freshness": (
+        "stale data: a feed or materialization job that stopped",
+        "age of the newest timestamp at `as_of`; fails above `max_age` (required "
+        "argument); warns on timestamps after `as_of` (clock skew)",
+    ),
+}
+
+
+def rubric_ids(fn: Callable[..., Any]) -> list[str]:
+    """ML Test Score ids named in the gate's source, in rubric order."""
+    found = set(RUBRIC_ID.findall(inspect.getsource(fn)))
+    return [i for i in rubric.ITEMS if i in found]
+
+
+def show_default(value: Any) -> str:
+    return "None" if value is None else repr(value)
+
+
+def config_keys(fn: Callable[..., Any]) -> str:
+    params = tunable_parameters(fn)
+    if not params:
+        return "(none)"
+    return "<br>".join(f"`{k}` = {show_default(p.default)}" for k, p in params.items())
+
+
+def required_args(fn: Callable[..., Any]) -> str:
+    sig = inspect.signature(fn)
+    return ", ".join(
+        f"`{n}`"
+        for n, p in sig.parameters.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
+def render() -> str:
+    missing = sorted(set(GATES) - set(PROSE))
+    extra = sorted(set(PROSE) - set(GATES))
+    if missing or extra:
+        raise SystemExit(f"gen_gates_table: prose missing for {missing}, stale for {extra}")
+    lines = [
+        "# Gates reference",
+        "",
+        "<!-- generated by docs/gen_gates_table.py from mlgates.gates; do not edit by hand -->",
+        "",
+        "Every gate is a plain function, `from mlgates import <gate>`, that returns a",
+        "`GateResult` (`verdict` pass / warn / fail / inconclusive, `measured`, `threshold`,",
+        "`details`, `explain()`); it never raises on a failed check, only `GateInputError` on",
+        "unusable input. In pytest, `mlgates.run(<gate>, ...)` fills every config key the call",
+        "leaves out from the `@pytest.mark.mlgate(...)` overrides, then",
+        "`[tool.mlgates.<gate>]` in pyproject.toml, then the default below. Required arguments",
+        "(data, and thresholds without a default such as `freshness(max_age=...)`) are passed",
+        "in the call.",
+        "",
+        "| gate | catches | measures / verdict | required arguments | config keys = default "
+        "| ML Test Score |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, fn in GATES.items():
+        catches, measures = PROSE[name]
+        ids = ", ".join(rubric_ids(fn)) or "-"
+        lines.append(
+            f"| `{name}` | {catches} | {measures} | {required_args(fn)} | {config_keys(fn)} "
+            f"| {ids} |"
+        )
+    lines += [
+        "",
+        "`no_worse` adds model-6 only when called with `slices`. A test can claim more items",
+        'with `@pytest.mark.mlgate(..., rubric=("model-5",))`, and items done by hand go in',
+        "`[tool.mlgates] rubric_manual = [...]` (half a point each).",
+        "",
+        "## ML Test Score items and the gates that cover them",
+        "",
+        "Breck et al., *The ML Test Score* (IEEE Big Data 2017). An item earns 1 point when a",
+        "gate covering it passes in the run, 0.5 when its best verdict is warn or when it is",
+        "listed as manual, 0 otherwise; the score is the minimum over the four sections.",
+        "",
+        "| id | item | gates |",
+        "| --- | --- | --- |",
+    ]
+    covering: dict[str, list[str]] = {}
+    for name, fn in GATES.items():
+        for item in rubric_ids(fn):
+            covering.setdefault(item, []).append(f"`{name}`")
+    for item_id, item in rubric.ITEMS.items():
+        lines.append(
+            f"| {item_id} | {item.title} | {', '.join(covering.get(item_id, [])) or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is out of date: run uv run python {Path(__file__).name}", file=sys.stderr)
+            return 1
+        print(f"{OUT} is up to date")
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

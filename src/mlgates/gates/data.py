@@ -120,12 +120,13 @@ def schema_gate(frame: pd.DataFrame, schema: Any) -> GateResult:
 def freshness(
     timestamps: pd.Series | ArrayLike,
     as_of: datetime | pd.Timestamp | str | float,
-    max_age: Any,
+    max_age: Any = "24h",
 ) -> GateResult:
     """The newest timestamp must be no older than ``max_age`` at ``as_of``.
 
     Datetime timestamps take a duration (``"6h"``, ``timedelta``); numeric ones a number in
-    their units. A newest timestamp after ``as_of`` (clock skew, bad parsing) warns.
+    their units (default "24h", so `[tool.mlgates.freshness] max_age = "6h"` configures it).
+    A newest timestamp after ``as_of`` (clock skew, bad parsing) warns.
     Measured is the age in seconds (or in the numeric units).
     """
     times = as_times(timestamps, "timestamps", allow_missing=True)

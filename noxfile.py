@@ -34,3 +34,16 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the reference system end to end (mlref demo) in ./.mlref-demo."""
     _uv(session, "mlref", "demo", "--workdir", ".mlref-demo", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """Locust load on 127.0.0.1 against the demo's server; fails when a budget breaks."""
+    args = session.posargs or ["-u", "20", "-r", "5", "-t", "30s"]
+    _uv(session, "python", "-m", "mlref.load", "--workdir", ".mlref-demo", *args)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
+    _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)

@@ -1,0 +1,269 @@
+"""One performance run: model, features, server, gates and the cost model, as ratios.
+
+    uv run python benchmarks/run_perf.py [--workdir .mlref-perf] [--out benchmarks/results]
+
+Builds (or reuses) a small reference system in ``--workdir`` (generated data -> Feast store ->
+XGBoost -> ONNX), then runs ``bench_model``, ``bench_features``, ``bench_server`` and
+``bench_gates.py`` (in its own process), prints the seed's cost formulas with the measured
+figures, and writes ``OUT/perf.json`` and ``OUT/perf.md``. Every figure is measured next to
+its comparison in the same run; the ratios are the result, absolute times move with the
+machine's load (recorded as ``machine.load_average_1m``). About 4-5 minutes on 2 cores.
+Exit code 1 when a section failed (its error is in the JSON), 0 otherwise: the goals are
+reported, never enforced here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
+from bench_features import bench_features
+from bench_model import bench_model
+from bench_server import bench_server
+
+SECTIONS = ("model", "features", "server", "gates")
+
+
+def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
+    script = Path(__file__).resolve().parent / "bench_gates.py"
+    if not script.exists():
+        return {"skipped": "benchmarks/bench_gates.py not present"}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_gates.py exited {done.returncode}: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _costs(results: dict[str, Any], hourly_usd: float) -> dict[str, Any]:
+    from mlref.costs import cost_report
+
+    model = results.get("model", {})
+    features = results.get("features", {})
+    server = results.get("server", {})
+    configs = server.get("configs", {})
+    scoring = {k: v for k, v in configs.items() if k != "floor"}
+    if not (model.get("rows") and features.get("rows") and scoring):
+        return {"skipped": "needs the model, features and server sections"}
+    basis = server.get("goals", {}).get("basis", "max_completed_rps")
+    best = max(scoring, key=lambda k: scoring[k][basis])
+    throughput = scoring[best][basis]
+    # the seed's "latency" is the busy time of one full batch: one Feast lookup of N users
+    # plus one ONNX call on N rows (N = the largest size both benchmarks measured)
+    sizes = {r["users"] for r in features["rows"]} & {r["batch"] for r in model["rows"]}
+    n = max(sizes) if sizes else None
+    if n is None or not throughput:
+        return {"skipped": "no common batch size or no measured throughput"}
+    lookup_s = next(r["one_call_ms"] for r in features["rows"] if r["users"] == n) / 1e3
+    onnx_s = next(r["onnx_us_per_row"] for r in model["rows"] if r["batch"] == n) * n / 1e6
+    report = cost_report(
+        train_rows_per_s=model["fit_rows_per_s"],
+        serve_throughput_rps=throughput,
+        serve_latency_s=lookup_s + onnx_s,
+        serve_batch_size=n,
+        hourly_usd=hourly_usd,
+    )
+    report["inputs"] = {
+        "server_config": best,
+        "throughput_basis": basis,
+        "batch_busy_s": lookup_s + onnx_s,
+        "batch_size": n,
+        "train_rows_per_s": model["fit_rows_per_s"],
+    }
+    return report
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    out = [
+        "# Performance (latest `nox -s perf`)",
+        "",
+        f"{time.strftime('%Y-%m-%d', time.gmtime(results['started']))}, {m['cpus']} CPUs, "
+        f"load average {_f(m['load_average_1m'])} at the start, Python {m['python']}. "
+        "Each ratio compares two things measured side by side in this run; absolute times "
+        "move with the machine's load.",
+        "",
+    ]
+    model = results.get("model", {})
+    if model.get("rows"):
+        out += [
+            f"## Model: ONNX Runtime vs native XGBoost (`inplace_predict`), "
+            f"{model['n_trees']} trees of depth {model['max_depth']}, 1 thread",
+            "",
+            "| batch | ONNX µs/row | native µs/row | native / ONNX |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {r['batch']} | {_f(r['onnx_us_per_row'])} | {_f(r['native_us_per_row'])} | "
+                f"**{_f(r['native_over_onnx'])}** |"
+                for r in model["rows"]
+            ),
+            "",
+        ]
+    server = results.get("server", {})
+    if server.get("configs"):
+        configs = server["configs"]
+        loads = sorted({float(k) for c in configs.values() for k in c["p99_by_offered"]})
+        out += [
+            f"## Server: p99 budget {_f(server['p99_budget_ms'])} ms, open-loop load "
+            f"({server['point_duration_s']:g} s per point)",
+            "",
+            "| server | req/s at p99 budget | max req/s | vs floor (at budget / max) "
+            "| vs batching off (at budget / max) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, c in configs.items():
+            out.append(
+                f"| {name} | {_f(c['throughput_at_budget_rps'])} | {_f(c['max_completed_rps'])} "
+                f"| {_f(c.get('at_budget_vs_floor'))} / {_f(c.get('max_vs_floor'))} "
+                f"| {_f(c.get('at_budget_vs_batching_off'))} / "
+                f"{_f(c.get('max_vs_batching_off'))} |"
+            )
+        out += [
+            "",
+            "p99 (ms) by offered load (req/s); `-`: not measured (the server had saturated):",
+            "",
+            "| server | " + " | ".join(f"{x:g}" for x in loads) + " |",
+            "|---|" + "---:|" * len(loads),
+        ]
+        for name, c in configs.items():
+            cells = [_f(c["p99_by_offered"].get(f"{x:g}")) for x in loads]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        goals = server.get("goals", {})
+        out += ["", f"Goals (judged on `{goals.get('basis')}`):", ""]
+        for key, goal in goals.items():
+            if key == "basis":
+                continue
+            figure = goal.get("value", goal.get("throughput_ratio"))
+            out.append(f"- {key}: {_f(figure)} -> met: {_f(goal['met'])}")
+        out.append("")
+    features = results.get("features", {})
+    if features.get("rows"):
+        out += [
+            "## Online features: one Feast call for N users vs N calls",
+            "",
+            "| users | one call ms | N calls ms | N calls / one call |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {r['users']} | {_f(r['one_call_ms'])} | {_f(r['n_calls_ms'])} | "
+                f"**{_f(r['n_calls_over_one_call'])}** |"
+                for r in features["rows"]
+            ),
+            "",
+        ]
+    gates = results.get("gates", {})
+    if "psi" in gates:
+        psi, boot = gates["psi"], gates.get("bootstrap", {})
+        out += [
+            "## Gates: vectorised vs straightforward references (`benchmarks/bench_gates.py`)",
+            "",
+            "| what | mlgates s | reference s | reference / mlgates |",
+            "|---|---:|---:|---:|",
+            f"| PSI {psi['rows']:,} x {psi['features']} (per-bin masks) | "
+            f"{_f(psi['psi_drift_fit_bins_s'])} | {_f(psi['reference_per_bin_masks_s'])} | "
+            f"**{_f(psi['speedup_vs_masks'])}** |",
+            f"| PSI {psi['rows']:,} x {psi['features']} (Python loop, extrapolated) | "
+            f"{_f(psi['psi_drift_fit_bins_s'])} | "
+            f"{_f(psi['reference_python_loop_s_extrapolated'])} | "
+            f"**{_f(psi['reference_python_loop_s_extrapolated'] / psi['psi_drift_fit_bins_s'])}**"
+            " |",
+        ]
+        if boot:
+            out.append(
+                f"| paired bootstrap ROC AUC {boot['rows']:,} x {boot['resamples']} "
+                f"(loop, extrapolated) | {_f(boot['paired_bootstrap_roc_auc_s'])} | "
+                f"{_f(boot['reference_loop_roc_auc_s_extrapolated'])} | "
+                f"**{_f(boot['speedup_vs_loop'])}** |"
+            )
+        out.append("")
+    costs = results.get("costs", {})
+    if "text" in costs:
+        out += ["## Cost model (the design seed's formulas, measured inputs)", "", "```"]
+        out += [costs["text"], "```", ""]
+    if results.get("errors"):
+        out += ["## Failed sections", ""]
+        out += [f"- {k}: {v.splitlines()[-1]}" for k, v in results["errors"].items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the system under test")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run")
+    parser.add_argument("--duration", type=float, default=3.0, help="s per server load point")
+    parser.add_argument("--hourly-usd", type=float, default=None, help="instance price")
+    args = parser.parse_args(argv)
+    from mlref.costs import DEFAULT_CPU_HOURLY_USD
+
+    hourly = args.hourly_usd if args.hourly_usd is not None else DEFAULT_CPU_HOURLY_USD
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {list(SECTIONS)}")
+    started = time.time()
+    results: dict[str, Any] = {"started": started, "machine": machine(), "errors": {}}
+    progress(f"system under test in {args.workdir}")
+    system = small_system(args.workdir, rebuild=args.rebuild)
+    results["system"] = {
+        "workdir": str(args.workdir),
+        "events": system.n_events,
+        "users": system.n_users,
+    }
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "model": lambda: bench_model(system),
+        "features": lambda: bench_features(system),
+        "server": lambda: bench_server(system, duration_s=args.duration),
+        "gates": run_gates_bench,
+    }
+    for name in wanted:
+        progress(f"{name} ...")
+        t0 = time.perf_counter()
+        try:
+            results[name] = runs[name]()
+        except Exception:
+            results["errors"][name] = traceback.format_exc()
+            progress(f"{name} FAILED:\n{results['errors'][name]}")
+        progress(f"{name} done in {time.perf_counter() - t0:.0f} s")
+    results["costs"] = _costs(results, hourly)
+    if "text" in results["costs"]:
+        print(results["costs"]["text"])
+    results["wall_s"] = time.time() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "perf.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (args.out / "perf.md").write_text(markdown(results))
+    progress(
+        f"wrote {args.out / 'perf.json'} and {args.out / 'perf.md'} in {results['wall_s']:.0f} s"
+    )
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

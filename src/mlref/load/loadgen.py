@@ -1,0 +1,244 @@
+"""An open-loop HTTP load generator for benchmarks: a fixed offered rate, exact latencies.
+
+``python -m mlref.load.loadgen --url http://127.0.0.1:PORT --rate 200 --duration 5 --out DIR``
+
+Requests are scheduled at seeded Poisson arrival times for the offered rate, whatever the
+server does (open loop: a slow server does not slow the sender down, so its queueing shows up
+in the latency instead of hiding as a lower request rate). Each request's latency runs from its
+*scheduled* time to its last response byte, so time spent waiting for a free connection counts
+(no coordinated omission). HTTP/1.1 keep-alive over at most ``--connections`` sockets, raw
+asyncio streams: far less CPU per request than a full client, which matters when the generator
+and the server share two cores.
+
+Records go to ``DIR/requests-<pid>.csv`` (``mlref.load.rawlog`` format); a JSON line on stdout
+summarises the point (offered and achieved rate, percentiles, errors, and the generator's own
+lag behind schedule, which flags a saturated generator). Loopback only; bounded by duration
+plus a drain timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from mlref.load.rawlog import RawWriter
+from mlref.load.traffic import Traffic
+
+NAME = "/predict"
+
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Pool:
+    """At most ``limit`` connections; a request waits for a free one (and that wait counts)."""
+
+    def __init__(self, host: str, port: int, limit: int) -> None:
+        self.host = host
+        self.port = port
+        self.slots = asyncio.Semaphore(limit)
+        self.idle: list[_Conn] = []
+        self.opened = 0
+
+    async def get(self) -> _Conn:
+        await self.slots.acquire()
+        if self.idle:
+            return self.idle.pop()
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except BaseException:
+            self.slots.release()
+            raise
+        self.opened += 1
+        return _Conn(reader, writer)
+
+    def put(self, conn: _Conn | None) -> None:
+        """Give the slot back; ``conn`` None means the connection was closed."""
+        if conn is not None:
+            self.idle.append(conn)
+        self.slots.release()
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+async def _roundtrip(conn: _Conn, head: bytes, body: bytes) -> tuple[int, bool]:
+    """Send one request, read one response; returns (status, keep_alive)."""
+    conn.writer.write(head + body)
+    await conn.writer.drain()
+    header = await conn.reader.readuntil(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = None
+    keep = True
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "content-length":
+            length = int(value.strip())
+        elif key == "connection" and value.strip().lower() == "close":
+            keep = False
+        elif key == "transfer-encoding":
+            raise ValueError("chunked responses are not supported by this generator")
+    if length is None:
+        raise ValueError("response without content-length")
+    await conn.reader.readexactly(length)
+    return status, keep
+
+
+def _head(host: str, port: int, path: str, length: int) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+async def run(
+    url: str,
+    rate: float,
+    duration_s: float,
+    out_dir: str,
+    *,
+    connections: int = 64,
+    seed: int = 0,
+    warmup_s: float = 1.0,
+    drain_s: float = 5.0,
+) -> dict[str, object]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if host not in ("127.0.0.1", "localhost"):
+        raise ValueError(f"loadgen only targets 127.0.0.1, got {host}")
+    traffic = Traffic.from_env(stream=seed, prefix="bench")
+    n = max(1, round(rate * duration_s))
+    n_warm = round(rate * warmup_s)
+    rng = random.Random(seed)
+    bodies = [json.dumps(traffic.transaction()).encode() for _ in range(n_warm + n)]
+    gaps = [rng.expovariate(rate) for _ in range(n_warm + n)]
+    pool = _Pool(host, port, connections)
+    writer = RawWriter(out_dir)
+    lags: list[float] = []
+    done: list[tuple[int, float, str]] = []  # status, latency, error of measured requests
+    finishes: list[float] = []  # when each successful request finished, warm-up ones too
+
+    async def one(i: int, scheduled: float, record: bool) -> None:
+        body = bodies[i]
+        status, error = 0, ""
+        try:
+            conn = await pool.get()
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        else:
+            keep = False
+            try:
+                status, keep = await _roundtrip(conn, _head(host, port, NAME, len(body)), body)
+            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+                error = f"{type(exc).__name__}: {exc}"[:200]
+            finally:
+                if not keep:
+                    conn.close()
+                pool.put(conn if keep else None)
+        finished = time.perf_counter()
+        latency_ms = (finished - scheduled) * 1000.0
+        if status == 200 and not error:
+            finishes.append(finished)
+        if record:
+            wall = time.time() - latency_ms / 1000.0
+            ok = status == 200 and not error
+            writer.add(NAME, status, latency_ms, "" if ok else (error or f"HTTP {status}"), wall, 1)
+            done.append((status, latency_ms, error))
+
+    tasks: list[asyncio.Task[None]] = []
+    t0 = time.perf_counter() + 0.05
+    at = t0
+    measure_start = measure_end = 0.0
+    for i in range(n_warm + n):
+        at += gaps[i]
+        if i == n_warm:
+            measure_start = at
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lag = time.perf_counter() - at
+        if i >= n_warm:
+            lags.append(lag)
+        tasks.append(asyncio.create_task(one(i, at, i >= n_warm)))
+    measure_end = at
+    _, pending = await asyncio.wait(tasks, timeout=drain_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=2)
+    pool.close()
+    writer.flush()
+    window = max(measure_end - measure_start, 1e-9)
+    ok_lat = sorted(lat for status, lat, err in done if status == 200 and not err)
+    # throughput = successful completions inside the measured window, whichever request they
+    # belong to (an overloaded server is still working off warm-up requests in the window)
+    in_window = sum(1 for fin in finishes if measure_start <= fin <= measure_end)
+    lags.sort()
+
+    def pct(values: list[float], q: float) -> float | None:
+        if not values:
+            return None
+        k = (len(values) - 1) * q
+        lo = int(k)
+        hi = min(lo + 1, len(values) - 1)
+        return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+    return {
+        "offered_rps": rate,
+        "sent": n,
+        "completed_ok": len(ok_lat),
+        "errors": sum(1 for s, _, e in done if not (s == 200 and not e)),
+        "timed_out": len(pending),
+        "achieved_rps": in_window / window,
+        "p50_ms": pct(ok_lat, 0.50),
+        "p99_ms": pct(ok_lat, 0.99),
+        "generator_lag_p99_ms": (pct(lags, 0.99) or 0.0) * 1000.0,
+        "connections_opened": pool.opened,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mlref.load.loadgen", description=__doc__)
+    p.add_argument("--url", required=True)
+    p.add_argument("--rate", type=float, required=True, help="offered requests per second")
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds")
+    p.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds first")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for the raw records")
+    args = p.parse_args(argv)
+    if not (0 < args.rate <= 20_000 and 0 < args.duration <= 120):
+        p.error("rate must be in (0, 20000] and duration in (0, 120] s")
+    result = asyncio.run(
+        run(
+            args.url,
+            args.rate,
+            args.duration,
+            args.out,
+            connections=args.connections,
+            seed=args.seed,
+            warmup_s=args.warmup,
+        )
+    )
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""A short, bounded load test against the real server (subprocess, 127.0.0.1): the summary is
+produced with sane fields, and a broken budget makes the command fail. Timings are never
+asserted: the p99 budget is set impossibly low (breach) or absurdly high (pass)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlref.load.rawlog import read_raw
+from mlref.load.runner import INVALID_NAME, main, running_server, summarize
+
+pytestmark = [
+    # Feast's notices while the fixture builds the store (ibis on DuckDB; on-demand views)
+    pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:On demand feature view is an experimental:RuntimeWarning"),
+]
+
+
+def test_short_run_writes_the_summary_and_a_broken_budget_fails(
+    small_system: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "load"
+    argv = [
+        "--workdir",
+        str(small_system.settings.workdir),
+        "--model-path",
+        str(small_system.model_path),
+        "--out",
+        str(out),
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "5s",
+        "--p99-ms",
+        "0.001",
+    ]
+    assert main(argv) == 1  # the p99 budget of 1 microsecond cannot hold
+
+    summary = json.loads((out / "summary.json").read_text())
+    gates = {g["name"]: g for g in summary["gates"]}
+    raw = read_raw(out / "raw")
+    ok = raw[(raw["name"] != INVALID_NAME) & (raw["status"] == 200)]
+    # latency_budget needs 100 samples for a p99; a slow machine may record fewer in 5 s
+    expected = "fail" if len(ok) >= 100 else "inconclusive"
+    assert gates["latency_budget"]["verdict"] == expected, gates["latency_budget"]["message"]
+    assert gates["error_rate"]["verdict"] == "pass", gates["error_rate"]["message"]
+    assert summary["passed"] is False
+    assert summary["requests"] > 0
+    assert summary["predictions"] >= summary["requests"] * 0.5
+    assert summary["error_rate"] == 0.0
+    assert summary["shed_rate"] == 0.0
+    assert summary["invalid_unexpected"] == 0
+    assert summary["invalid_rejected"] == summary["invalid_sent"]
+    assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"] <= summary["max_ms"]
+    assert summary["usd_per_million"] > 0
+    assert set(summary["by_name"]) <= {"/predict", "/predict/batch", INVALID_NAME}
+    assert "/predict" in summary["by_name"]
+
+    # the p99 is exact: recomputed here from the raw records
+    assert summary["p99_ms"] == pytest.approx(np.percentile(ok["latency_ms"], 99))
+    assert len(raw) == summary["requests"]
+
+    # Locust's own reports, the users file from the data, and a server that shut down cleanly
+    assert (out / "locust.html").stat().st_size > 0
+    assert (out / "locust_stats.csv").read_text().startswith("Type,Name")
+    assert (out / "users.csv").read_text().startswith("user_id,weight\n")
+    assert "Application shutdown complete" in (out / "server.log").read_text()
+
+    # the same records against generous budgets pass
+    relaxed = summarize(raw, p99_budget_ms=1e6, max_usd_per_million=1e6)
+    verdicts = {g.name: g.verdict for g in relaxed.gates}
+    assert verdicts == {
+        "latency_budget": "pass" if len(ok) >= 100 else "inconclusive",
+        "cost_budget": "pass",
+        "error_rate": "pass",
+    }, relaxed.report()
+
+
+def test_server_that_cannot_start_is_reported(tmp_path: Path) -> None:
+    with (
+        pytest.raises(RuntimeError, match=r"server could not start.*start-up failed.*missing"),
+        running_server(
+            tmp_path / "workdir",
+            tmp_path,
+            model_path=tmp_path / "missing.onnx",
+            ready_timeout_s=120,
+        ),
+    ):
+        pass
+    assert "serving start-up failed" in (tmp_path / "server.log").read_text()

@@ -230,7 +230,24 @@ class ServingRuntime:
                 self.shadow.warm_up()
         if self.features is None:
             self.features = FeastFeatureSource.open(self.settings)
+        self._warm_up_features()
         self.scorer = Scorer(self.model, self.features)
+
+    def _warm_up_features(self) -> None:
+        """One lookup before going ready: Feast opens its registry and online store lazily
+        (~1.6 s seen here), which the first real requests would otherwise queue behind."""
+        import pandas as pd
+
+        probe = pd.DataFrame(
+            {
+                "user_id": [-1],
+                "amount": [1.0],
+                "merchant_category": ["grocery"],
+                "event_timestamp": [pd.Timestamp.now(tz="UTC").floor("s")],
+            }
+        )
+        assert self.features is not None
+        self.features.lookup(probe)
 
     def _try_load_shadow(self, alias: str) -> ServedModel | None:
         from mlref.registry import RegistryError

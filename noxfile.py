@@ -47,3 +47,27 @@ def load(session: nox.Session) -> None:
 def perf(session: nox.Session) -> None:
     """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
     _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)
+
+
+@nox.session
+def scale(session: nox.Session) -> None:
+    """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas, distributed Locust."""
+    session.run("bash", "scripts/scale_setup.sh", external=True)
+    session.env["MLREF_SCALE"] = "1"
+    session.run(
+        "uv", "run", "--locked", "--extra", "scale", "pytest", "tests/scale", "-q", external=True
+    )
+    session.run(
+        "uv",
+        "run",
+        "--locked",
+        "--extra",
+        "scale",
+        "python",
+        "-m",
+        "mlref.scale",
+        "--out",
+        ".mlref-scale",
+        *session.posargs,
+        external=True,
+    )

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
 ONLINE_STORES: tuple[str, ...] = ("sqlite", "redis")
 
 

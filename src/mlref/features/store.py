@@ -21,6 +21,7 @@ module is cheap.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import string
@@ -124,10 +125,50 @@ def write_feature_repo(settings: Settings) -> Path:
     text = string.Template(template).substitute(
         project=PROJECT,
         registry_path=(data / "registry.db").as_posix(),
-        online_path=(data / "online_store.db").as_posix(),
+        online_store=_online_store_block(settings, data),
     )
+    if settings.online_store == "redis":
+        _clear_redis_project(settings.redis_url)
     (repo / "feature_store.yaml").write_text(text)
     return repo
+
+
+def _online_store_block(settings: Settings, data: Path) -> str:
+    """The ``online_store:`` body for ``settings.online_store`` (YAML, indented)."""
+    if settings.online_store == "redis":
+        # JSON strings are valid YAML scalars: safe for passwords with ':' or '#'
+        return f"    type: redis\n    connection_string: {json.dumps(settings.redis_url)}"
+    return f"    type: sqlite\n    path: {json.dumps((data / 'online_store.db').as_posix())}"
+
+
+def _clear_redis_project(connection_string: str) -> None:
+    """Delete this project's keys from Redis (what Feast's teardown deletes), so a rebuild
+    never serves rows of users that are no longer in the data."""
+    import redis
+
+    # parsed as Feast parses it: host:port, then key=value with JSON-decoded values
+    nodes = [c for c in connection_string.split(",") if "=" not in c]
+    kwargs: dict[str, object] = {}
+    for item in (c for c in connection_string.split(",") if "=" in c):
+        key, value = item.split("=", 1)
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
+        kwargs[key] = value
+    host, _, port = (nodes[0] if nodes else "localhost:6379").rpartition(":")
+    client = redis.Redis(host=host or "localhost", port=int(port or 6379), **kwargs)  # type: ignore[arg-type]
+    try:
+        # Feast keys are <serialized entity key><project>
+        keys = list(client.scan_iter(match=b"*" + PROJECT.encode(), count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        logger.info("cleared %d online-store keys of project %r from Redis", len(keys), PROJECT)
+    except redis.exceptions.ConnectionError as exc:
+        raise ConnectionError(
+            f"no Redis at {connection_string!r} for the online store ({exc}); start "
+            "redis-server there or set online_store='sqlite'"
+        ) from exc
+    finally:
+        client.close()
 
 
 def open_feature_store(settings: Settings) -> FeatureStore:

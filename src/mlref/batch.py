@@ -186,3 +186,25 @@ def staleness_gate(
         as_of = pd.to_datetime(predictions["as_of"], utc=True)
         stamps = stamps.where(stamps <= as_of, as_of)
     return freshness(stamps, as_of=_utc(now, "now"), max_age=max_age)
+
+
+NO_CATEGORY = "__none__"  # the batch request's merchant category: none of CATEGORIES
+
+
+def batch_features(
+    rows: pd.DataFrame | None, entity_df: pd.DataFrame, *, events: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """MODEL_FEATURES of a batch score (what ``mlref score-batch`` and the Spark scorer use).
+
+    A batch score has no transaction: the stored state as of each entity row's
+    ``event_timestamp`` (``as_of``; point in time with the views' TTLs, from the offline
+    store's stored ``rows`` or from raw ``events``), with a zero-amount request in no known
+    merchant category at that time.
+    """
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.features.offline import point_in_time_features, transform_inputs
+    from mlref.features.transforms import request_features
+
+    state = point_in_time_features(events, entity_df, rows=rows)
+    request = entity_df.assign(amount=0.0, merchant_category=NO_CATEGORY)
+    return request_features(transform_inputs(request, state))[list(MODEL_FEATURES)]

@@ -148,11 +148,8 @@ def _score_batch(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from mlref.batch import score_batch, staleness_gate
+    from mlref.batch import batch_features, score_batch, staleness_gate
     from mlref.export import OnnxScorer
-    from mlref.features.definitions import MODEL_FEATURES
-    from mlref.features.offline import point_in_time_features
-    from mlref.features.transforms import request_features
     from mlref.registry import CHAMPION, Registry
 
     settings = _settings(args)
@@ -164,12 +161,7 @@ def _score_batch(args: argparse.Namespace) -> int:
         raise SystemExit("--as-of needs a time zone, e.g. 2026-03-31T00:00:00+00:00")
 
     def features(entity_df: pd.DataFrame) -> pd.DataFrame:
-        # a batch score has no transaction: the state alone, with a zero-amount request
-        from mlref.features.offline import transform_inputs
-
-        state = point_in_time_features(events, entity_df)
-        request = entity_df.assign(amount=0.0, merchant_category="__none__")
-        return request_features(transform_inputs(request, state))[list(MODEL_FEATURES)]
+        return batch_features(None, entity_df, events=events)
 
     predictions = score_batch(
         events,

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlref.batch import BATCH_COLUMNS, DEFAULT_ACTIVE_WINDOW
+from mlref.batch import BATCH_COLUMNS, DEFAULT_ACTIVE_WINDOW, batch_features
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NO_CATEGORY = "__none__"  # the batch request's merchant category: none of CATEGORIES
 _KIND_ROW, _KIND_ENTITY = 0, 1
 
 
@@ -59,22 +58,6 @@ def _utc(value: datetime | pd.Timestamp | str, name: str) -> pd.Timestamp:
     if stamp.tzinfo is None:
         raise ValueError(f"{name}={value!r} has no timezone; pass a UTC-aware time")
     return stamp.tz_convert("UTC")
-
-
-def batch_features(rows: pd.DataFrame, entity_df: pd.DataFrame) -> pd.DataFrame:
-    """MODEL_FEATURES of a batch score, as ``mlref score-batch`` computes them.
-
-    A batch score has no transaction: the stored state as of each entity row's
-    ``event_timestamp`` (``as_of``; point in time with the views' TTLs, from the offline
-    store's ``rows``), with a zero-amount request in no known merchant category at that time.
-    """
-    from mlref.features.definitions import MODEL_FEATURES
-    from mlref.features.offline import point_in_time_features, transform_inputs
-    from mlref.features.transforms import request_features
-
-    state = point_in_time_features(None, entity_df, rows=rows)
-    request = entity_df.assign(amount=0.0, merchant_category=NO_CATEGORY)
-    return request_features(transform_inputs(request, state))[list(MODEL_FEATURES)]
 
 
 def _model_bytes(model: str | os.PathLike[str] | bytes) -> bytes:

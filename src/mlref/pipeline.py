@@ -112,6 +112,35 @@ def validate_events(settings: Settings, raw: pd.DataFrame) -> ValidationResult:
     return result
 
 
+MIN_TRAIN_DAYS = 7
+
+
+def burn_in(frame: pd.DataFrame) -> dict[str, Any]:
+    """``train_start`` after the longest feature window has filled, when the data allows.
+
+    In the first ``window`` days of the log every user looks new (30-day averages over a
+    few days, missing state): features serving never sees. Training (and the drift bins
+    frozen on the training window) should start after that; with too little data for
+    ``MIN_TRAIN_DAYS`` of training after the burn-in, the whole span is used (logged).
+    """
+    from mlref.features.definitions import STORED_FEATURES
+    from mlref.train.config import TrainConfig
+
+    window = max(f.window for f in STORED_FEATURES if f.window is not None)
+    start = (pd.Timestamp(frame[EVENT_TIMESTAMP].min()) + pd.Timedelta(window)).ceil("D")
+    train_end = TrainConfig.from_dates(frame).train_end
+    if train_end - start < pd.Timedelta(days=MIN_TRAIN_DAYS):
+        log.warning(
+            "training includes the %s feature burn-in: the data leaves only %s of training "
+            "after it (need %d days); generate more days",
+            window,
+            train_end - start,
+            MIN_TRAIN_DAYS,
+        )
+        return {}
+    return {"train_start": start}
+
+
 def build_reference_system(
     settings: Settings, *, live_days: int = 2, drift_live: bool = False
 ) -> ReferenceSystem:
@@ -145,7 +174,7 @@ def build_reference_system(
     with timings.stage("training rows (Feast historical)"):
         frame = training_frame(store, events)
     with timings.stage("train + export + register"):
-        run = run_training(settings, frame)
+        run = run_training(settings, frame, **burn_in(frame))
         log.info("\n%s", run.describe())
     with timings.stage("promote"):
         decision = promote(settings, frame)

@@ -37,6 +37,7 @@ class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.used = False  # has carried a request before (a keep-alive reuse)
 
     def close(self) -> None:
         self.writer.close()
@@ -143,8 +144,21 @@ async def run(
             error = f"{type(exc).__name__}: {exc}"[:200]
         else:
             keep = False
+            head = _head(host, port, NAME, len(body))
             try:
-                status, keep = await _roundtrip(conn, _head(host, port, NAME, len(body)), body)
+                try:
+                    status, keep = await _roundtrip(conn, head, body)
+                except asyncio.IncompleteReadError as exc:
+                    # the server closed an idle keep-alive connection as we reused it (the
+                    # keep-alive race): nothing was answered, so retry once on a fresh
+                    # connection, as HTTP clients do for a stale pooled connection
+                    if not (conn.used and not exc.partial):
+                        raise
+                    conn.close()
+                    conn = _Conn(*await asyncio.open_connection(host, port))
+                    pool.opened += 1
+                    status, keep = await _roundtrip(conn, head, body)
+                conn.used = True
             except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:200]
             finally:
@@ -177,7 +191,10 @@ async def run(
             lags.append(lag)
         tasks.append(asyncio.create_task(one(i, at, i >= n_warm)))
     measure_end = at
-    _, pending = await asyncio.wait(tasks, timeout=drain_s)
+    finished_tasks, pending = await asyncio.wait(tasks, timeout=drain_s)
+    broken = [t.exception() for t in finished_tasks if not t.cancelled() and t.exception()]
+    if broken:  # a bug in the generator, not a server error: never report a partial run
+        raise RuntimeError(f"{len(broken)} load tasks crashed") from broken[0]
     for task in pending:
         task.cancel()
     if pending:

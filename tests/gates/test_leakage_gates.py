@@ -1,0 +1,115 @@
+"""Leakage gates on the reference system's training run.
+
+Split rules of this system (a time split, mlref.train.split): windows are ordered in time
+with an embargo of at least the label delay between them; a transaction lives in exactly
+one window, so no ``transaction_id`` (and no duplicated row) may appear in both train and
+test. The SAME users appear before and after the cut on purpose (the model scores known
+customers' next transactions), so user overlap is allowed and not gated here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from mlgates.fixture import Gates
+    from mlref.pipeline import ReferenceSystem
+
+
+@pytest.mark.mlgate("time_split")
+def test_training_split_is_time_ordered_with_embargo(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """train -> validation -> test follow each other in time, each gap >= the run's embargo."""
+    from mlgates.gates import time_split
+
+    result = reference_system.run.result
+    split = result.split
+    mlgates.run(
+        time_split,
+        split.train,
+        split.test,
+        "event_timestamp",
+        val=split.val,
+        embargo=result.config.embargo,
+    )
+
+
+@pytest.mark.mlgate("point_in_time")
+def test_training_rows_use_only_past_state(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """Audit of every training row as Feast returned it: the stored state behind its
+    features is timestamped at or before the row's lookup time (event time - 1 ms).
+
+    The state's timestamp is read from the features themselves: a stored row at (user, t)
+    has ``last_txn_ts = t``, and ``seconds_since_last_txn = event time - last_txn_ts``, so
+    ``state_time = event_timestamp - seconds_since_last_txn`` (missing for a user's first
+    transaction, which has no state). A feature that counted the current or a later event
+    shows up as a state time after the lookup time.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mlgates.gates import point_in_time
+    from mlref.features.definitions import lookup_time
+
+    frame = reference_system.frame
+    event = frame["event_timestamp"]
+    since = frame["seconds_since_last_txn"].to_numpy(dtype=np.float64)
+    known = np.isfinite(since)
+    since_ns = np.zeros(since.size, dtype=np.int64)
+    since_ns[known] = np.rint(since[known] * 1e9).astype(np.int64)
+    state_time = event - pd.to_timedelta(since_ns, unit="ns")
+    audit = pd.DataFrame(
+        {
+            "lookup_time": lookup_time(event),
+            "state_time": state_time.where(known, pd.NaT),
+        }
+    )
+    mlgates.run(point_in_time, audit, "lookup_time", ["state_time"])
+
+
+@pytest.mark.mlgate("feature_parity", rubric=("data-7",))
+def test_training_rows_match_reference_point_in_time_join(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """Feast's historical join (training rows) equals the independent pure-pandas
+    point-in-time join (``merge_asof`` backward + TTL) over the same validated events."""
+    from mlgates.gates import feature_parity
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.features.offline import batch_model_features
+
+    system = reference_system
+    names = list(MODEL_FEATURES)
+    feast_rows = system.frame[["transaction_id", *names]]
+    reference = batch_model_features(system.events, system.events)
+    reference.insert(0, "transaction_id", system.events["transaction_id"].to_numpy())
+    mlgates.run(feature_parity, reference, feast_rows, "transaction_id", features=names)
+
+
+@pytest.mark.mlgate("entity_overlap")
+def test_no_transaction_in_both_train_and_test(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """No transaction_id (and no duplicated row) is in both the training and the test window.
+    Users do overlap, by design of a time split (see the module docstring)."""
+    from mlgates.gates import entity_overlap
+
+    split = reference_system.run.result.split
+    mlgates.run(entity_overlap, split.train, split.test, "transaction_id")
+
+
+@pytest.mark.mlgate("target_leak")
+def test_no_single_feature_predicts_the_label(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """No model input alone separates fraud from legitimate rows in the training window
+    (single-feature AUC below ``max_auc``): a near-perfect one is a label leak."""
+    from mlgates.gates import target_leak
+    from mlref.features.definitions import MODEL_FEATURES
+
+    train = reference_system.run.result.split.train
+    mlgates.run(target_leak, train, "is_fraud", list(MODEL_FEATURES))

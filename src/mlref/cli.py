@@ -232,6 +232,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", _demo, "run the whole reference system end to end")
     data_knobs(demo)
+    # 120 days: training starts after the 30-day feature burn-in and still has its windows
+    demo.set_defaults(days=120)
     demo.add_argument(
         "--requests", type=_positive_int, default=400, help="requests sent to the demo server"
     )

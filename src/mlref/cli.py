@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace):
     from mlref.settings import make_settings
 
     overrides: dict[str, object] = {}
@@ -25,7 +25,7 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return make_settings(args.workdir, **overrides)
 
 
-def _load_events(settings):  # type: ignore[no-untyped-def]
+def _load_events(settings):
     """Validated history from the raw parquet `mlref generate`/`mlref demo` wrote."""
     from mlref.data.generate import read_parquet
     from mlref.pipeline import validate_events
@@ -37,7 +37,7 @@ def _load_events(settings):  # type: ignore[no-untyped-def]
     return validate_events(settings, read_parquet(settings.raw_path)).valid
 
 
-def _training_frame(settings):  # type: ignore[no-untyped-def]
+def _training_frame(settings):
     from mlref.features.store import open_feature_store, training_frame
 
     return training_frame(open_feature_store(settings), _load_events(settings))

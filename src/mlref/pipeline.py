@@ -82,7 +82,7 @@ class ReferenceSystem:
         return pd.Timestamp(self.events[EVENT_TIMESTAMP].max())
 
 
-def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool = False):  # type: ignore[no-untyped-def]
+def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool = False):
     """Generate ``days + live_days`` days; split at ``days`` into history and live traffic."""
     from mlref.data.generate import generate_transactions
 

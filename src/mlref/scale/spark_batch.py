@@ -315,7 +315,7 @@ def score_batch_spark(
     if output_path is not None:
         scores = scores.cache()
         scores.write.mode("overwrite").parquet(str(output_path))
-    got = scores.toPandas()
+    got: pd.DataFrame = scores.toPandas()  # pyspark types it as a protocol
     if output_path is not None:
         scores.unpersist()
     got = got.sort_values("user_id", kind="mergesort").reset_index(drop=True)

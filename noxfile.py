@@ -28,6 +28,7 @@ def lint(session: nox.Session) -> None:
     _uv(session, "ruff", "check", ".")
     _uv(session, "ruff", "format", "--check", ".")
     _uv(session, "mypy")
+    _uv(session, "python", "docs/gen_gates_table.py", "--check")
 
 
 @nox.session

@@ -74,3 +74,91 @@ def test_freshness() -> None:
     with pytest.raises(GateInputError, match="duration"):
         freshness(ts, as_of, "soon")
     assert freshness([100.0, 200.0], 250.0, 60).verdict == "pass"
+
+
+def _a_before_b(frame: pd.DataFrame) -> pd.Series:
+    return frame["a"].isna() | frame["b"].isna() | (frame["b"] >= frame["a"])
+
+
+WIDE = pa.DataFrameSchema(
+    {
+        "a": pa.Column(pd.DatetimeTZDtype("ns", "UTC")),
+        "b": pa.Column(pd.DatetimeTZDtype("ns", "UTC")),
+        "amount": pa.Column(float, pa.Check.ge(0, error="negative")),
+        "kind": pa.Column(str),
+    },
+    checks=[pa.Check(_a_before_b, error="b before a")],
+    name="wide",
+)
+
+
+def _wide_frame() -> pd.DataFrame:
+    a = pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC")
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": a + pd.Timedelta("1h"),
+            "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "kind": ["x"] * 6,
+        }
+    )
+
+
+def test_schema_frame_wide_check_is_reported_once_with_its_rows() -> None:
+    clean = _wide_frame()
+    assert schema_gate(clean, WIDE).verdict == "pass"
+    bad = clean.copy()
+    bad.loc[[1, 4], "b"] = bad.loc[[1, 4], "a"] - pd.Timedelta("1h")
+    bad.loc[2, "amount"] = -1.0
+    r = schema_gate(bad, WIDE)
+    assert r.verdict == "fail"
+    assert r.measured == 3  # rows 1, 2, 4
+    wide = [c for c in r.details["checks"] if c["check"] == "b before a"]
+    assert len(wide) == 1  # pandera lists it under each of the 4 columns
+    assert wide[0]["column"] == "<frame>"
+    assert wide[0]["rows"] == wide[0]["failures"] == 2
+    assert wide[0]["columns"] == ["a", "amount", "b", "kind"]
+    assert [e["index"] for e in wide[0]["examples"]] == [1, 4]
+    assert r.message.count("b before a") == 1
+    assert "<frame>: b before a x2 (frame-wide check" in r.message
+    assert "amount: negative x1" in r.message
+
+
+def test_schema_unreadable_values_do_not_hide_row_checks() -> None:
+    bad = _wide_frame().astype({"amount": object, "a": object})
+    bad.loc[0, "amount"] = "abc"
+    bad.loc[[2, 3], "amount"] = [-1.0, -2.0]
+    bad.loc[1, "a"] = "not a time"
+    bad.loc[5, "a"] = pd.Timestamp("2024-01-01 05:00")  # naive
+    bad.loc[4, "b"] = bad.loc[4, "a"] - pd.Timedelta("1h")  # a readable, b before it
+    r = schema_gate(bad, WIDE)
+    assert r.verdict == "fail"
+    checks = {(c["column"], c["check"]): c for c in r.details["checks"]}
+    nan = checks[("amount", "not a number (expected float64)")]
+    assert (nan["rows"], nan["coercion"], nan["examples"][0]) == (
+        1,
+        True,
+        {"index": 0, "value": "abc"},
+    )
+    # the negative amounts are still counted although the column failed its dtype
+    neg = checks[("amount", "negative")]
+    assert neg["rows"] == 2
+    assert {e["index"] for e in neg["examples"]} == {2, 3}
+    assert checks[("a", "not a timestamp (expected datetime64[ns, UTC])")]["rows"] == 1
+    assert checks[("a", "naive timestamp (expected datetime64[ns, UTC])")]["rows"] == 1
+    # the frame-wide check ran on the readable timestamps (it errored on the raw ones)
+    wide = checks[("<frame>", "b before a")]
+    assert [e["index"] for e in wide["examples"]] == [4]
+    assert not any(c["check"].startswith("dtype(") for c in r.details["checks"])
+    assert r.measured == 6  # rows 0, 1, 2, 3, 4, 5: no frame-level fallback
+    assert "amount: negative x2" in r.message
+
+
+def test_schema_wrong_dtype_with_readable_values_keeps_the_dtype_failure() -> None:
+    df = _wide_frame().astype({"amount": object})
+    df["amount"] = df["amount"].astype(str)  # "1.0", ...: readable but not float64
+    r = schema_gate(df, WIDE)
+    assert r.verdict == "fail"
+    names = [(c["column"], c["check"]) for c in r.details["checks"]]
+    assert ("amount", "dtype('float64')") in names
+    assert not any(c["coercion"] for c in r.details["checks"])

@@ -176,3 +176,42 @@ def test_prediction_drift_mean_floor_stops_low_base_rate_explosion() -> None:
 def test_prediction_drift_bad_input() -> None:
     with pytest.raises(GateInputError, match="NaN"):
         prediction_drift([0.1, np.nan], [0.1, 0.2])
+
+
+def _rare_high_scores(n: int, n_high: int) -> np.ndarray:
+    """Scores of a rare-positive model: ``n_high`` rows near 0.9, the rest near 0.001."""
+    return np.r_[np.full(n_high, 0.9), np.full(n - n_high, 0.001)]
+
+
+def test_prediction_drift_mean_shift_on_many_rows_fails() -> None:
+    from scipy.stats import ttest_ind
+
+    ref = _rare_high_scores(20_000, 240)  # 1.2% high scores, mean ~0.0118
+    cur = _rare_high_scores(50_000, 1_100)  # 2.2%: +0.009, 18% of the 0.05 floor
+    r = prediction_drift(ref, cur)
+    assert r.details["relative_mean_shift"] > 0.15
+    welch = ttest_ind(cur, ref, equal_var=False).statistic  # the same z as the gate's
+    assert r.details["mean_shift_z"] == pytest.approx(abs(welch), rel=1e-9)
+    assert r.details["mean_shift_z"] > 3
+    assert r.verdict == "fail", r.explain()
+    assert "the mean score moved" in r.message
+    assert r.details["mean_shift_within_noise"] is False
+
+
+def test_prediction_drift_same_shift_on_few_noisy_rows_warns_within_noise() -> None:
+    from scipy.stats import ttest_ind
+
+    ref = _rare_high_scores(20_000, 240)
+    cur = _rare_high_scores(500, 11)  # 2.2% as above, but only 500 served requests
+    r = prediction_drift(ref, cur)
+    assert r.details["relative_mean_shift"] > 0.15  # would fail on the shift alone
+    welch = ttest_ind(cur, ref, equal_var=False).statistic
+    assert r.details["mean_shift_z"] == pytest.approx(abs(welch), rel=1e-9)
+    assert r.details["mean_shift_z"] < 3
+    assert r.verdict == "warn", r.explain()
+    assert "within noise" in r.message
+    assert r.details["mean_shift_within_noise"] is True
+    # a lower bar (z > 1) turns the same window into a failure
+    assert prediction_drift(ref, cur, mean_z=1.0).verdict == "fail"
+    with pytest.raises(GateInputError, match="mean_z"):
+        prediction_drift(ref, cur, mean_z=-1.0)

@@ -109,3 +109,76 @@ def test_bad_inputs() -> None:
         no_worse(y, champ, cand, metric="f1")
     with pytest.raises(GateInputError, match="slices has shape"):
         no_worse(y, champ, cand, slices=["a"] * 3)
+
+
+def _hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil (1982), eq. 2, written out independently of the gate."""
+    q1 = auc / (2 - auc)
+    q2 = 2 * auc**2 / (1 + auc)
+    var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)
+    return float(np.sqrt(var / (n_pos * n_neg)))
+
+
+def _separating(n_pos: int, n_neg: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Two different models that both rank every positive above every negative."""
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
+    champ = np.where(y == 1, rng.uniform(0.6, 1.0, y.size), rng.uniform(0.0, 0.5, y.size))
+    cand = np.where(y == 1, rng.uniform(0.55, 1.0, y.size), rng.uniform(0.0, 0.5, y.size))
+    return y, champ, cand
+
+
+def test_perfect_separation_on_a_tiny_sample_is_inconclusive_not_pass() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    y, champ, cand = _separating(6, 54, 11)
+    assert roc_auc_score(y, champ) == roc_auc_score(y, cand) == 1.0
+    r = no_worse(y, champ, cand, n_resamples=300)
+    assert r.verdict == "inconclusive", r.explain()
+    assert r.details["bootstrap_ci_low"] == r.details["bootstrap_ci_high"] == 0.0
+    assert r.details["degenerate_bootstrap"] is True
+    assert "too few rows of one class: 6 positive(s) and 54 negative(s)" in r.message
+    assert "bootstrap is degenerate" in r.message
+    # the CI is widened by the Hanley-McNeil SE at the rule-of-three AUC 1 - 3/(6*54)
+    se = _hanley_mcneil_se(1 - 3 / (6 * 54), 6, 54)
+    half = 1.959964 * np.sqrt(2) * se
+    assert r.details["ci_low"] == pytest.approx(-half, rel=1e-4)
+    assert r.details["ci_high"] == pytest.approx(half, rel=1e-4)
+    assert r.details["rows_to_settle"] > 60
+    assert f"about {r.details['rows_to_settle']} rows (now 60)" in r.message
+    assert "positives at the current rate (now 6)" in r.message
+
+
+def test_perfect_separation_on_enough_rows_passes() -> None:
+    y, champ, cand = _separating(300, 3000, 12)
+    r = no_worse(y, champ, cand, n_resamples=200)
+    assert r.verdict == "pass", r.explain()
+    assert r.details["degenerate_bootstrap"] is True
+    se = _hanley_mcneil_se(1 - 3 / (300 * 3000), 300, 3000)
+    assert r.details["ci_floor_half_width"] == pytest.approx(1.959964 * np.sqrt(2) * se, rel=1e-4)
+    assert r.details["ci_low"] > -0.005
+
+
+def test_too_few_positives_blocks_a_pass_until_min_class_rows_is_met() -> None:
+    rng = np.random.default_rng(13)
+    y = np.r_[np.ones(20, int), np.zeros(400, int)]
+    champ = y * 1.0 + rng.normal(size=y.size)
+    cand = 1 / (1 + np.exp(-champ))  # recalibrated: same ranking, the CI is [0, 0]
+    small = no_worse(y, champ, cand, n_resamples=200)
+    assert small.verdict == "inconclusive", small.explain()
+    assert "too few rows of one class: 20 positive(s)" in small.message
+    # 30 positives at the current 20/420 rate
+    assert small.details["rows_to_settle"] >= int(np.ceil(30 * 420 / 20))
+    assert "at least 30 of each class: 630 rows" in small.message
+    relaxed = no_worse(y, champ, cand, n_resamples=200, min_class_rows=20)
+    assert relaxed.verdict == "pass", relaxed.explain()
+    with pytest.raises(GateInputError, match="min_class_rows"):
+        no_worse(y, champ, cand, min_class_rows=0)
+
+
+def test_small_sample_does_not_hide_a_clear_failure() -> None:
+    y, champ, _ = _scores(300, 14)  # ~60 positives, but a shuffled model is far worse
+    shuffled = np.random.default_rng(15).permutation(champ)
+    r = no_worse(y, champ, shuffled, n_resamples=200, min_class_rows=100)
+    assert r.verdict == "fail", r.explain()
+    assert "note: small sample" in r.message

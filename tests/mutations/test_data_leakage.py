@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlref.data.columns import EVENT_TIMESTAMP, LABEL
+from mlref.data.columns import EVENT_TIMESTAMP, LABEL, LABEL_TIMESTAMP
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"),
@@ -88,15 +88,6 @@ def test_corrupt_rows_fail_the_schema_with_counts_per_reason(raw: pd.DataFrame) 
     assert flagged <= set(expected.index)  # every example row is one we corrupted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gate message gap: the frame-wide check 'label_timestamp before event_timestamp' is "
-        "listed once per column (8 entries), so the message shows it five times under "
-        "unrelated columns and hides the other causes in 'and 8 more check(s)'. Fix: group "
-        "frame-wide failure cases by check (one entry, its rows counted once)"
-    ),
-)
 def test_the_schema_message_names_every_cause(raw: pd.DataFrame) -> None:
     from mlgates.gates import schema_gate
     from mlref.data.validate import RAW_SCHEMA
@@ -108,29 +99,22 @@ def test_the_schema_message_names_every_cause(raw: pd.DataFrame) -> None:
         assert f"{PANDERA_NAMES_INV.get(problem, problem)} x{PER_KIND}" in result.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gate gap: a column that fails its dtype (one 'abc' amount, one unparseable "
-        "timestamp) is not checked row by row, so schema_gate on raw rows reports "
-        "'amount: negative x1' (0 rows) instead of the 4 negative rows; validate() parses "
-        "first and counts them. Fix: run schema_gate on the parsed frame, or let it coerce "
-        "and report per-row checks after a dtype failure"
-    ),
-)
 def test_every_corrupted_row_is_counted_under_its_reason(raw: pd.DataFrame) -> None:
     from mlgates.gates import schema_gate
     from mlref.data.corrupt import corrupt
-    from mlref.data.validate import RAW_SCHEMA
+    from mlref.data.validate import BEFORE_EVENT, RAW_SCHEMA
 
     bad, expected = corrupt(raw, 40, seed=1)
     result = schema_gate(bad, RAW_SCHEMA)
     assert result.verdict == "fail"
+    # a frame-wide check is reported once (column "<frame>"); validate() blames this column
+    frame_check_column = {BEFORE_EVENT: LABEL_TIMESTAMP}
     rows_per_column: dict[str, int] = {}
     for check in result.details["checks"]:
         if check["check"] == "not_nullable":  # a null id also fails the int64 dtype: once
             continue
-        rows_per_column[check["column"]] = rows_per_column.get(check["column"], 0) + check["rows"]
+        column = frame_check_column[check["check"]] if check["frame_wide"] else check["column"]
+        rows_per_column[column] = rows_per_column.get(column, 0) + check["rows"]
     want = expected.str.split(": ").str[0].value_counts().to_dict()
     assert {c: rows_per_column.get(c, 0) for c in want} == want
 

@@ -92,17 +92,6 @@ def test_a_worse_candidate_fails_no_worse(
     assert result.details["candidate"] < result.details["champion"] - 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GATE BUG (no_worse): on 60 rows with 6 positives both models separate the sample "
-        "perfectly, every bootstrap resample gives a difference of exactly 0, the CI is [0, 0] "
-        "and the gate PASSES. Zero observed discordant pairs out of 6 x 54 = 324 do not rule "
-        "out a 0.005 AUC drop (rule of three: up to 3/324 = 0.009). Fix: inconclusive unless "
-        "each class has a minimum count, or floor the CI half-width (e.g. rule-of-three / "
-        "Hanley-McNeil SE) when the bootstrap is degenerate"
-    ),
-)
 def test_too_few_rows_is_inconclusive_not_pass(
     similar_model: Any, evaluation_window: pd.DataFrame, champion_scores: np.ndarray
 ) -> None:

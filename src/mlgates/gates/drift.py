@@ -14,6 +14,7 @@ never had), then ``__nan__``. Numeric layout: open-ended quantile bins, then ``_
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -454,14 +455,20 @@ def prediction_drift(
     psi_warn: float = 0.1,
     n_bins: int = 10,
     bins: ArrayLike | None = None,
+    mean_z: float = 3.0,
 ) -> GateResult:
     """Shift of the score distribution (PSI) and of the mean score (relative change).
 
     The relative mean shift is ``|mean_cur - mean_ref| / max(|mean_ref|, mean_floor)``:
     the floor keeps a 1% base rate from turning a 0.3-point move into "30% drift".
-    Fails when PSI > ``psi_fail`` or the relative shift > ``mean_shift``; warns when PSI >
-    ``psi_warn``. Measured/threshold are those of the binding criterion (the one closer
-    to or further over its limit).
+    The mean shift counts only when it is also beyond noise: ``z = |mean_cur - mean_ref| /
+    SE`` with the two-sample standard error ``SE = sqrt(var_cur / n_cur + var_ref / n_ref)``
+    must exceed ``mean_z`` (default 3). On a small window (e.g. 500 requests at a 1% base
+    rate the SE of the mean is a large part of the threshold) a relative shift over
+    ``mean_shift`` with ``z <= mean_z`` warns "within noise" instead of failing.
+    Fails when PSI > ``psi_fail`` or (relative shift > ``mean_shift`` and z > ``mean_z``);
+    warns when PSI > ``psi_warn`` or on a within-noise mean shift. Measured/threshold are
+    those of the binding criterion (the one closer to or further over its limit).
     """
     ref = as_1d(ref_scores, "ref_scores")
     cur = as_1d(cur_scores, "cur_scores")
@@ -471,19 +478,30 @@ def prediction_drift(
             raise GateInputError(f"{what} has {int(bad.sum())} NaN/inf score(s)")
     if mean_floor <= 0:
         raise GateInputError(f"mean_floor must be > 0, got {mean_floor}")
+    if mean_z < 0:
+        raise GateInputError(f"mean_z must be >= 0, got {mean_z}")
     edges = stats.quantile_bins(ref, n_bins) if bins is None else np.asarray(bins, float)
     rc, cc = stats.bin_counts(ref, edges), stats.bin_counts(cur, edges)
     terms = stats.psi_terms(rc, cc)
     value = float(terms.sum())
     mr, mc = float(ref.mean()), float(cur.mean())
     rel = abs(mc - mr) / max(abs(mr), mean_floor)
+    var_r = float(ref.var(ddof=1)) if ref.size > 1 else 0.0
+    var_c = float(cur.var(ddof=1)) if cur.size > 1 else 0.0
+    se = math.sqrt(var_c / cur.size + var_r / ref.size)
+    diff = abs(mc - mr)
+    z = diff / se if se > 0 else (math.inf if diff > 0 else 0.0)
     psi_ratio, mean_ratio = value / psi_fail, rel / mean_shift
     by_mean = mean_ratio > psi_ratio
-    fail_psi, fail_mean = value > psi_fail, rel > mean_shift
-    verdict = "fail" if fail_psi or fail_mean else "warn" if value > psi_warn else "pass"
+    over_mean = rel > mean_shift
+    noise = over_mean and z <= mean_z
+    fail_psi, fail_mean = value > psi_fail, over_mean and not noise
+    verdict = "fail" if fail_psi or fail_mean else "warn" if value > psi_warn or noise else "pass"
     found = (
         f"score PSI {fmt(value)} (fail > {fmt(psi_fail)}); mean score {fmt(mr)} -> {fmt(mc)}, "
-        f"relative shift {pct(rel)} (fail > {pct(mean_shift)}, floor {fmt(mean_floor)})"
+        f"relative shift {pct(rel)} (fail > {pct(mean_shift)}, floor {fmt(mean_floor)}), "
+        f"z = {fmt(z)} (SE {fmt(se)}, fail needs z > {fmt(mean_z)}; "
+        f"{cur.size} current vs {ref.size} reference rows)"
     )
     if verdict == "fail":
         why = " and ".join(
@@ -497,6 +515,14 @@ def prediction_drift(
         message = f"prediction drift: {why}: {found}"
     else:
         message = f"predictions {'drifting' if verdict == 'warn' else 'stable'}: {found}"
+    if noise:
+        # the relative shift alone would fail; the window is too small to tell it from noise
+        need = math.ceil(cur.size * (mean_z / z) ** 2) if z > 0 else None
+        message += f". The mean shift is within noise (z {fmt(z)} <= {fmt(mean_z)}): " + (
+            f"about {need} current rows would tell a shift this size from noise"
+            if need is not None
+            else "no shift to test"
+        )
     return GateResult(
         name="prediction_drift",
         verdict=verdict,  # type: ignore[arg-type]
@@ -513,6 +539,9 @@ def prediction_drift(
             "mean_reference": mr,
             "mean_current": mc,
             "relative_mean_shift": rel,
+            "mean_shift_se": se,
+            "mean_shift_z": z,
+            "mean_shift_within_noise": noise,
             "criterion": "mean_shift" if by_mean else "psi",
             "top_bins": _top_bins(stats.bin_labels(edges), rc, cc, terms),
             "rows_reference": int(ref.size),

@@ -54,16 +54,44 @@ def _slice_masks(slices: Any, n: int) -> dict[str, np.ndarray]:
     return {name: arr == name for name in names}
 
 
-def _settle(boot: stats.BootstrapResult, n: int, margin: float) -> tuple[float, int | None]:
+def _settle(
+    low: float, high: float, estimate: float, std: float, confidence: float, n: int, margin: float
+) -> tuple[float, int | None]:
     """Minimum detectable effect (80% power) and rows needed to settle the verdict."""
-    alpha = 1.0 - boot.confidence
+    alpha = 1.0 - confidence
     z = stats.normal_quantile(1 - alpha / 2)
-    mde = (z + stats.normal_quantile(POWER)) * boot.std
-    half = (boot.high - boot.low) / 2
-    distance = abs(boot.estimate + margin)
+    mde = (z + stats.normal_quantile(POWER)) * std
+    half = (high - low) / 2
+    distance = abs(estimate + margin)
     if distance <= 1e-12:
         return mde, None
     return mde, math.ceil(n * (half / distance) ** 2)
+
+
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil (1982) standard error of one AUC from its value and class counts."""
+    a = min(max(auc, 0.0), 1.0)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
+def degenerate_auc_half_width(
+    auc_a: float, auc_b: float, n_pos: int, n_neg: int, confidence: float
+) -> float:
+    """Floor on the CI half-width of an AUC difference whose bootstrap is degenerate.
+
+    When every resample gives the same difference (typically both models separate a small
+    sample perfectly, so there is no discordant pair to resample), the bootstrap says
+    nothing about how the models would differ on new rows. The floor is
+    ``z * sqrt(2) * SE_HM(A)``: the Hanley-McNeil SE of one AUC evaluated at
+    ``A = min(auc_a, auc_b, 1 - 3 / (n_pos * n_neg))`` (the rule of three: with zero
+    discordant pairs observed, up to ``3 / (n_pos * n_neg)`` of them are still plausible at
+    95%), combined for two models as if independent (conservative).
+    """
+    z = stats.normal_quantile(1 - (1 - confidence) / 2)
+    a = min(auc_a, auc_b, 1.0 - 3.0 / (n_pos * n_neg))
+    return z * math.sqrt(2.0) * hanley_mcneil_se(a, n_pos, n_neg)
 
 
 def no_worse(
@@ -77,6 +105,7 @@ def no_worse(
     n_resamples: int = 1000,
     seed: int = 0,
     min_slice_rows: int = 30,
+    min_class_rows: int = 30,
 ) -> GateResult:
     """Is the candidate no worse than the champion (by more than ``margin``) on ``metric``?
 
@@ -84,10 +113,23 @@ def no_worse(
     than ``min_slice_rows`` rows (or a single class, for rank metrics) are skipped and
     listed. Measured is the lower bound of the CI of candidate - champion; the threshold
     is ``-margin``. ``champion_scores=None`` (first deploy) passes with a note.
+
+    Small samples: with fewer than ``min_class_rows`` rows of either class the gate does
+    not pass (a would-be pass becomes inconclusive; a clear fail stays a fail): a bootstrap
+    over a handful of positives can be degenerate (e.g. both models separate 6 positives
+    perfectly, every resample differs by exactly 0, CI [0, 0]) and cannot resolve a
+    ``margin`` of 0.005. When the bootstrap is degenerate (every resample gives the same
+    difference although the models rank the rows differently) the CI is widened: for
+    ``roc_auc`` to at least ``degenerate_auc_half_width`` (Hanley-McNeil SE at the
+    rule-of-three AUC) on each side, and the widened CI decides; for other metrics a
+    would-be pass becomes inconclusive. The message says how many rows (and
+    positives) would settle it.
     """
     m = get_metric(metric)
     if margin < 0:
         raise GateInputError(f"margin must be >= 0, got {margin}")
+    if min_class_rows < 1:
+        raise GateInputError(f"min_class_rows must be >= 1, got {min_class_rows}")
     y = binary_labels(y_true)
     n = y.size
     cand = as_scores(candidate_scores, n, "candidate_scores")
@@ -112,12 +154,43 @@ def no_worse(
     champ = as_scores(champion_scores, n, "champion_scores")
     boot = stats.paired_bootstrap(y, champ, cand, m, n_resamples, confidence, seed)
     bound = -margin
-    overall = "pass" if boot.low > bound else "fail" if boot.high < bound else "inconclusive"
+    n_pos = int(y.sum())
+    n_neg = n - n_pos
+    minority = min(n_pos, n_neg)
+    low, high, std = boot.low, boot.high, boot.std
+    # the same ranking (rank metrics) or the same scores give the same value on any rows
+    same = (
+        np.array_equal(stats.midrank(champ), stats.midrank(cand))
+        if m.kind == "rank"
+        else np.array_equal(champ, cand)
+    )
+    degenerate = bool(np.ptp(boot.diffs) == 0) and not same
+    floor = 0.0
+    if degenerate and m.name == "roc_auc":
+        floor = degenerate_auc_half_width(boot.value_a, boot.value_b, n_pos, n_neg, confidence)
+        low, high = min(low, boot.estimate - floor), max(high, boot.estimate + floor)
+        std = max(std, floor / stats.normal_quantile(1 - (1 - confidence) / 2))
+    overall = "pass" if low > bound else "fail" if high < bound else "inconclusive"
+    small_reasons: list[str] = []
+    if minority < min_class_rows:
+        small_reasons.append(
+            f"too few rows of one class: {n_pos} positive(s) and {n_neg} negative(s), "
+            f"min_class_rows is {min_class_rows}"
+        )
+    if degenerate:
+        small_reasons.append(
+            f"the bootstrap is degenerate (all {boot.diffs.size} resamples give the same "
+            f"difference {fmt(boot.estimate)}: no resample shows the models disagree)"
+            + (f"; CI widened to +-{fmt(floor)} (Hanley-McNeil SE)" if floor else "")
+        )
+    blocking = minority < min_class_rows or (degenerate and floor == 0.0)
+    if blocking and overall == "pass":
+        overall = "inconclusive"
     level = f"{round(100 * confidence)}%"
     head = (
         f"{m.name}: champion {fmt(boot.value_a)}, candidate {fmt(boot.value_b)}, "
-        f"difference {fmt(boot.estimate)} ({level} CI [{fmt(boot.low)}, {fmt(boot.high)}], "
-        f"margin {fmt(margin)}, {n} rows"
+        f"difference {fmt(boot.estimate)} ({level} CI [{fmt(low)}, {fmt(high)}], "
+        f"margin {fmt(margin)}, {n} rows, {n_pos} positives"
         + (f", {boot.n_invalid} degenerate resamples dropped" if boot.n_invalid else "")
         + ")"
     )
@@ -125,11 +198,18 @@ def no_worse(
         "metric": m.name,
         "higher_is_better": m.higher_is_better,
         "rows": n,
+        "positives": n_pos,
+        "negatives": n_neg,
+        "min_class_rows": min_class_rows,
+        "degenerate_bootstrap": degenerate,
+        "ci_floor_half_width": floor,
+        "bootstrap_ci_low": boot.low,
+        "bootstrap_ci_high": boot.high,
         "champion": boot.value_a,
         "candidate": boot.value_b,
         "difference": boot.estimate,
-        "ci_low": boot.low,
-        "ci_high": boot.high,
+        "ci_low": low,
+        "ci_high": high,
         "bootstrap_std": boot.std,
         "confidence": confidence,
         "margin": margin,
@@ -166,19 +246,36 @@ def no_worse(
     parts = []
     if overall == "pass":
         parts.append(f"candidate is not worse than the champion: {head}")
+        if small_reasons:
+            parts.append("note: " + "; ".join(small_reasons))
     elif overall == "fail":
         parts.append(f"candidate is worse than the champion by more than the margin: {head}")
+        if small_reasons:
+            parts.append("note: small sample (" + "; ".join(small_reasons) + ")")
     else:
-        mde, needed = _settle(boot, n, margin)
+        mde, needed = _settle(low, high, boot.estimate, std, confidence, n, margin)
+        for_classes = None
+        if minority < min_class_rows:
+            for_classes = math.ceil(min_class_rows * n / minority)
+            needed = for_classes if needed is None else max(needed, for_classes)
         details["minimum_detectable_effect"] = mde
         details["rows_to_settle"] = needed
-        rows_txt = (
-            f"about {needed} rows (now {n}) would settle it"
-            if needed is not None
-            else "the estimate sits on the margin, so more rows alone will not settle it"
-        )
+        if needed is not None:
+            rows_txt = (
+                f"about {needed} rows (now {n}), i.e. about "
+                f"{math.ceil(needed * n_pos / n)} positives at the current rate (now {n_pos}),"
+                " would settle it"
+            )
+            if for_classes is not None:
+                rows_txt += f" (at least {min_class_rows} of each class: {for_classes} rows)"
+        else:
+            rows_txt = "the estimate sits on the margin, so more rows alone will not settle it"
+        causes = list(small_reasons)
+        if low <= bound <= high:
+            causes.append(f"the CI straddles -margin ({fmt(bound)})")
+        why = "; ".join(causes)
         parts.append(
-            f"inconclusive: the CI straddles -margin ({fmt(bound)}): {head}. Minimum "
+            f"inconclusive: {why}: {head}. Minimum "
             f"detectable effect at this size (80% power) is {fmt(mde)}; {rows_txt}"
         )
     parts[0] += delong_note

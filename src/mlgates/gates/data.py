@@ -258,7 +258,7 @@ def _recheck_coerced(
     try:
         schema.validate(coerced, lazy=True)
         fc2 = _normalize_cases(pd.DataFrame())
-    except errors as err:  # type: ignore[misc]
+    except errors as err:
         fc2 = _normalize_cases(err.failure_cases)  # type: ignore[attr-defined]
     in_redone = (fc["schema_context"] == "Column") & fc["column"].isin(list(redone))
     keep_dtype = _is_dtype_case(fc) & fc["column"].isin([c for c in redone if c not in replaced])

@@ -86,7 +86,14 @@ def _promote(args: argparse.Namespace) -> int:
     from mlref.promote import promote
 
     settings = _settings(args)
-    decision = promote(settings, _training_frame(settings), apply=not args.dry_run)
+    shadow_log = None
+    if settings.prediction_log.exists():
+        from mlref.monitor.log import read_log
+
+        shadow_log = read_log(settings.prediction_log)
+    decision = promote(
+        settings, _training_frame(settings), apply=not args.dry_run, shadow_log=shadow_log
+    )
     print(decision.explain())
     return 0 if decision.promoted else 1
 

@@ -203,8 +203,14 @@ def promote(
     atol: float = 1e-5,
     n_threads: int = 1,
     apply: bool = True,
+    shadow_log: pd.DataFrame | None = None,
 ) -> PromotionDecision:
     """Decide whether the challenger replaces the champion; move ``champion`` if so.
+
+    ``shadow_log`` (a prediction-log frame, ``mlref.monitor.read_log``): when it holds shadow
+    scores of this challenger, the shadow gate (no-worse on the served rows whose labels have
+    arrived, ``mlref.shadow.shadow_report``) must pass too: production traffic outranks the
+    offline window.
 
     The evaluation window is the latest ``window_days`` (default: as long as the challenger's
     test window) whose labels have matured (the challenger's label delay) by ``as_of``
@@ -253,6 +259,25 @@ def promote(
         atol=atol,
         n_threads=n_threads,
     )
+    shadow_rows = _shadow_rows(shadow_log, challenger.version)
+    if shadow_rows is not None:
+        from mlref.shadow import shadow_report
+
+        labels = evaluation_frame[[c for c in _LABEL_COLUMNS if c in evaluation_frame.columns]]
+        report = shadow_report(
+            shadow_rows,
+            labels,
+            metric=metric,
+            margin=margin,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        gates = (*gates, report.gate_result)
+        notes.append(
+            f"shadow: {report.n_rows} served rows scored by version {challenger.version} in "
+            f"shadow, {report.n_labelled} labelled; decision agreement {report.agreement:.2%}"
+        )
     decision = PromotionDecision(
         promoted=all(gate.passed for gate in gates),
         challenger_version=challenger.version,
@@ -274,3 +299,15 @@ def promote(
             reg.mark_refused(decision)
     log.info("%s", decision.explain())
     return decision
+
+
+_LABEL_COLUMNS = ("transaction_id", "is_fraud", "label_timestamp")
+
+
+def _shadow_rows(shadow_log: pd.DataFrame | None, version: str) -> pd.DataFrame | None:
+    """The log rows this challenger scored in shadow, or None when there are none."""
+    if shadow_log is None or shadow_log.empty or "shadow_version" not in shadow_log.columns:
+        return None
+    mine = shadow_log["shadow_version"].astype(str).eq(str(version))
+    mine &= shadow_log["shadow_score"].notna()
+    return shadow_log.loc[mine] if bool(mine.any()) else None

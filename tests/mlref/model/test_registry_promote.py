@@ -221,3 +221,63 @@ def test_importing_the_model_stages_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def _shadow_log(frame: pd.DataFrame, champion: np.ndarray, shadow: np.ndarray, version: str):
+    """Prediction-log rows as read_log returns them: champion score and shadow score of the
+    same served transactions, requested well after their labels arrived."""
+    return pd.DataFrame(
+        {
+            "transaction_id": frame["transaction_id"].to_numpy(),
+            "ts": pd.to_datetime(frame["event_timestamp"], utc=True) + pd.Timedelta(days=40),
+            "score": champion,
+            "decision": champion >= 0.5,
+            "threshold": 0.5,
+            "shadow_score": shadow,
+            "shadow_version": version,
+        }
+    )
+
+
+def test_shadow_traffic_must_agree_before_promotion(
+    store: Settings, exports: dict[str, tuple[ExportResult, TrainResult]], frame: pd.DataFrame
+) -> None:
+    """With shadow data for the challenger, the shadow no-worse gate joins the offline gates:
+    a challenger that wins offline but loses on served traffic is refused."""
+    from mlref.promote import promote
+    from mlref.registry import CHAMPION
+
+    reg = _registry(store, "shadowed")
+    weak_export, weak = exports["weak"]
+    weak_version = reg.register(weak_export)
+    assert promote(reg.settings, frame, registry=reg, n_resamples=200).promoted
+    good_export, good = exports["good"]
+    good_version = reg.register(good_export)
+
+    served = frame.tail(4000)
+    champion_scores = weak.scores(served)
+    inverted = 1.0 - good.scores(served)  # the challenger misbehaving on production traffic
+    refused = promote(
+        reg.settings,
+        frame,
+        registry=reg,
+        n_resamples=200,
+        apply=False,
+        shadow_log=_shadow_log(served, champion_scores, inverted, good_version),
+    )
+    assert not refused.promoted
+    assert [g.name for g in refused.gates].count("no_worse") == 2  # offline + shadow
+    assert refused.gates[0].passed  # offline the challenger is better...
+    assert refused.gates[-1].verdict == "fail"  # ...on shadow traffic it is not
+    assert any("shadow:" in note for note in refused.notes)
+    assert reg.version_of(CHAMPION) == weak_version
+
+    accepted = promote(
+        reg.settings,
+        frame,
+        registry=reg,
+        n_resamples=200,
+        shadow_log=_shadow_log(served, champion_scores, good.scores(served), good_version),
+    )
+    assert accepted.promoted, accepted.explain()
+    assert reg.version_of(CHAMPION) == good_version

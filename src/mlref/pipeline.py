@@ -205,13 +205,24 @@ def running_server(settings: Settings, *, ready_timeout_s: float = 120.0) -> Ite
 
     Stopped (graceful drain) on exit. Loopback only, whatever ``settings.host`` says.
     """
-    import httpx
-    import uvicorn
-
     from mlref.serve.app import create_app
 
     port = free_port()
     app = create_app(settings.with_(host="127.0.0.1", port=port))
+    with serving_in_thread(app, port=port, ready_timeout_s=ready_timeout_s) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving_in_thread(
+    app: Any, *, port: int | None = None, ready_timeout_s: float = 120.0
+) -> Iterator[str]:
+    """Any ASGI ``app`` under uvicorn in a background thread on 127.0.0.1, once its
+    ``/readyz`` answers 200; yields its URL and drains it gracefully on exit."""
+    import httpx
+    import uvicorn
+
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
     )
@@ -229,7 +240,7 @@ def running_server(settings: Settings, *, ready_timeout_s: float = 120.0) -> Ite
                     break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"server at {url} not ready after {ready_timeout_s:.0f}s")
-            time.sleep(0.2)
+            time.sleep(0.1)
         yield url
     finally:
         server.should_exit = True

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,39 +33,12 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def serve_app(app: FastAPI, *, ready_timeout_s: float = 60.0) -> Iterator[str]:
-    """``app`` under uvicorn in a background thread on 127.0.0.1; yields its base URL.
+    """``app`` (built here: injected model or feature source) on 127.0.0.1, as
+    ``mlref.pipeline.running_server`` serves the reference one."""
+    from mlref.pipeline import serving_in_thread
 
-    Like ``mlref.pipeline.running_server`` but for an app built here (injected model or
-    feature source). Stopped with a graceful drain on exit.
-    """
-    import httpx
-    import uvicorn
-
-    from mlref.pipeline import free_port
-
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="mutation-uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_timeout_s
-    try:
-        while True:
-            if not thread.is_alive():
-                raise RuntimeError("the mutation server stopped during start-up")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"server at {url} not ready after {ready_timeout_s:.0f}s")
-            time.sleep(0.1)
+    with serving_in_thread(app, ready_timeout_s=ready_timeout_s) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def timed_requests(

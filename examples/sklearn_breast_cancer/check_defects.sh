@@ -17,7 +17,7 @@ declare -A EXPECTED=(
   [split]="time_split"
   [leak]="point_in_time target_leak"
   [worse]="no_worse"
-  [drift]="prediction_drift psi_drift"
+  [drift]="psi_drift"
   [skew]="feature_parity"
   [stale]="freshness"
 )

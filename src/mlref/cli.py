@@ -302,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Feast logs every registry refresh at INFO; keep the demo's progress readable
     logging.getLogger("feast").setLevel(logging.WARNING)
+    # one line per request from the demo's client would drown the progress lines
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from mlgates.result import GateInputError
 
     try:

@@ -329,7 +329,7 @@ def push_events(
         latest = latest_per_user(rows).reset_index(drop=True)
         store.push(PUSH_SOURCE, latest, to=PushMode.ONLINE)
         pushed += len(latest)
-    logger.info(
+    logger.debug(  # a stream pushes often: per-push lines only when debugging
         "pushed %d rows for %d events in %.2fs", pushed, len(events), time.perf_counter() - started
     )
     return aggregator

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -148,14 +148,14 @@ def _clear_redis_project(connection_string: str) -> None:
 
     # parsed as Feast parses it: host:port, then key=value with JSON-decoded values
     nodes = [c for c in connection_string.split(",") if "=" not in c]
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     for item in (c for c in connection_string.split(",") if "=" in c):
         key, value = item.split("=", 1)
         with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
         kwargs[key] = value
     host, _, port = (nodes[0] if nodes else "localhost:6379").rpartition(":")
-    client = redis.Redis(host=host or "localhost", port=int(port or 6379), **kwargs)  # type: ignore[arg-type]
+    client = redis.Redis(host=host or "localhost", port=int(port or 6379), **kwargs)
     try:
         # Feast keys are <serialized entity key><project>
         keys = list(client.scan_iter(match=b"*" + PROJECT.encode(), count=1000))

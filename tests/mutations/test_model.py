@@ -156,3 +156,25 @@ def test_features_reordered_in_the_export_fail_model_parity(
         export_onnx(model, target, reordered, parity_data=evaluation_window)
     assert names[0] in str(err.value)
     assert not target.exists()
+
+
+def test_training_that_is_not_reproducible_fails_the_reproducibility_gate(
+    reference_system: Any,
+) -> None:
+    """The infra-1 gate (tests/gates/test_infra_gates.py) compares two trainings of one
+    config bit for bit; a training whose randomness is not pinned (here: another seed with
+    row and column subsampling, as an unseeded run would draw) must fail it."""
+    from mlgates.gates import model_parity
+    from mlref.train.fit import train
+
+    first = reference_system.run.result
+    config = first.config
+    unpinned = config.with_(
+        seed=config.seed + 1,
+        hyperparams={**dict(config.hyperparams), "subsample": 0.8, "colsample_bytree": 0.8},
+    )
+    again = train(unpinned, reference_system.frame)
+    window = first.split.test
+    result = model_parity(first.scores(window), again.scores(window), atol=0.0)
+    assert result.verdict == "fail", result.explain()
+    assert "differ" in result.message or "disagree" in result.message, result.message

@@ -150,22 +150,12 @@ def feast_world(request: pytest.FixtureRequest, feast_world_factory: Any) -> Fea
     return feast_world_factory("sqlite")  # type: ignore[no-any-return]
 
 
-def bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "transaction_id": str(r.transaction_id),
-            "user_id": int(r.user_id),
-            "amount": float(r.amount),
-            "merchant_category": str(r.merchant_category),
-            "event_timestamp": pd.Timestamp(r.event_timestamp).isoformat(),
-        }
-        for r in frame.itertuples()
-    ]
-
-
 @pytest.fixture(scope="session")
 def make_bodies() -> Any:
-    return bodies
+    """The server's request bodies for a frame of transactions (the pipeline's own)."""
+    from mlref.pipeline import transaction_payloads
+
+    return transaction_payloads
 
 
 def float32_scores(model_path: Path, frame: pd.DataFrame) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mlref.data.columns import EVENT_TIMESTAMP, TRANSACTION_ID, USER_ID
+from mlref.pipeline import transaction_payloads
 from mlref.serve.app import create_app
 
 pytestmark = [
@@ -51,19 +52,6 @@ def training_users(world: tuple[Any, pd.DataFrame, Any]) -> set[int]:
     return set(pd.read_parquet(offline_parquet_path(settings))[USER_ID].astype(int))
 
 
-def _bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "transaction_id": str(r.transaction_id),
-            "user_id": int(r.user_id),
-            "amount": float(r.amount),
-            "merchant_category": str(r.merchant_category),
-            "event_timestamp": pd.Timestamp(r.event_timestamp).isoformat(),
-        }
-        for r in frame.itertuples()
-    ]
-
-
 async def test_server_scores_equal_offline_onnx_scores(
     feast_world: tuple[Any, pd.DataFrame, Any], champion: Any, kit: Any
 ) -> None:
@@ -81,7 +69,7 @@ async def test_server_scores_equal_offline_onnx_scores(
         features=FeastFeatureSource(store),
         config=kit.serve_config(max_batch_request=50),
     )
-    bodies = _bodies(held_out)
+    bodies = transaction_payloads(held_out)
     async with kit.running_app(app, ready_timeout=60) as client:
         response = await client.post("/predict/batch", json={"transactions": bodies})
         singles = [(await client.post("/predict", json=b)).json() for b in bodies[:3]]
@@ -108,7 +96,7 @@ async def test_parity_check_catches_skewed_features(
     _settings, held_out, store = feast_world
     offline = training_frame(store, held_out)
     online = FeastFeatureSource(store).lookup(
-        requests_frame([Transaction.model_validate(b) for b in _bodies(held_out)])
+        requests_frame([Transaction.model_validate(b) for b in transaction_payloads(held_out)])
     )
     names = list(champion.feature_names)
     pd.testing.assert_frame_equal(

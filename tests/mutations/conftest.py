@@ -109,7 +109,8 @@ class StreamStateSource:
             self._seen = self.aggregator.events_seen
         return self._rows
 
-    def lookup(self, requests: pd.DataFrame) -> pd.DataFrame:
+    def lookup(self, batch: Any) -> pd.DataFrame:
+        requests = batch.frame()  # a RequestBatch (mlref.serve.features) as a DataFrame
         from mlref.features.definitions import LOOKUP_OFFSET, to_epoch_ns
         from mlref.features.offline import transform_inputs
         from mlref.features.online import state_from_rows

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -226,6 +226,17 @@ def to_epoch_ns(values: Any) -> np.ndarray:
     """UTC timestamps -> int64 nanoseconds since the epoch (NaT -> int64 min)."""
     series = to_utc(values)
     return series.astype("datetime64[ns, UTC]").array.asi8.copy()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_ns(stamp: datetime) -> int:
+    """One datetime as int64 ns since the epoch, exact to the microsecond; naive = UTC (what
+    a store hands back), the request schema only lets timezone-aware ones in."""
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return ((stamp - _EPOCH) // timedelta(microseconds=1)) * 1000
 
 
 def seconds_to_ns(seconds: Any) -> np.ndarray:

@@ -5,7 +5,7 @@ updated per event, emitting the user's stored row (same columns and semantics as
 :func:`mlref.features.offline.stored_rows`) after each event. ``mlref.features.store``
 pushes those rows to the Feast online store through the push source, in micro-batches.
 
-:func:`resolve_online_state` turns what the online store returns (latest row per user and
+:func:`resolve_online_arrays` turns what the online store returns (latest row per user and
 its timestamp) into the state as of a lookup time with the same TTL rule as the offline
 point-in-time join (the Feast online store does not enforce TTLs, feast issue 6821).
 """
@@ -163,11 +163,11 @@ def latest_per_user(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def resolve_online_state(
+def resolve_online_arrays(
     values: Mapping[str, np.ndarray],
     view_row_ts_ns: Mapping[str, np.ndarray],
     lookup_ns: np.ndarray,
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """The stored state as of ``lookup_ns`` from the latest online rows.
 
     ``values`` maps every stored field (incl. prev_*) to an array (NaN = missing);
@@ -179,7 +179,7 @@ def resolve_online_state(
 
     Returns STORED_COLUMNS plus ``unknown_user`` (no row in any view) and ``stale_state``
     (the lookup precedes even the previous row: the online store cannot answer, defaults
-    are used).
+    are used), each an array aligned with ``lookup_ns``.
     """
     lookup = np.asarray(lookup_ns, dtype=np.int64)
     prev_ts = seconds_to_ns(values[PREV_LAST_TXN_TS])
@@ -199,10 +199,20 @@ def resolve_online_state(
             out[feature.name] = apply_ttl(
                 np.where(use_prev, prev, cur), ts_for_ttl, lookup, view.ttl, feature.default
             )
-    frame = pd.DataFrame({name: out[name] for name in STORED_COLUMNS})
-    frame["unknown_user"] = unknown
-    frame["stale_state"] = stale
-    return frame
+    state = {name: out[name] for name in STORED_COLUMNS}
+    state["unknown_user"] = unknown
+    state["stale_state"] = stale
+    return state
+
+
+def resolve_online_state(
+    values: Mapping[str, np.ndarray],
+    view_row_ts_ns: Mapping[str, np.ndarray],
+    lookup_ns: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`resolve_online_arrays` as a DataFrame (STORED_COLUMNS, unknown_user,
+    stale_state)."""
+    return pd.DataFrame(resolve_online_arrays(values, view_row_ts_ns, lookup_ns))
 
 
 def state_from_rows(

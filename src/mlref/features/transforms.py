@@ -1,9 +1,10 @@
 """Request-time transforms: stored per-user state + the request -> the model's inputs.
 
-ONE function, :func:`request_features`, serves every caller: the Feast on-demand view
-(training, ``get_historical_features``), the serving path (``online_model_features``) and batch
-scoring. It takes either one row as a mapping or a batch as a DataFrame; both go through the
-same numpy code, so a row and the same row inside a batch give bit-identical results.
+ONE computation, :func:`request_feature_arrays`, serves every caller: the Feast on-demand view
+(training, ``get_historical_features``), the serving path (``online_feature_arrays``) and batch
+scoring. :func:`request_features` wraps it for one row as a mapping or a batch as a DataFrame;
+all go through the same numpy code, so a row and the same row inside a batch give
+bit-identical results.
 
 Inputs (missing state is ``None``/NaN; the TTL rule has already been applied):
 ``txn_count_24h``, ``avg_amount_30d``, ``last_txn_ts`` (unix s), ``amount``,
@@ -98,6 +99,19 @@ def _compute(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 def _missing(available: Any) -> list[str]:
     return [name for name in TRANSFORM_INPUTS if name not in available]
+
+
+def request_feature_arrays(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """MODEL_FEATURES as float64 arrays from TRANSFORM_INPUTS given as equal-length arrays.
+
+    The numpy core every path shares (the serving hot path calls it directly: no DataFrame).
+    """
+    missing = _missing(columns)
+    if missing:
+        raise ValueError(
+            f"request_feature_arrays: missing inputs {missing}; need {TRANSFORM_INPUTS}"
+        )
+    return _compute(columns)
 
 
 @overload

@@ -16,22 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
 
 from mlref.serve.batching import BatchFailed, BatchingPredictor, PredictorClosed, QueueFull
-from mlref.serve.features import FeastFeatureSource, FeatureSource
+from mlref.serve.features import FeastFeatureSource, FeatureSource, RequestBatch
 from mlref.serve.metrics import ServingMetrics
 from mlref.serve.predictor import (
     Scored,
@@ -76,6 +79,10 @@ class ServeConfig:
     log_flush_rows: int = 256
     log_flush_interval_s: float = 0.5
     graceful_timeout_s: float = 30.0
+    # FastAPI's built-in OpenTelemetry spans/metrics/logs. Off by default: even with no OTel
+    # provider configured FastAPI checks for one on every request; the server exports its own
+    # Prometheus metrics at /metrics. Turn on when an OTel collector is wired up.
+    otel: bool = False
 
     def __post_init__(self) -> None:
         if self.max_batch_request < 1:
@@ -141,6 +148,12 @@ class ServingRuntime:
         self._idle: asyncio.Event | None = None
         self._shadow_jobs: dict[int, tuple[list[PredictionRecord], list[np.ndarray]]] = {}
         self._job_ids = itertools.count()
+        # unique per record, cheaper than a uuid4 per request (no urandom syscall), and in
+        # arrival order within a run: a random prefix per server start + a counter (32 hex)
+        run = uuid.uuid4().hex[:8]
+        self._request_id = map(
+            "{}{:024x}".format, itertools.repeat(run), itertools.count()
+        ).__next__
         self._stopping: asyncio.Future[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -236,15 +249,14 @@ class ServingRuntime:
     def _warm_up_features(self) -> None:
         """One lookup before going ready: Feast opens its registry and online store lazily
         (~1.6 s seen here), which the first real requests would otherwise queue behind."""
-        import pandas as pd
+        import numpy as np
 
-        probe = pd.DataFrame(
-            {
-                "user_id": [-1],
-                "amount": [1.0],
-                "merchant_category": ["grocery"],
-                "event_timestamp": [pd.Timestamp.now(tz="UTC").floor("s")],
-            }
+        probe = RequestBatch(
+            transaction_id=("warm-up",),
+            user_id=np.array([-1], dtype=np.int64),
+            amount=np.array([1.0]),
+            merchant_category=("grocery",),
+            event_ns=np.array([time.time_ns()], dtype=np.int64),
         )
         assert self.features is not None
         self.features.lookup(probe)
@@ -287,17 +299,16 @@ class ServingRuntime:
                 await asyncio.to_thread(pool.shutdown, True)
         logger.info("stopped; prediction log rows written: %d", self.log.written if self.log else 0)
 
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        """Count work that shutdown must wait for (a request, or its shadow/log follow-up)."""
+    def _begin(self) -> None:
+        """Count work that shutdown must wait for (a request, or its shadow/log follow-up);
+        pair with :meth:`_end` in a ``finally``."""
         assert self._idle is not None
         self._active += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._active -= 1
-            self._update_idle()
+
+    def _end(self) -> None:
+        self._active -= 1
+        self._update_idle()
 
     def _update_idle(self) -> None:
         assert self._idle is not None
@@ -345,77 +356,91 @@ class ServingRuntime:
             raise NotReady("still loading the model and the feature store")
 
     async def predict(
-        self, transactions: Sequence[Transaction], background: BackgroundTasks
-    ) -> list[Prediction]:
+        self, transactions: Sequence[Transaction]
+    ) -> tuple[list[dict[str, Any]], BackgroundTask | None]:
+        """Score ``transactions``; returns the predictions (the ``Prediction`` fields, as dicts
+        ready for JSON) and the task to run after the response is sent (shadow + log), if any.
+
+        This runs once per request on the event loop, so it is kept lean: no per-request
+        pydantic models or context managers, one log hand-off per request.
+        """
         self.check_ready()
-        assert self.batcher is not None
-        assert self.model is not None
-        assert self.log is not None
+        batcher, model, shadow_batcher = self.batcher, self.model, self.shadow_batcher
+        assert batcher is not None
+        assert model is not None
         arrived = time.time()
         started = time.perf_counter()
-        with self.track():
-            scored = await self.batcher.submit_many(list(transactions))
+        self._begin()
+        try:
+            if len(transactions) == 1:
+                scored = [await batcher.submit(transactions[0])]
+            else:
+                scored = await batcher.submit_many(list(transactions))
             latency_ms = (time.perf_counter() - started) * 1000.0
-            model = self.model
+            threshold, version, names = model.threshold, model.version, model.feature_names
             predictions = []
             records = []
             for txn, s in zip(transactions, scored, strict=True):
-                decision = s.score >= model.threshold
+                decision = s.score >= threshold
                 predictions.append(
-                    Prediction(
-                        transaction_id=txn.transaction_id,
-                        score=s.score,
-                        decision=decision,
-                        threshold=model.threshold,
-                        model_version=model.version,
-                        unknown_user=s.unknown_user,
-                    )
+                    {
+                        "transaction_id": txn.transaction_id,
+                        "score": s.score,
+                        "decision": decision,
+                        "threshold": threshold,
+                        "model_version": version,
+                        "unknown_user": s.unknown_user,
+                    }
                 )
                 records.append(
                     PredictionRecord(
-                        request_id=uuid.uuid4().hex,
+                        request_id=self._request_id(),
                         ts=arrived,
                         event_timestamp=txn.event_timestamp.timestamp(),
                         transaction_id=txn.transaction_id,
                         user_id=txn.user_id,
-                        features=features_json(model.feature_names, s.features),
+                        features=features_json(names, s.features),
                         score=s.score,
                         decision=int(decision),
-                        threshold=model.threshold,
-                        model_version=model.version,
+                        threshold=threshold,
+                        model_version=version,
                         latency_ms=latency_ms,
                         shadow_score=None,
                         shadow_version=None,
                         unknown_user=int(s.unknown_user),
                     )
                 )
-            if self.shadow_batcher is not None:
+            follow_up = None
+            if shadow_batcher is not None:
                 # runs after the response is sent: the caller never waits for the shadow model
                 job = next(self._job_ids)
                 self._shadow_jobs[job] = (records, [s.row for s in scored])
-                background.add_task(self._shadow_then_log, job)
+                follow_up = BackgroundTask(self._shadow_then_log, job)
             else:
                 self._append_log(records)
-        return predictions
+        finally:
+            self._end()
+        return predictions, follow_up
 
     async def _shadow_then_log(self, job: int) -> None:
         pending = self._shadow_jobs.pop(job, None)
         if pending is None:  # already logged without a shadow score by a timed-out shutdown
             return
         records, rows = pending
-        with self.track():
-            try:
-                assert self.shadow_batcher is not None
-                assert self.shadow is not None
-                scores = await self.shadow_batcher.submit_many(rows)
-                for record, score in zip(records, scores, strict=True):
-                    record.shadow_score = score
-                    record.shadow_version = self.shadow.version
-            except Exception as exc:
-                self.metrics.count_shadow_error()
-                logger.warning("shadow scoring failed; logged without a shadow score: %s", exc)
+        self._begin()
+        try:
+            assert self.shadow_batcher is not None
+            assert self.shadow is not None
+            scores = await self.shadow_batcher.submit_many(rows)
+            for record, score in zip(records, scores, strict=True):
+                record.shadow_score = score
+                record.shadow_version = self.shadow.version
+        except Exception as exc:
+            self.metrics.count_shadow_error()
+            logger.warning("shadow scoring failed; logged without a shadow score: %s", exc)
+        finally:
             self._append_log(records)
-        self._update_idle()
+            self._end()
 
     def _append_log(self, records: list[PredictionRecord]) -> None:
         assert self.log is not None
@@ -457,6 +482,84 @@ class _MetricsMiddleware:
             if not observed:
                 observed = True
                 self.metrics.observe_request(path, status, time.perf_counter() - started)
+
+
+class BodyTooLarge(ValueError):
+    pass
+
+
+async def _read_json_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (before reading it all when
+    Content-Length says so) and with 400 when it is not declared as JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    if not _is_json(request):
+        raise RequestValidationError(
+            [{"type": "content_type", "loc": ("body",), "msg": "not JSON", "input": None}]
+        )
+    return body
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validate(model: type[_Model], body: bytes) -> _Model:
+    """Parse and validate in one pass (pydantic-core); errors go to the 400/422 handler with
+    the same locations FastAPI would give them (under ``body``)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def _json(content: Any, background: BackgroundTask | None) -> Response:
+    return Response(
+        json.dumps(content, allow_nan=False).encode(),
+        media_type="application/json",
+        background=background,
+    )
+
+
+def _document_scoring_routes(app: FastAPI) -> None:
+    """Put the two Starlette scoring routes into the OpenAPI document with their schemas."""
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.routing import APIRoute
+
+    async def predict(transaction: Transaction) -> Prediction:  # pragma: no cover - schema only
+        """Score one transaction."""
+        raise NotImplementedError
+
+    async def predict_batch(body: BatchRequest) -> BatchResponse:  # pragma: no cover
+        """Score many transactions; each is scored exactly as if sent alone."""
+        raise NotImplementedError
+
+    documented = [
+        APIRoute("/predict", predict, methods=["POST"], response_model=Prediction),
+        APIRoute("/predict/batch", predict_batch, methods=["POST"], response_model=BatchResponse),
+    ]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title, version=app.version, routes=[*documented, *app.routes]
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -527,6 +630,10 @@ def _install_error_handlers(app: FastAPI, runtime: ServingRuntime) -> None:
     async def _too_large(request: Request, exc: BatchTooLarge) -> JSONResponse:
         return _error(413, str(exc))
 
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _error(413, str(exc))
+
     @app.exception_handler(BatchFailed)
     async def _failed(request: Request, exc: BatchFailed) -> JSONResponse:
         return _error(500, f"scoring failed: {exc}; retry the request")
@@ -559,30 +666,44 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=None
+        if cfg.otel
+        else {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
     app.add_middleware(_MetricsMiddleware, metrics=runtime.metrics)
     _install_error_handlers(app, runtime)
 
-    @app.post("/predict", response_model=Prediction)
-    async def predict(transaction: Transaction, background: BackgroundTasks) -> Prediction:
-        """Score one transaction."""
-        (prediction,) = await runtime.predict([transaction], background)
-        return prediction
+    single_limit = 8 * BYTES_PER_TRANSACTION  # room for pretty-printed JSON
+    batch_limit = cfg.max_batch_request * BYTES_PER_TRANSACTION
 
-    @app.post(
-        "/predict/batch",
-        response_model=BatchResponse,
-        max_body_size=cfg.max_batch_request * BYTES_PER_TRANSACTION,
-    )
-    async def predict_batch(body: BatchRequest, background: BackgroundTasks) -> BatchResponse:
+    async def predict(request: Request) -> Response:
+        """Score one transaction (body: ``Transaction``; answer: ``Prediction``)."""
+        body = await _read_json_body(request, single_limit)
+        transaction = _validate(Transaction, body)
+        (prediction,), follow_up = await runtime.predict([transaction])
+        return _json(prediction, follow_up)
+
+    async def predict_batch(request: Request) -> Response:
         """Score many transactions; each is scored exactly as if sent alone."""
-        if len(body.transactions) > cfg.max_batch_request:
+        body = await _read_json_body(request, batch_limit)
+        batch = _validate(BatchRequest, body)
+        if len(batch.transactions) > cfg.max_batch_request:
             raise BatchTooLarge(
-                f"batch of {len(body.transactions)} transactions exceeds the limit of "
+                f"batch of {len(batch.transactions)} transactions exceeds the limit of "
                 f"{cfg.max_batch_request}; split it into smaller calls"
             )
-        return BatchResponse(predictions=await runtime.predict(body.transactions, background))
+        predictions, follow_up = await runtime.predict(batch.transactions)
+        return _json({"predictions": predictions}, follow_up)
+
+    # Starlette routes inside the FastAPI app: the scoring hot path skips FastAPI's per-request
+    # dependency solving and response-model round trip (measured: ~0.1-0.2 ms per request on
+    # this machine, a third of the bare endpoint's whole cost); the body is validated by the
+    # same pydantic models, errors answered by the same handlers, and the OpenAPI document
+    # still describes both routes (``_document_scoring_routes``).
+    app.add_route("/predict", predict, methods=["POST"], include_in_schema=False)
+    app.add_route("/predict/batch", predict_batch, methods=["POST"], include_in_schema=False)
+    _document_scoring_routes(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,19 +1,25 @@
 """Where the server gets model inputs: a ``FeatureSource`` turns request rows into features.
 
-The contract is one call per batch: ``lookup(requests)`` takes a frame of raw request rows
-(``REQUEST_COLUMNS``, one row per transaction, in order) and returns a frame with one row per
-request, in the same order, holding every model input plus a boolean ``unknown_user`` column.
-Unknown users are not an error: the source fills the documented defaults and sets the flag.
+The contract is one call per batch: ``lookup(requests)`` takes a :class:`RequestBatch` (the raw
+request fields as arrays, one entry per transaction, in order) and returns a mapping (a dict
+of arrays, or a DataFrame) with one entry per request, in the same order, for every model
+input plus a boolean ``unknown_user``. Unknown users are not an error: the source fills the
+documented defaults and sets the flag.
 
 ``FeastFeatureSource`` is the real one: online features from the Feast online store plus the
-request-time transforms shared with training (``mlref.features.store.online_model_features``).
+request-time transforms shared with training (``mlref.features.store.online_feature_arrays``),
+arrays end to end: this runs once per batch on the serving hot path, where building
+DataFrames cost more than the store read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from mlref.data.columns import AMOUNT, EVENT_TIMESTAMP, MERCHANT_CATEGORY, TRANSACTION_ID, USER_ID
 
@@ -35,46 +41,81 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 )
 
 
-@runtime_checkable
-class FeatureSource(Protocol):
-    def lookup(self, requests: pd.DataFrame) -> pd.DataFrame:
-        """Model inputs + ``unknown_user`` for each request row, same order, same length."""
-        ...
+@dataclass(frozen=True)
+class RequestBatch:
+    """The raw request fields of one batch, one entry per transaction, in request order."""
+
+    transaction_id: tuple[str, ...]
+    user_id: np.ndarray  # int64
+    amount: np.ndarray  # float64
+    merchant_category: tuple[str, ...]
+    event_ns: np.ndarray  # int64 ns since the epoch (UTC)
+
+    def __len__(self) -> int:
+        return len(self.transaction_id)
+
+    def frame(self) -> pd.DataFrame:
+        """The same rows as a DataFrame of ``REQUEST_COLUMNS`` (UTC ``event_timestamp``)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                TRANSACTION_ID: pd.Series(list(self.transaction_id), dtype=object),
+                USER_ID: self.user_id,
+                AMOUNT: self.amount,
+                MERCHANT_CATEGORY: pd.Series(list(self.merchant_category), dtype=object),
+                EVENT_TIMESTAMP: pd.DatetimeIndex(self.event_ns.view("datetime64[ns]"), tz="UTC"),
+            }
+        )
 
 
-def requests_frame(transactions: Sequence[Transaction]) -> pd.DataFrame:
-    """The raw request rows as the feature code expects them (UTC ``event_timestamp``)."""
-    import pandas as pd
+def request_batch(transactions: Sequence[Transaction]) -> RequestBatch:
+    """The validated transactions as a :class:`RequestBatch` (no pandas: hot path)."""
+    from mlref.features.definitions import datetime_ns
 
-    return pd.DataFrame(
-        {
-            TRANSACTION_ID: pd.Series([t.transaction_id for t in transactions], dtype=object),
-            USER_ID: pd.Series([t.user_id for t in transactions], dtype="int64"),
-            AMOUNT: pd.Series([t.amount for t in transactions], dtype="float64"),
-            MERCHANT_CATEGORY: pd.Series([t.merchant_category for t in transactions], dtype=object),
-            EVENT_TIMESTAMP: pd.to_datetime(
-                [t.event_timestamp for t in transactions], utc=True
-            ).astype("datetime64[ns, UTC]"),
-        }
+    return RequestBatch(
+        transaction_id=tuple(t.transaction_id for t in transactions),
+        user_id=np.fromiter((t.user_id for t in transactions), np.int64, len(transactions)),
+        amount=np.fromiter((t.amount for t in transactions), np.float64, len(transactions)),
+        merchant_category=tuple(t.merchant_category for t in transactions),
+        event_ns=np.fromiter(
+            (datetime_ns(t.event_timestamp) for t in transactions), np.int64, len(transactions)
+        ),
     )
 
 
+@runtime_checkable
+class FeatureSource(Protocol):
+    def lookup(self, requests: RequestBatch) -> Mapping[str, Any]:
+        """Model inputs + ``unknown_user`` for each request: arrays (or DataFrame columns) of
+        ``len(requests)`` entries, in request order."""
+        ...
+
+
 def check_features(
-    features: pd.DataFrame, n_requests: int, feature_names: Sequence[str]
-) -> pd.DataFrame:
-    """Fail loudly when a source breaks the contract, instead of scoring misaligned rows."""
-    if len(features) != n_requests:
-        raise ValueError(
-            f"feature source returned {len(features)} rows for {n_requests} requests; "
-            "lookup() must return exactly one row per request, in order"
-        )
-    missing = [c for c in (*feature_names, UNKNOWN_USER) if c not in features.columns]
+    features: Mapping[str, Any] | pd.DataFrame, n_requests: int, feature_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 (n, k) model inputs in ``feature_names`` order, bool unknown_user flags).
+
+    Fails loudly when a source breaks the contract, instead of scoring misaligned rows.
+    """
+    available = features.columns if hasattr(features, "columns") else features.keys()
+    missing = [c for c in (*feature_names, UNKNOWN_USER) if c not in available]
     if missing:
         raise ValueError(
             f"feature source result lacks columns {missing}; it must return the model "
             f"inputs {list(feature_names)} and {UNKNOWN_USER!r}"
         )
-    return features
+    columns = [np.asarray(features[name], dtype=np.float64) for name in feature_names]
+    unknown = np.asarray(features[UNKNOWN_USER], dtype=bool)
+    lengths = {len(c) for c in (*columns, unknown)}
+    if lengths != {n_requests}:
+        raise ValueError(
+            f"feature source returned {sorted(lengths)} rows for {n_requests} requests; "
+            "lookup() must return exactly one row per request, in order"
+        )
+    matrix = np.column_stack(columns) if columns else np.empty((n_requests, 0))
+    return matrix, unknown
 
 
 class FeastFeatureSource:
@@ -97,7 +138,13 @@ class FeastFeatureSource:
         logger.info("opening Feast feature store at %s", settings.feature_repo)
         return cls(open_feature_store(settings))
 
-    def lookup(self, requests: pd.DataFrame) -> pd.DataFrame:
-        from mlref.features.store import online_model_features
+    def lookup(self, requests: RequestBatch) -> dict[str, np.ndarray]:
+        from mlref.features.store import online_feature_arrays
 
-        return online_model_features(self.store, requests)
+        return online_feature_arrays(
+            self.store,
+            requests.user_id,
+            requests.amount,
+            requests.merchant_category,
+            requests.event_ns,
+        )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from mlref.serve.features import UNKNOWN_USER, FeatureSource, check_features, requests_frame
+from mlref.serve.features import FeatureSource, check_features, request_batch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -205,27 +205,28 @@ class Scorer:
     def score_batch(self, transactions: list[Transaction]) -> list[Scored]:
         import numpy as np
 
-        names = list(self.model.feature_names)
-        frame = check_features(
-            self.features.lookup(requests_frame(transactions)), len(transactions), names
+        n = len(transactions)
+        values, unknown = check_features(
+            self.features.lookup(request_batch(transactions)), n, self.model.feature_names
         )
-        values = frame[names].to_numpy(dtype=np.float64)
         x = values.astype(np.float32)
         scores = np.asarray(self.model.model.predict(x), dtype=np.float64).reshape(-1)
-        if scores.shape[0] != len(transactions):
+        if scores.shape[0] != n:
             raise ValueError(
-                f"model {self.model.version} returned {scores.shape[0]} scores for "
-                f"{len(transactions)} rows"
+                f"model {self.model.version} returned {scores.shape[0]} scores for {n} rows"
             )
-        unknown = frame[UNKNOWN_USER].to_numpy(dtype=bool)
+        # NaN (a missing input) -> None, via Python floats: NaN is the only value != itself
+        rows = values.tolist()
         return [
             Scored(
-                score=float(scores[i]),
-                features=tuple(None if math.isnan(v) else float(v) for v in values[i]),
+                score=score,
+                features=tuple(v if v == v else None for v in row),
                 row=x[i],
-                unknown_user=bool(unknown[i]),
+                unknown_user=flag,
             )
-            for i in range(len(transactions))
+            for i, (score, row, flag) in enumerate(
+                zip(scores.tolist(), rows, unknown.tolist(), strict=True)
+            )
         ]
 
 

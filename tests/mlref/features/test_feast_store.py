@@ -33,6 +33,7 @@ from mlref.data.generate import generate_transactions
 from mlref.features.definitions import (
     FEATURE_SERVICE,
     MODEL_FEATURES,
+    NAT_NS,
     SPEND_VIEW,
     STORED_COLUMNS,
     VELOCITY_VIEW,
@@ -304,6 +305,35 @@ def test_feast_online_store_does_not_enforce_the_ttl(built: Built) -> None:
     ours = online_model_features(built.store, request)
     assert ours["txn_velocity_24h"].iloc[0] == 0.0
     assert np.isnan(ours["avg_order_30d"].iloc[0])
+
+
+def test_direct_online_read_equals_get_online_features(built: Built) -> None:
+    """The serving path reads the online store through ``Provider.online_read``: every stored
+    field and row timestamp equals what ``get_online_features`` answers, unknown users too."""
+    from mlref.features.definitions import VIEWS
+    from mlref.features.store import _OnlineReader
+
+    users = [*sorted(int(u) for u in built.events[USER_ID].unique()), 123456789, -1]
+    values, row_ts = _OnlineReader(built.store).read(users)
+    refs = [f"{view.name}:{name}" for view in VIEWS for name in view.field_names]
+    reference = built.store.get_online_features(
+        features=refs, entity_rows={USER_ID: users}
+    ).to_dict(include_event_timestamps=True)
+    for view in VIEWS:
+        for name in view.field_names:
+            expected = np.array(
+                [np.nan if v is None else v for v in reference[name]], dtype=np.float64
+            )
+            np.testing.assert_array_equal(values[name], expected, err_msg=name)
+        first = view.served_fields[0]
+        present = np.array([v is not None for v in reference[first]])
+        seconds = np.asarray(reference[f"{first}__ts"], dtype=np.int64)
+        assert present.sum() > 100 and not present[-2:].any()
+        np.testing.assert_array_equal(row_ts[view.name] != NAT_NS, present, err_msg=view.name)
+        # Feast's response carries whole seconds; the direct read keeps the stored precision
+        np.testing.assert_array_equal(
+            row_ts[view.name][present] // 1_000_000_000, seconds[present], err_msg=view.name
+        )
 
 
 def test_feature_service_is_versioned_and_names_the_model_features(built: Built) -> None:

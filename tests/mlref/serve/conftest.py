@@ -118,7 +118,8 @@ class StateTableSource:
         self.state = state
         self.calls: list[int] = []
 
-    def lookup(self, requests: pd.DataFrame) -> pd.DataFrame:
+    def lookup(self, batch: Any) -> pd.DataFrame:
+        requests = batch.frame()  # a RequestBatch (mlref.serve.features) as a DataFrame
         from mlref.features.definitions import UNKNOWN_USER_STATE
         from mlref.features.transforms import request_features
 

@@ -33,10 +33,10 @@ RESPONSE_KEYS = {
 
 def reference_scores(model: Any, source: Any, bodies: list[dict[str, Any]]) -> np.ndarray:
     """Score the same transactions outside the server: same features, same ONNX model."""
-    from mlref.serve.features import requests_frame
+    from mlref.serve.features import request_batch
     from mlref.serve.schemas import Transaction
 
-    frame = source.lookup(requests_frame([Transaction.model_validate(b) for b in bodies]))
+    frame = source.lookup(request_batch([Transaction.model_validate(b) for b in bodies]))
     x = frame[list(model.feature_names)].to_numpy(dtype=np.float32)
     return np.asarray(model.model.predict(x))
 
@@ -382,10 +382,10 @@ async def test_model_from_a_path_in_the_config(
 
 
 def _frame_for(lookup: Any, body: dict[str, Any]) -> Any:
-    from mlref.serve.features import requests_frame
+    from mlref.serve.features import request_batch
     from mlref.serve.schemas import Transaction
 
-    return lookup(requests_frame([Transaction.model_validate(body)]))
+    return lookup(request_batch([Transaction.model_validate(body)]))
 
 
 async def test_metrics_exposition(settings: Any, champion: Any, features: Any, kit: Any) -> None:
@@ -603,3 +603,101 @@ async def test_bad_requests_do_not_disturb_good_ones_batched_with_them(
     assert bad_responses[2].json()["unknown_user"] is True
     assert all(r.json()["unknown_user"] is False for r in good_responses)
     assert gate.calls == [1, 6]  # 5 good + the unknown user scored together
+
+
+async def test_openapi_documents_the_scoring_routes(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    """The scoring routes are Starlette routes (lean hot path) but the API document still
+    describes them with their request and response schemas."""
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    async with kit.running_app(app) as client:
+        doc = (await client.get("/openapi.json")).json()
+    single = doc["paths"]["/predict"]["post"]
+    batch = doc["paths"]["/predict/batch"]["post"]
+    assert single["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Transaction"
+    )
+    assert single["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Prediction"
+    )
+    assert batch["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/BatchRequest"
+    )
+    assert set(doc["components"]["schemas"]["Prediction"]["properties"]) == RESPONSE_KEYS
+    assert {"/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
+
+
+class _BrokenSource:
+    """A feature source that breaks the lookup contract in a chosen way."""
+
+    def __init__(self, inner: Any, how: str) -> None:
+        self.inner = inner
+        self.how = how
+
+    def lookup(self, batch: Any) -> Any:
+        frame = self.inner.lookup(batch)
+        if self.how == "short":
+            return frame.iloc[:-1]
+        return frame.drop(columns=["log_amount"])
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("short", "returned [1] rows for 2 requests"),
+        ("column", "lacks columns ['log_amount']"),
+    ],
+)
+async def test_a_feature_source_breaking_the_contract_fails_the_batch_loudly(
+    settings: Any, champion: Any, features: Any, kit: Any, how: str, message: str
+) -> None:
+    """Misaligned or missing model inputs are never scored: the batch fails with the reason."""
+    app = create_app(
+        settings,
+        model=champion,
+        features=_BrokenSource(features, how),
+        config=kit.serve_config(),
+    )
+    async with kit.running_app(app) as client:
+        response = await client.post(
+            "/predict/batch", json={"transactions": [kit.txn(0), kit.txn(1)]}
+        )
+    assert response.status_code == 500
+    assert message in response.json()["detail"]
+
+
+async def test_single_request_body_size_is_limited(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    from mlref.serve.app import BYTES_PER_TRANSACTION
+
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    async with kit.running_app(app) as client:
+        padded = json.dumps(kit.txn(0), indent=1).encode()
+        ok = await client.post(
+            "/predict", content=padded, headers={"content-type": "application/json"}
+        )
+        huge = await client.post(
+            "/predict",
+            content=b"{" + b" " * (8 * BYTES_PER_TRANSACTION) + b"}",
+            headers={"content-type": "application/json"},
+        )
+    assert ok.status_code == 200
+    assert huge.status_code == 413
+    assert "exceeds the limit of" in huge.json()["detail"]
+
+
+async def test_request_ids_are_unique_and_in_arrival_order(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    async with kit.running_app(app) as client:
+        for i in range(5):
+            assert (await client.post("/predict", json=kit.txn(i))).status_code == 200
+    rows = read_predictions(settings.prediction_log)
+    ids = [r["request_id"] for r in rows]
+    assert [r["transaction_id"] for r in rows] == [kit.txn(i)["transaction_id"] for i in range(5)]
+    assert len(set(ids)) == 5
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert ids == sorted(ids)

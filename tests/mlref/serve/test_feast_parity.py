@@ -90,13 +90,15 @@ async def test_parity_check_catches_skewed_features(
 ) -> None:
     """The comparison above is sensitive: one shifted feature changes the scores."""
     from mlref.features.store import training_frame
-    from mlref.serve.features import FeastFeatureSource, requests_frame
+    from mlref.serve.features import FeastFeatureSource, request_batch
     from mlref.serve.schemas import Transaction
 
     _settings, held_out, store = feast_world
     offline = training_frame(store, held_out)
-    online = FeastFeatureSource(store).lookup(
-        requests_frame([Transaction.model_validate(b) for b in transaction_payloads(held_out)])
+    online = pd.DataFrame(
+        FeastFeatureSource(store).lookup(
+            request_batch([Transaction.model_validate(b) for b in transaction_payloads(held_out)])
+        )
     )
     names = list(champion.feature_names)
     pd.testing.assert_frame_equal(

@@ -1,0 +1,101 @@
+"""The server benchmark's verdicts from its measured points (``benchmarks/bench_server.py``).
+
+The benchmark itself runs servers under load (``nox -s perf``); its analysis is a pure
+function of the points, checked here on hand-made ones: which throughput counts, the share of
+the floor, when batching counts as worse than batching off (p99 CIs that do not overlap), and
+the flag for a floor the generator could not saturate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    path = ROOT / "benchmarks" / "bench_server.py"
+    spec = importlib.util.spec_from_file_location("bench_server_under_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def point(rate: float, achieved: float, p99: float, ci: tuple[float, float], **extra: Any) -> dict:
+    return {
+        "offered_rps": rate,
+        "achieved_rps": achieved,
+        "p99_ms": p99,
+        "p99_ci_ms": list(ci),
+        "error_share": 0.0,
+        "generator_lagging": False,
+        **extra,
+    }
+
+
+def ladder(bench: ModuleType, batching_p99_at_50: tuple[float, float]) -> dict[str, Any]:
+    lo, hi = batching_p99_at_50
+    points = {
+        "batching_off": [
+            point(50, 50, 10, (8, 12)),
+            point(100, 100, 30, (20, 40)),
+            point(200, 150, 900, (700, 1100)),
+        ],
+        "batching_wait_0ms": [
+            point(50, 50, (lo + hi) / 2, (lo, hi)),
+            point(100, 100, 12, (10, 14)),
+            point(200, 200, 20, (15, 25)),
+            point(400, 400, 45, (35, 60)),
+            point(800, 600, 800, (600, 900)),
+        ],
+        "floor": [
+            point(50, 50, 3, (2, 4)),
+            point(100, 100, 3, (2, 4)),
+            point(200, 200, 3, (2, 4)),
+            point(400, 400, 3, (2, 4)),
+            point(800, 790, 4, (3, 6), generator_lagging=True),
+        ],
+    }
+    return bench._analyse(points, 50.0, 3.0)
+
+
+def test_share_of_floor_uses_throughput_at_the_budget(bench: ModuleType) -> None:
+    result = ladder(bench, (9, 13))
+    share = result["goals"]["server_share_of_floor"]
+    assert result["goals"]["basis"] == "throughput_at_budget_rps"
+    assert result["configs"]["batching_wait_0ms"]["throughput_at_budget_rps"] == 400
+    assert result["configs"]["floor"]["throughput_at_budget_rps"] == 790
+    assert share["value"] == pytest.approx(400 / 790)
+    assert share["met"] is False  # 0.506 < 0.6
+    assert share["floor_limited_by_generator"] is True
+
+
+def test_batching_is_worse_only_when_its_p99_ci_lies_above_off(bench: ModuleType) -> None:
+    overlapping = ladder(bench, (9, 13))["goals"]["batching_wait_0ms_not_worse_than_off"]
+    assert overlapping["met"] is True
+    assert overlapping["throughput_ratio"] == pytest.approx(400 / 100)
+    clearly = ladder(bench, (14, 20))["goals"]["batching_wait_0ms_not_worse_than_off"]
+    assert clearly["met"] is False
+    assert list(clearly["loads_with_p99_clearly_above_off"]) == ["50"]
+
+
+def test_a_floor_saturated_by_itself_is_not_flagged(bench: ModuleType) -> None:
+    points = {
+        "batching_wait_0ms": [point(50, 50, 10, (8, 12)), point(100, 100, 20, (15, 25))],
+        "floor": [point(50, 50, 3, (2, 4)), point(100, 100, 3, (2, 4))],
+    }
+    result = bench._analyse(points, 50.0, 3.0)
+    share = result["goals"]["server_share_of_floor"]
+    assert share["floor_limited_by_generator"] is False
+    assert share["value"] == pytest.approx(1.0)
+    assert share["met"] is True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import logging
@@ -83,6 +84,10 @@ class ServeConfig:
     # provider configured FastAPI checks for one on every request; the server exports its own
     # Prometheus metrics at /metrics. Turn on when an OTel collector is wired up.
     otel: bool = False
+    # After start-up, move every object loaded so far (Feast, ONNX Runtime, pandas, the
+    # model) out of the garbage collector's view (gc.freeze): a full collection over them
+    # stalled every request for ~210 ms, several times a minute under load (measured).
+    gc_freeze: bool = True
 
     def __post_init__(self) -> None:
         if self.max_batch_request < 1:
@@ -155,6 +160,7 @@ class ServingRuntime:
             "{}{:024x}".format, itertools.repeat(run), itertools.count()
         ).__next__
         self._stopping: asyncio.Future[None] | None = None
+        self._gc_frozen = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,6 +210,10 @@ class ServingRuntime:
                 name="shadow",
             )
             self.shadow_batcher.start()
+        if self.config.gc_freeze:
+            gc.collect()  # once, before ready: leave no garbage in the frozen generation
+            gc.freeze()
+            self._gc_frozen = True
         self.ready = True
         assert self.model is not None
         logger.info(
@@ -297,6 +307,9 @@ class ServingRuntime:
         for pool in (self._infer_pool, self._shadow_pool):
             if pool is not None:
                 await asyncio.to_thread(pool.shutdown, True)
+        if self._gc_frozen:
+            gc.unfreeze()
+            self._gc_frozen = False
         logger.info("stopped; prediction log rows written: %d", self.log.written if self.log else 0)
 
     def _begin(self) -> None:

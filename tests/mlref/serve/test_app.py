@@ -701,3 +701,21 @@ async def test_request_ids_are_unique_and_in_arrival_order(
     assert len(set(ids)) == 5
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     assert ids == sorted(ids)
+
+
+async def test_gc_is_frozen_while_serving_and_released_at_shutdown(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    """Start-up objects leave the collector's view while serving (a full collection over them
+    stalled requests ~210 ms), and come back at shutdown."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    app = create_app(
+        settings, model=champion, features=features, config=kit.serve_config(gc_freeze=True)
+    )
+    async with kit.running_app(app) as client:
+        assert (await client.post("/predict", json=kit.txn(0))).status_code == 200
+        frozen = gc.get_freeze_count()
+    assert frozen > 1000
+    assert gc.get_freeze_count() == 0

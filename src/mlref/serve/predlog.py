@@ -19,7 +19,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class PredictionRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)
+# a record's values in column order (dataclasses.astuple deep-copies every field: ~10x slower)
+_ROW = attrgetter(*COLUMNS)
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -176,7 +179,7 @@ class PredictionLog:
     def _flush(self, conn: sqlite3.Connection, buffer: list[PredictionRecord]) -> None:
         if not buffer:
             return
-        rows = [astuple(r) for r in buffer]
+        rows = [_ROW(r) for r in buffer]
         try:
             with conn:
                 conn.execute("BEGIN")

@@ -383,12 +383,17 @@ class _OnlineReader:
             for i, (stamp, fields) in enumerate(rows):
                 if stamp is None or not fields:
                     continue
-                ts[i] = datetime_ns(stamp)
+                found = False
                 for name in names:
                     proto = fields.get(name)
                     kind = proto.WhichOneof("val") if proto is not None else None
                     if kind is not None:
                         cols[name][i] = getattr(proto, kind)
+                        found = True
+                # a row is there only when it holds a value: the Redis store answers an unknown
+                # entity with empty values stamped 1970-01-01, SQLite with (None, None)
+                if found:
+                    ts[i] = datetime_ns(stamp)
             values.update(cols)
             row_ts[spec.name] = ts
         return values, row_ts

@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -172,21 +171,29 @@ class BatchingPredictor(Generic[T, R]):
     # -- submitting ------------------------------------------------------------------------
     async def submit(self, payload: T) -> R:
         """Score one payload; raises QueueFull/PredictorClosed at once, BatchFailed later."""
-        (future,) = self._enqueue([payload])
-        return await future
+        (pending,) = self._enqueue([payload])
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            self._forget((pending,))
+            raise
 
     async def submit_many(self, payloads: Sequence[T]) -> list[R]:
         """Score several payloads, all or nothing at admission (they may span batches)."""
         if not payloads:
             return []
-        futures = self._enqueue(payloads)
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        queued = self._enqueue(payloads)
+        try:
+            results = await asyncio.gather(*(p.future for p in queued), return_exceptions=True)
+        except asyncio.CancelledError:
+            self._forget(queued)
+            raise
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return list(results)  # type: ignore[arg-type]
 
-    def _enqueue(self, payloads: Sequence[T]) -> list[asyncio.Future[R]]:
+    def _enqueue(self, payloads: Sequence[T]) -> list[_Pending[T, R]]:
         if self._worker is None or self._loop is None or self._wakeup is None:
             raise PredictorClosed(
                 f"{self.name} is not started; call start() inside the running event loop"
@@ -199,22 +206,21 @@ class BatchingPredictor(Generic[T, R]):
         if len(payloads) > free:
             raise QueueFull(self.name, self.max_queue, len(self._pending), len(payloads))
         now = self._loop.time()
-        futures: list[asyncio.Future[R]] = []
-        for payload in payloads:
-            future: asyncio.Future[R] = self._loop.create_future()
-            pending = _Pending(payload, future, now)
-            future.add_done_callback(partial(self._on_done, pending))
-            self._pending.append(pending)
-            futures.append(future)
+        create_future = self._loop.create_future
+        queued = [_Pending(payload, create_future(), now) for payload in payloads]
+        self._pending.extend(queued)
         self._wakeup.set()
-        return futures
+        return queued
 
-    def _on_done(self, pending: _Pending[T, R], future: asyncio.Future[R]) -> None:
-        # a caller cancelled while still queued frees its slot at once
-        if future.cancelled() and pending.queued:
-            pending.queued = False
-            self._pending.remove(pending)
-            self.dropped += 1
+    def _forget(self, cancelled: Sequence[_Pending[T, R]]) -> None:
+        """A caller cancelled while still queued frees its slots at once (no done-callback per
+        request: that would cost an event-loop callback on every answer, not only on
+        cancellations)."""
+        for pending in cancelled:
+            if pending.queued:
+                pending.queued = False
+                self._pending.remove(pending)
+                self.dropped += 1
 
     # -- the worker ------------------------------------------------------------------------
     async def _run(self) -> None:

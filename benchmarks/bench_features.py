@@ -1,8 +1,12 @@
-"""Online feature lookup: a batch of N users in one Feast call vs N calls of one user.
+"""Online feature lookup: a batch of N users in one lookup vs N lookups of one user, and the
+store read the server uses vs ``FeatureStore.get_online_features``.
 
-Both go through ``mlref.features.store.online_model_features`` on the real Feast store (SQLite
-online store) the server reads; the ratio is (N single calls) / (one call of N): how much the
-server's one-lookup-per-batch design saves.
+Both lookups go through ``mlref.features.store.online_model_features`` on the real Feast store
+(SQLite online store) the server reads; the ratio is (N single lookups) / (one lookup of N):
+how much the server's one-lookup-per-batch design saves. The second ratio fetches the same
+stored fields and row timestamps for the same N users through ``get_online_features`` and
+through ``Provider.online_read`` once per feature view (``mlref.features.store._OnlineReader``,
+what the server does): what skipping Feast's response assembly saves.
 
     uv run python benchmarks/bench_features.py [--workdir .mlref-perf] [--sizes 16,64]
 """
@@ -27,7 +31,8 @@ def bench_features(system: Any, sizes: tuple[int, ...] = SIZES, seed: int = 0) -
     import pandas as pd
 
     from mlref.data.generate import read_parquet
-    from mlref.features.store import online_model_features, open_feature_store
+    from mlref.features.definitions import VIEWS
+    from mlref.features.store import _OnlineReader, online_model_features, open_feature_store
 
     events = read_parquet(system.settings.raw_path)
     store = open_feature_store(system.settings)
@@ -35,6 +40,8 @@ def bench_features(system: Any, sizes: tuple[int, ...] = SIZES, seed: int = 0) -
     users = events["user_id"].to_numpy()
     when = events["event_timestamp"].max() + pd.Timedelta(minutes=5)
     rows: list[dict[str, Any]] = []
+    reader = _OnlineReader(store)
+    refs = [f"{view.name}:{name}" for view in VIEWS for name in view.field_names]
     for n in sizes:
         picked = users[rng.integers(0, len(users), n)]  # popularity-weighted, like traffic
         requests = pd.DataFrame(
@@ -56,6 +63,14 @@ def bench_features(system: Any, sizes: tuple[int, ...] = SIZES, seed: int = 0) -
         one = online_model_features(store, requests).reset_index(drop=True)
         many = pd.concat([online_model_features(store, r) for r in singles], ignore_index=True)
         pd.testing.assert_frame_equal(one, many)
+        unique = sorted({int(u) for u in picked})
+        direct_s = time_call(lambda u=unique: reader.read(u), min_time_s=0.3)
+        feast_s = time_call(
+            lambda u=unique: store.get_online_features(
+                features=refs, entity_rows={"user_id": u}
+            ).to_dict(include_event_timestamps=True),
+            min_time_s=0.3,
+        )
         rows.append(
             {
                 "users": n,
@@ -64,9 +79,16 @@ def bench_features(system: Any, sizes: tuple[int, ...] = SIZES, seed: int = 0) -
                 "per_user_one_call_ms": batch_s / n * 1e3,
                 "per_user_n_calls_ms": single_s / n * 1e3,
                 "n_calls_over_one_call": single_s / batch_s,
+                "distinct_users": len(unique),
+                "online_read_ms": direct_s * 1e3,
+                "get_online_features_ms": feast_s * 1e3,
+                "get_online_features_over_online_read": feast_s / direct_s,
             }
         )
-        progress(f"features {n} users: n calls / one call = {single_s / batch_s:.1f}")
+        progress(
+            f"features {n} users: n calls / one call = {single_s / batch_s:.1f}, "
+            f"get_online_features / online_read = {feast_s / direct_s:.1f}"
+        )
     return {"store": "feast sqlite online store", "rows": rows}
 
 

@@ -165,14 +165,28 @@ def markdown(results: dict[str, Any]) -> str:
     features = results.get("features", {})
     if features.get("rows"):
         out += [
-            "## Online features: one Feast call for N users vs N calls",
+            "## Online features: one lookup for N users vs N lookups; the store read",
             "",
-            "| users | one call ms | N calls ms | N calls / one call |",
+            "| users | one lookup ms | N lookups ms | N lookups / one lookup |",
             "|---:|---:|---:|---:|",
             *(
                 f"| {r['users']} | {_f(r['one_call_ms'])} | {_f(r['n_calls_ms'])} | "
                 f"**{_f(r['n_calls_over_one_call'])}** |"
                 for r in features["rows"]
+            ),
+            "",
+            "The same stored fields and row timestamps for the batch's distinct users: "
+            "`FeatureStore.get_online_features` vs `Provider.online_read` once per feature view "
+            "(what the server does):",
+            "",
+            "| distinct users | online_read ms | get_online_features ms | ratio |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {r['distinct_users']} | {_f(r['online_read_ms'])} | "
+                f"{_f(r['get_online_features_ms'])} | "
+                f"**{_f(r['get_online_features_over_online_read'])}** |"
+                for r in features["rows"]
+                if "online_read_ms" in r
             ),
             "",
         ]

@@ -42,7 +42,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    # 0: opportunistic batching (batches form while one is scored); `nox -s perf` measured
+    # it at least as good as 2 ms at every load, in p99 and throughput
+    max_wait_ms: float = 0.0
     max_queue: int = 1024
     batching: bool = True
     p99_budget_ms: float = 50.0

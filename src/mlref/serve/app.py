@@ -67,7 +67,7 @@ class ServeConfig:
     """Serving knobs. ``from_settings`` takes every field ``Settings`` has, defaults the rest."""
 
     max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0  # opportunistic; see Settings.max_wait_ms
     max_queue: int = 1024
     batching: bool = True  # False: every request is scored alone (batch size 1), for benchmarks
     max_batch_request: int = 1000  # transactions per /predict/batch call; more -> 413

@@ -7,6 +7,11 @@ The rules, after Triton's dynamic batcher and Ray Serve's ``@serve.batch``:
   has waited ``max_wait_ms``. With ``max_wait_ms=0`` the worker takes whatever is queued the
   moment it is free (opportunistic batching: batches form only while a batch is running).
   There is no polling tick: an idle worker sleeps on an event and wakes when a request arrives.
+- The wait is only spent when it can pay: while the mean gap between recent arrivals (an
+  exponentially weighted mean over the last few requests) is longer than the time left to the
+  deadline, no other request is expected in time and the batch goes out at once. At 50 req/s
+  a 2 ms wait would add ~2 ms to every request's latency and batch nothing (measured: p99
+  11-15 ms vs 9-11 ms with batching off); at 1000 req/s it still waits.
 - ``process`` runs in a worker thread (an executor), so the event loop keeps accepting
   requests while a batch is scored. One batch runs at a time; the next one forms meanwhile.
 - A failing batch sets ``BatchFailed`` on every waiting caller of that batch and the worker
@@ -33,6 +38,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
+
+# weight of the newest inter-arrival gap in the running mean (about the last 5 requests)
+_GAP_WEIGHT = 0.2
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,7 +99,7 @@ class BatchingPredictor(Generic[T, R]):
         process: Callable[[list[T]], Sequence[R]],
         *,
         max_batch_size: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         max_queue: int = 1024,
         executor: Executor | None = None,
         name: str = "batcher",
@@ -119,6 +127,12 @@ class BatchingPredictor(Generic[T, R]):
         self._in_flight = 0
         # counters read by tests and /metrics
         self.wakeups = 0  # times the idle worker was woken (no tick: only by arrivals/stop)
+        self.skipped_waits = 0  # batches sent before the deadline: arrivals too sparse to fill
+        # EWMA of the time between arrivals; until a second request arrives, assume dense
+        # traffic (wait as configured)
+        self._mean_gap_s = 0.0
+        self._seeded = False
+        self._last_arrival: float | None = None
         self.dropped = 0  # cancelled callers removed before their batch ran
         self.batches = 0
 
@@ -206,6 +220,16 @@ class BatchingPredictor(Generic[T, R]):
         if len(payloads) > free:
             raise QueueFull(self.name, self.max_queue, len(self._pending), len(payloads))
         now = self._loop.time()
+        if self._last_arrival is not None:
+            # the payloads of one call arrive together: one gap for the call, then zeros
+            gap = now - self._last_arrival
+            for _ in payloads:
+                if self._seeded:
+                    self._mean_gap_s += _GAP_WEIGHT * (gap - self._mean_gap_s)
+                else:  # the first gap seeds the mean
+                    self._mean_gap_s, self._seeded = gap, True
+                gap = 0.0
+        self._last_arrival = now
         create_future = self._loop.create_future
         queued = [_Pending(payload, create_future(), now) for payload in payloads]
         self._pending.extend(queued)
@@ -244,6 +268,9 @@ class BatchingPredictor(Generic[T, R]):
             ):
                 remaining = self._pending[0].enqueued_at + self.max_wait_s - loop.time()
                 if remaining <= 0:
+                    break
+                if self._mean_gap_s > remaining:  # nobody is expected before the deadline
+                    self.skipped_waits += 1
                     break
                 wakeup.clear()
                 try:

@@ -138,6 +138,21 @@ async def test_partial_batch_waits_for_oldest_deadline() -> None:
     assert seen[0].queue_wait_s >= 0.25  # held for max_wait to let the batch fill
 
 
+async def test_sparse_arrivals_do_not_wait_for_a_batch_that_cannot_fill() -> None:
+    """Requests 0.5 s apart with a 300 ms max_wait: once the gaps are known, waiting could
+    batch nothing, so each request goes out at once instead of 300 ms late."""
+    async with BatchingPredictor(Recorder(), max_batch_size=64, max_wait_ms=300) as predictor:
+        seen = infos(predictor)
+        for i in range(4):
+            assert await predictor.submit(i) == 2 * i
+            await asyncio.sleep(0.5)
+    assert [i.size for i in seen] == [1] * 4
+    assert seen[0].queue_wait_s >= 0.25  # no gap known yet: waited as configured
+    assert predictor.skipped_waits == 3
+    # structural: not held to the deadline (generous bound for a loaded box)
+    assert max(i.queue_wait_s for i in seen[1:]) < 0.15
+
+
 async def test_failing_batch_fails_exactly_its_requests_and_loop_survives() -> None:
     process = Recorder(fail_if=lambda items: 13 in items)
     process.gate.clear()

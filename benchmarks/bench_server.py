@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _perfutil import DEFAULT_WORKDIR, progress, small_system
 
-LOADS = (50, 100, 200, 400, 800, 1200, 1600, 2400, 3200, 4800)
+LOADS = (50, 100, 200, 400, 800, 1000, 1200, 1400, 1600, 2400, 3200, 4800)
 CONFIGS: dict[str, dict[str, Any]] = {
     "batching_off": {"batching": False},
     "batching_wait_0ms": {"batching": True, "max_wait_ms": 0.0},

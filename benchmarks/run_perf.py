@@ -4,10 +4,11 @@
 
 Builds (or reuses) a small reference system in ``--workdir`` (generated data -> Feast store ->
 XGBoost -> ONNX), then runs ``bench_model``, ``bench_features``, ``bench_server`` and
-``bench_gates.py`` (in its own process), prints the seed's cost formulas with the measured
+``bench_gates.py`` (in its own process) and ``bench_evidently.py`` (with Evidently added
+for that run only), prints the seed's cost formulas with the measured
 figures, and writes ``OUT/perf.json`` and ``OUT/perf.md``. Every figure is measured next to
 its comparison in the same run; the ratios are the result, absolute times move with the
-machine's load (recorded as ``machine.load_average_1m``). About 4-5 minutes on 2 cores.
+machine's load (recorded as ``machine.load_average_1m``). About 5-6 minutes on 2 cores (the first run also downloads Evidently).
 Exit code 1 when a section failed (its error is in the JSON), 0 otherwise: the goals are
 reported, never enforced here.
 """
@@ -31,7 +32,7 @@ from bench_features import bench_features
 from bench_model import bench_model
 from bench_server import bench_server
 
-SECTIONS = ("model", "features", "server", "gates")
+SECTIONS = ("model", "features", "server", "gates", "evidently")
 
 
 def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
@@ -48,6 +49,30 @@ def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"bench_gates.py exited {done.returncode}: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def run_evidently_bench(timeout_s: float = 900.0) -> dict[str, Any]:
+    """``bench_evidently.py`` with Evidently in an ephemeral overlay (``uv run --with``): the
+    project never depends on it. Skipped, with the reason, when it does not install/import."""
+    import shutil
+
+    script = Path(__file__).resolve().parent / "bench_evidently.py"
+    uv = shutil.which("uv")
+    if uv is None:
+        return {"skipped": "uv not found on PATH (needed to add Evidently for this run only)"}
+    done = subprocess.run(
+        [uv, "run", "--locked", "--with", "evidently", "python", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"Evidently did not install or run cleanly: {reason[:300]}"}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -215,6 +240,28 @@ def markdown(results: dict[str, Any]) -> str:
                 f"**{_f(boot['speedup_vs_loop'])}** |"
             )
         out.append("")
+    evidently = results.get("evidently", {})
+    if "evidently_psi_s" in evidently:
+        first = evidently["first_feature_psi"]
+        out += [
+            f"## Drift: mlgates `psi_drift` vs Evidently {evidently['evidently_version']} PSI "
+            "(`benchmarks/bench_evidently.py`, Evidently added for this run only)",
+            "",
+            "| what | mlgates s | Evidently s | Evidently / mlgates |",
+            "|---|---:|---:|---:|",
+            f"| PSI per column, {evidently['rows']:,} x {evidently['features']}, bins fitted "
+            f"in the call | {_f(evidently['mlgates_psi_drift_s'])} | "
+            f"{_f(evidently['evidently_psi_s'])} | **{_f(evidently['evidently_over_mlgates'])}** |",
+            "",
+            f"Same data, different binning (mlgates 10 reference-quantile bins, Evidently its "
+            f"default): first column PSI {_f(first['mlgates_10_quantile_bins'])} vs "
+            f"{_f(first['evidently_default_bins'])}; drift flagged: mlgates "
+            f"{evidently['drift_flagged']['mlgates']}, Evidently "
+            f"{evidently['drift_flagged']['evidently']}.",
+            "",
+        ]
+    elif "skipped" in evidently:
+        out += ["## Drift: Evidently comparison", "", f"Skipped: {evidently['skipped']}", ""]
     costs = results.get("costs", {})
     if "text" in costs:
         out += ["## Cost model (the design seed's formulas, measured inputs)", "", "```"]
@@ -256,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": lambda: bench_features(system),
         "server": lambda: bench_server(system, duration_s=args.duration),
         "gates": run_gates_bench,
+        "evidently": run_evidently_bench,
     }
     for name in wanted:
         progress(f"{name} ...")

@@ -186,6 +186,18 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             figure = goal.get("value", goal.get("throughput_ratio"))
             out.append(f"- {key}: {_f(figure)} -> met: {_f(goal['met'])}")
+            if goal.get("floor_limited_by_generator") or goal.get(
+                "floor_unsaturated_at_ladder_top"
+            ):
+                why = (
+                    "the load generator fell behind its schedule"
+                    if goal.get("floor_limited_by_generator")
+                    else "the ladder ended"
+                )
+                out.append(
+                    f"  (the floor was still keeping up when {why}: its throughput is a lower "
+                    "bound, so this share is an upper bound)"
+                )
         out.append("")
     features = results.get("features", {})
     if features.get("rows"):

@@ -78,6 +78,7 @@ def test_share_of_floor_uses_throughput_at_the_budget(bench: ModuleType) -> None
     assert share["value"] == pytest.approx(400 / 790)
     assert share["met"] is False  # 0.506 < 0.6
     assert share["floor_limited_by_generator"] is True
+    assert share["floor_unsaturated_at_ladder_top"] is False  # it stopped: the generator lagged
 
 
 def test_batching_is_worse_only_when_its_p99_ci_lies_above_off(bench: ModuleType) -> None:
@@ -91,11 +92,26 @@ def test_batching_is_worse_only_when_its_p99_ci_lies_above_off(bench: ModuleType
 
 def test_a_floor_saturated_by_itself_is_not_flagged(bench: ModuleType) -> None:
     points = {
-        "batching_wait_0ms": [point(50, 50, 10, (8, 12)), point(100, 100, 20, (15, 25))],
-        "floor": [point(50, 50, 3, (2, 4)), point(100, 100, 3, (2, 4))],
+        "batching_wait_0ms": [point(50, 50, 10, (8, 12)), point(100, 60, 900, (800, 990))],
+        "floor": [point(50, 50, 3, (2, 4)), point(100, 70, 900, (800, 990))],
     }
     result = bench._analyse(points, 50.0, 3.0)
     share = result["goals"]["server_share_of_floor"]
     assert share["floor_limited_by_generator"] is False
+    assert share["floor_unsaturated_at_ladder_top"] is False
     assert share["value"] == pytest.approx(1.0)
     assert share["met"] is True
+
+
+def test_a_floor_still_keeping_up_at_the_top_of_the_ladder_is_flagged(
+    bench: ModuleType,
+) -> None:
+    """The ladder ended before the floor saturated: its figure is only a lower bound."""
+    points = {
+        "batching_wait_0ms": [point(50, 50, 10, (8, 12)), point(100, 60, 900, (800, 990))],
+        "floor": [point(50, 50, 3, (2, 4)), point(100, 100, 3, (2, 4))],
+    }
+    share = bench._analyse(points, 50.0, 3.0)["goals"]["server_share_of_floor"]
+    assert share["floor_unsaturated_at_ladder_top"] is True
+    assert share["floor_limited_by_generator"] is False
+    assert share["value"] == pytest.approx(0.5)

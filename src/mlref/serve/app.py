@@ -9,6 +9,14 @@ never looks like a dead process.
 Shutdown: refuse new scoring requests (503), finish every accepted one (the batcher drains
 without waiting for ``max_wait_ms``), wait for their log records and shadow scores, flush the
 prediction log, stop the threads.
+
+Per-request cost, measured (``nox -s perf``; see benchmarks/results/perf.md): one process runs
+Python on about one core (the GIL), so every request's CPU counts. Hence: the scoring routes
+are Starlette routes (no per-request dependency solving or response-model round trip); the
+body is parsed and validated in one pydantic-core pass; features travel as numpy arrays from
+the request to the model (``RequestBatch`` -> ``online_feature_arrays``); the online store is
+read once per feature view per batch; the start-up heap is frozen out of the garbage
+collector (``gc_freeze``); batching is opportunistic by default (``max_wait_ms=0``).
 """
 
 from __future__ import annotations

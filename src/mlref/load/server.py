@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra: dict[str, object] = {}
         if args.model_path:
             extra = {"model_path": Path(args.model_path), "shadow_alias": None}
-        config = ServeConfig.from_settings(settings, **extra)
+        # this process is the server's alone: freeze the start-up heap (ServeConfig.gc_freeze)
+        config = ServeConfig.from_settings(settings, gc_freeze=True, **extra)
         graceful_s = int(config.graceful_timeout_s)
         app = create_app(settings, config=config)
     sock = bind_loopback(args.port)

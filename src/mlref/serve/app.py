@@ -95,7 +95,10 @@ class ServeConfig:
     # After start-up, move every object loaded so far (Feast, ONNX Runtime, pandas, the
     # model) out of the garbage collector's view (gc.freeze): a full collection over them
     # stalled every request for ~210 ms, several times a minute under load (measured).
-    gc_freeze: bool = True
+    # Process-wide, so off for an app embedded in another program (tests, the demo's thread);
+    # the entry points that own their process (`serve`, `python -m mlref.load.server`) turn
+    # it on.
+    gc_freeze: bool = False
 
     def __post_init__(self) -> None:
         if self.max_batch_request < 1:
@@ -218,7 +221,7 @@ class ServingRuntime:
                 name="shadow",
             )
             self.shadow_batcher.start()
-        if self.config.gc_freeze:
+        if self.config.gc_freeze and gc.get_freeze_count() == 0:  # nobody else froze it
             gc.collect()  # once, before ready: leave no garbage in the frozen generation
             gc.freeze()
             self._gc_frozen = True
@@ -775,7 +778,7 @@ def serve(settings: Settings, *, config: ServeConfig | None = None) -> None:
     """Run the server under uvicorn on ``settings.host:settings.port`` until interrupted."""
     import uvicorn
 
-    cfg = config or ServeConfig.from_settings(settings)
+    cfg = config or ServeConfig.from_settings(settings, gc_freeze=True)
     app = create_app(settings, config=cfg)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     uvicorn.run(

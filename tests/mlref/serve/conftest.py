@@ -186,9 +186,6 @@ def serve_config(**overrides: Any) -> Any:
         "log_flush_interval_s": 0.05,
         "graceful_timeout_s": 10.0,
         "shadow_alias": None,
-        # a full collection of the test process's heap at every app start would add seconds;
-        # test_gc_is_frozen_while_serving turns it on
-        "gc_freeze": False,
     }
     base.update(overrides)
     return ServeConfig(**base)

@@ -707,10 +707,12 @@ async def test_gc_is_frozen_while_serving_and_released_at_shutdown(
     settings: Any, champion: Any, features: Any, kit: Any
 ) -> None:
     """Start-up objects leave the collector's view while serving (a full collection over them
-    stalled requests ~210 ms), and come back at shutdown."""
+    stalled requests ~210 ms), and come back at shutdown. Off unless asked for: the process
+    entry points ask, an embedded app (this test process) must not freeze its host."""
     import gc
 
     assert gc.get_freeze_count() == 0
+    assert ServeConfig().gc_freeze is False
     app = create_app(
         settings, model=champion, features=features, config=kit.serve_config(gc_freeze=True)
     )

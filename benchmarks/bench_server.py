@@ -1,11 +1,13 @@
-"""Server throughput and p99 at fixed offered loads: batching off / max_wait 0 / 2 ms vs a floor.
+"""Server throughput and p99 at fixed offered loads: batching off / max_wait 0 / 2 ms vs floors.
 
-Four servers, each ``python -m mlref.load.server`` under the same uvicorn on 127.0.0.1:
+Five servers, each ``python -m mlref.load.server`` under the same uvicorn on 127.0.0.1:
 
 * ``batching_off``: every request scored alone (one Feast lookup + one model call each);
 * ``batching_wait_0ms``: dynamic batching, dispatch as soon as the worker is free;
 * ``batching_wait_2ms``: dynamic batching, wait up to 2 ms to fill a batch;
-* ``floor``: ``mlref.load.floor``, a bare JSON endpoint (no framework, model or features).
+* ``floor``: ``mlref.load.floor``, a bare JSON endpoint (no framework, model or features);
+* ``framework_floor``: ``mlref.load.framework_floor``, a FastAPI endpoint with the scoring
+  API's request and response models and a constant answer (no model, features or batching).
 
 They start together (their start-up overlaps), then each offered load of a ladder is sent to
 each server in turn (interleaved, so drift of the shared machine hits all alike) by
@@ -22,7 +24,10 @@ Reported per server: throughput at the p99 budget (the highest completed rate am
 whose p99 held the budget), the maximum completed rate (points with <= 1% errors), p99 and
 mean batch size (from
 ``/metrics``) at every offered load; and the ratios: each server's throughput over the floor's,
-each batching setting's throughput and p99 over batching-off's at the same offered load.
+each batching setting's throughput and p99 over batching-off's at the same offered load. The
+goal is judged against ``floor`` (the issue's yardstick); the shares of ``framework_floor``
+split the cost: how much of the floor's throughput the framework and validation take, how
+much features, model and batching take.
 
     uv run python benchmarks/bench_server.py [--workdir .mlref-perf] [--duration 3]
 """
@@ -49,7 +54,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "batching_wait_0ms": {"batching": True, "max_wait_ms": 0.0},
     "batching_wait_2ms": {"batching": True, "max_wait_ms": 2.0},
     "floor": {"app": "floor"},
+    "framework_floor": {"app": "framework-floor"},
 }
+# reference endpoints, not scoring servers: no batch metrics, no queue to drain
+FLOORS = ("floor", "framework_floor")
 GOAL_SHARE_OF_FLOOR = 0.6
 SATURATED_P99_FACTOR = 20.0  # leave the ladder when p99 exceeds this many budgets
 # the generator is behind its schedule (it, not the server, limits the offered load)
@@ -167,12 +175,13 @@ def bench_server(
         for rate in loads:
             for name in list(active):
                 handle = handles[name]
-                before = _batch_stats(handle.port) if name != "floor" else (0.0, 0.0)
+                scoring = name not in FLOORS
+                before = _batch_stats(handle.port) if scoring else (0.0, 0.0)
                 raw_dir = run_dir / f"{name}-{rate}"
                 point = _point(handle.url, rate, duration_s, raw_dir, env)
-                if name != "floor":
+                if scoring:
                     point["drain_s"] = _wait_drained(handle.port)
-                after = _batch_stats(handle.port) if name != "floor" else (0.0, 0.0)
+                after = _batch_stats(handle.port) if scoring else (0.0, 0.0)
                 batches = after[1] - before[1]
                 point["mean_batch"] = (after[0] - before[0]) / batches if batches else None
                 points[name].append(point)
@@ -246,14 +255,15 @@ def _analyse(
             "unsaturated_at_top": bool(rows) and _keeping_up(rows[-1], budget),
             "mean_batch_by_offered": {f"{p['offered_rps']:g}": p.get("mean_batch") for p in rows},
         }
-    floor = summary.get("floor", {})
     off = summary.get("batching_off")
     for name, s in summary.items():
-        s["at_budget_vs_floor"] = _ratio(
-            s["throughput_at_budget_rps"], floor.get("throughput_at_budget_rps")
-        )
-        s["max_vs_floor"] = _ratio(s["max_completed_rps"], floor.get("max_completed_rps"))
-        if off is not None and name not in ("floor", "batching_off"):
+        for ref in FLOORS:
+            floor = summary.get(ref, {})
+            s[f"at_budget_vs_{ref}"] = _ratio(
+                s["throughput_at_budget_rps"], floor.get("throughput_at_budget_rps")
+            )
+            s[f"max_vs_{ref}"] = _ratio(s["max_completed_rps"], floor.get("max_completed_rps"))
+        if off is not None and name not in (*FLOORS, "batching_off"):
             s["at_budget_vs_batching_off"] = _ratio(
                 s["throughput_at_budget_rps"], off["throughput_at_budget_rps"]
             )
@@ -271,20 +281,49 @@ def _analyse(
                 and off["p99_ci_by_offered"].get(load)
                 and ci[0] > off["p99_ci_by_offered"][load][1]
             }
+    goals = _goals(summary)
     return {
         "p99_budget_ms": budget,
         "point_duration_s": duration_s,
         "generator": "mlref.load.loadgen (open loop, Poisson arrivals, own process)",
         "configs": summary,
-        "goals": _goals(summary),
+        "goals": goals,
+        "cost_split": _cost_split(summary, goals["basis"]),
         "points": points,
+    }
+
+
+def _cost_split(summary: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """Where the best scoring server's throughput goes, from the two floors: 1 / throughput is
+    the server's time per request at that rate, split into the bare floor's (uvicorn, JSON),
+    the framework floor's extra (FastAPI, validation) and the rest (features, model, batching,
+    log). Judged on the same basis as the goals; None without both floors' figures."""
+    scoring = [n for n in summary if n not in FLOORS]
+    best = max(scoring, key=lambda n: summary[n][key], default=None)
+    rates = [summary.get(ref, {}).get(key) for ref in FLOORS]
+    if best is None or not summary[best][key] or not all(rates):
+        return None
+    bare, framework = rates
+    server = summary[best][key]
+    return {
+        "best_config": best,
+        "basis": key,
+        "server_share_of_floor": server / bare,
+        "server_share_of_framework_floor": server / framework,
+        "framework_floor_share_of_floor": framework / bare,
+        "ms_per_request": {
+            "floor": 1e3 / bare,
+            "framework_and_validation": 1e3 / framework - 1e3 / bare,
+            "features_model_batching_log": 1e3 / server - 1e3 / framework,
+            "server": 1e3 / server,
+        },
     }
 
 
 def _goals(summary: dict[str, Any]) -> dict[str, Any]:
     """The issue's goals, judged on throughput at the p99 budget when every server met the
     budget at some load, else (a loaded machine) on the maximum completed throughput."""
-    scoring = [n for n in summary if n != "floor"]
+    scoring = [n for n in summary if n not in FLOORS]
     at_budget = all(summary[n]["throughput_at_budget_rps"] > 0 for n in summary)
     key = "throughput_at_budget_rps" if at_budget else "max_completed_rps"
     goals: dict[str, Any] = {"basis": key}

@@ -83,7 +83,7 @@ def _costs(results: dict[str, Any], hourly_usd: float) -> dict[str, Any]:
     features = results.get("features", {})
     server = results.get("server", {})
     configs = server.get("configs", {})
-    scoring = {k: v for k, v in configs.items() if k != "floor"}
+    scoring = {k: v for k, v in configs.items() if k not in ("floor", "framework_floor")}
     if not (model.get("rows") and features.get("rows") and scoring):
         return {"skipped": "needs the model, features and server sections"}
     basis = server.get("goals", {}).get("basis", "max_completed_rps")
@@ -159,13 +159,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"({server['point_duration_s']:g} s per point)",
             "",
             "| server | req/s at p99 budget | max req/s | vs floor (at budget / max) "
-            "| vs batching off (at budget / max) |",
-            "|---|---:|---:|---:|---:|",
+            "| vs framework floor (at budget / max) | vs batching off (at budget / max) |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for name, c in configs.items():
             out.append(
                 f"| {name} | {_f(c['throughput_at_budget_rps'])} | {_f(c['max_completed_rps'])} "
                 f"| {_f(c.get('at_budget_vs_floor'))} / {_f(c.get('max_vs_floor'))} "
+                f"| {_f(c.get('at_budget_vs_framework_floor'))} / "
+                f"{_f(c.get('max_vs_framework_floor'))} "
                 f"| {_f(c.get('at_budget_vs_batching_off'))} / "
                 f"{_f(c.get('max_vs_batching_off'))} |"
             )
@@ -198,6 +200,29 @@ def markdown(results: dict[str, Any]) -> str:
                     f"  (the floor was still keeping up when {why}: its throughput is a lower "
                     "bound, so this share is an upper bound)"
                 )
+        split = server.get("cost_split")
+        if split:
+            ms = split["ms_per_request"]
+            out += [
+                "",
+                f"Where the time goes ({split['best_config']}, 1 / `{split['basis']}` = "
+                "server time per request at that rate):",
+                "",
+                "| part | ms per request | share |",
+                "|---|---:|---:|",
+                f"| uvicorn, JSON (the floor) | {_f(ms['floor'])} | "
+                f"{_f(ms['floor'] / ms['server'])} |",
+                f"| FastAPI, validation (framework floor - floor) | "
+                f"{_f(ms['framework_and_validation'])} | "
+                f"{_f(ms['framework_and_validation'] / ms['server'])} |",
+                f"| features, model, batching, log (server - framework floor) | "
+                f"{_f(ms['features_model_batching_log'])} | "
+                f"{_f(ms['features_model_batching_log'] / ms['server'])} |",
+                "",
+                f"The framework floor itself reaches {_f(split['framework_floor_share_of_floor'])}"
+                f" of the floor; the server reaches {_f(split['server_share_of_framework_floor'])}"
+                " of the framework floor.",
+            ]
         out.append("")
     features = results.get("features", {})
     if features.get("rows"):

@@ -115,3 +115,44 @@ def test_a_floor_still_keeping_up_at_the_top_of_the_ladder_is_flagged(
     assert share["floor_unsaturated_at_ladder_top"] is True
     assert share["floor_limited_by_generator"] is False
     assert share["value"] == pytest.approx(0.5)
+
+
+def test_framework_floor_splits_the_cost_and_never_counts_as_a_scoring_server(
+    bench: ModuleType,
+) -> None:
+    """floor 1000/s, framework floor 500/s, server 250/s at the budget: 1, 1 and 2 ms per
+    request go to uvicorn, the framework and the scoring work; the framework floor, though
+    faster than every scoring server, is never the "best config"."""
+    points = {
+        "batching_off": [point(50, 50, 10, (8, 12)), point(100, 60, 900, (800, 990))],
+        "batching_wait_0ms": [point(250, 250, 40, (30, 45)), point(500, 300, 900, (800, 990))],
+        "framework_floor": [point(500, 500, 20, (15, 25)), point(1000, 600, 900, (800, 990))],
+        "floor": [point(1000, 1000, 5, (4, 6)), point(2000, 1500, 900, (800, 990))],
+    }
+    result = bench._analyse(points, 50.0, 3.0)
+    assert result["goals"]["server_share_of_floor"]["best_config"] == "batching_wait_0ms"
+    assert result["goals"]["server_share_of_floor"]["value"] == pytest.approx(0.25)
+    assert "framework_floor_not_worse_than_off" not in result["goals"]
+    split = result["cost_split"]
+    assert split["best_config"] == "batching_wait_0ms"
+    assert split["server_share_of_framework_floor"] == pytest.approx(0.5)
+    assert split["framework_floor_share_of_floor"] == pytest.approx(0.5)
+    assert split["ms_per_request"] == pytest.approx(
+        {
+            "floor": 1.0,
+            "framework_and_validation": 1.0,
+            "features_model_batching_log": 2.0,
+            "server": 4.0,
+        }
+    )
+    fw = result["configs"]["framework_floor"]
+    assert fw["at_budget_vs_floor"] == pytest.approx(0.5)
+    assert "at_budget_vs_batching_off" not in fw
+
+
+def test_no_cost_split_without_the_framework_floor(bench: ModuleType) -> None:
+    points = {
+        "batching_wait_0ms": [point(50, 50, 10, (8, 12))],
+        "floor": [point(50, 50, 3, (2, 4))],
+    }
+    assert bench._analyse(points, 50.0, 3.0)["cost_split"] is None

@@ -1,8 +1,13 @@
-"""The floor: a bare JSON endpoint on the same uvicorn, no framework, no model, no features.
+"""The floors the server benchmark measures the scoring server against, on the same uvicorn.
 
-A raw ASGI app that reads the body, parses it as JSON and answers a fixed-shape prediction.
-The server benchmark compares the scoring server's throughput with this one's: what is left
-is what FastAPI, validation, Feast, batching and ONNX Runtime cost.
+- ``floor_app``: a bare JSON endpoint, no framework, no model, no features. A raw ASGI app
+  that reads the body, parses it as JSON and answers a fixed-shape prediction. The scoring
+  server's throughput over this one's is the benchmark's goal figure: what is left is what
+  FastAPI, validation, Feast, batching and ONNX Runtime cost.
+- ``mlref.load.framework_floor``: the endpoint a FastAPI user writes first, with the scoring
+  API's own request and response models and a constant answer (no features, model or
+  batching). Floor -> framework floor is what the framework and validation cost, framework
+  floor -> scoring server what features, model, batching and the prediction log cost.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ and the server benchmark start it with ``sys.executable -m mlref.load.server`` s
 never shares a process with the load generator or with pytest.
 
 ``--model-path`` serves an exported ONNX file (its ``.card.json`` beside it) instead of the
-registry's champion; ``--app floor`` serves ``mlref.load.floor`` instead of the scoring app.
+registry's champion; ``--app floor`` / ``--app framework-floor`` serve the benchmark's floors
+(``mlref.load.floor``, ``mlref.load.framework_floor``) instead of the scoring app.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="the reference system's workdir")
     p.add_argument("--port-file", required=True, help="the bound port is written here")
     p.add_argument("--port", type=int, default=0, help="0 = ephemeral (default)")
-    p.add_argument("--app", choices=("mlref", "floor"), default="mlref")
+    p.add_argument("--app", choices=("mlref", "floor", "framework-floor"), default="mlref")
     p.add_argument("--model-path", default=None, help="serve this ONNX file, not the champion")
     p.add_argument("--batching", type=_bool, default=None, help="on/off (default: settings)")
     p.add_argument("--max-wait-ms", type=float, default=None)
@@ -82,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mlref.load.floor import floor_app
 
         app: object = floor_app
+    elif args.app == "framework-floor":
+        from mlref.load import framework_floor
+
+        app = framework_floor.app
     else:
         from mlref.serve.app import ServeConfig, create_app
 

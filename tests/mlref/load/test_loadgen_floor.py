@@ -1,4 +1,4 @@
-"""The benchmark's load generator and floor app: every request recorded, nothing lost."""
+"""The benchmark's load generator and floor apps: every request recorded, nothing lost."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from mlref.load.floor import floor_app
+from mlref.load.framework_floor import app as framework_floor_app
 from mlref.load.rawlog import read_raw
 from mlref.load.runner import running_server
 
@@ -30,6 +31,48 @@ async def test_floor_answers_like_the_scoring_api() -> None:
         assert response.json()["transaction_id"] == "t1"
         assert (await client.post("/predict", content=b"{not json")).status_code == 422
         assert (await client.get("/nope")).status_code == 404
+
+
+VALID = {
+    "transaction_id": "t1",
+    "user_id": 7,
+    "amount": 12.5,
+    "merchant_category": "grocery",
+    "event_timestamp": "2026-01-02T03:04:05Z",
+}
+
+
+@pytest.mark.anyio
+async def test_framework_floor_validates_like_the_scoring_api() -> None:
+    """Same request and response models as the scoring API: a payload the server would refuse
+    is refused here too, so the floor pays for the same validation."""
+    transport = httpx.ASGITransport(app=framework_floor_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fw.test") as client:
+        assert (await client.get("/readyz")).json() == {"ready": True}
+        response = await client.post("/predict", json=VALID)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["transaction_id"] == "t1"
+        assert set(body) == {
+            "transaction_id",
+            "score",
+            "decision",
+            "threshold",
+            "model_version",
+            "unknown_user",
+        }
+        as_string = await client.post("/predict", json={**VALID, "user_id": "7"})
+        assert as_string.status_code == 422
+        assert as_string.json()["detail"][0]["loc"] == ["body", "user_id"]
+        naive = await client.post("/predict", json={**VALID, "event_timestamp": "2026-01-02"})
+        assert naive.status_code == 422
+
+
+def test_framework_floor_serves_from_the_server_cli(tmp_path: Path) -> None:
+    with running_server(tmp_path, tmp_path, app="framework-floor", ready_timeout_s=60) as server:
+        response = httpx.post(f"{server.url}/predict", json=VALID, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["model_version"] == "framework-floor"
 
 
 def test_open_loop_generator_records_every_request(tmp_path: Path) -> None:

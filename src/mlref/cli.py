@@ -74,10 +74,13 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mlref.pipeline import burn_in
     from mlref.train.pipeline import run_training
 
     settings = _settings(args)
-    run = run_training(settings, _training_frame(settings))
+    frame = _training_frame(settings)
+    # the same training start as the demo's model: same data, same model from every entry point
+    run = run_training(settings, frame, **burn_in(frame))
     print(run.describe())
     return 0
 
@@ -190,7 +193,8 @@ def _score_batch(args: argparse.Namespace) -> int:
 
 def _retrain(args: argparse.Namespace) -> int:
     from mlref.features.store import build_feature_store, training_frame
-    from mlref.flywheel import labelled_feedback, merge_feedback
+    from mlref.flywheel import feedback_use, labelled_feedback, merge_feedback
+    from mlref.pipeline import burn_in
     from mlref.promote import promote
     from mlref.train.pipeline import run_training
 
@@ -198,11 +202,13 @@ def _retrain(args: argparse.Namespace) -> int:
     queue = settings.workdir / "flywheel" / "review_queue.sqlite"
     feedback = labelled_feedback(queue)
     events = merge_feedback(_load_events(settings), feedback)
-    print(f"{len(feedback)} reviewed labels merged into {len(events)} events")
+    print(f"{events.attrs['feedback_applied']} of {len(feedback)} reviewed labels merged")
     store = build_feature_store(settings, events)
-    run = run_training(settings, training_frame(store, events))
+    frame = training_frame(store, events)
+    run = run_training(settings, frame, **burn_in(frame))
     print(run.describe())
-    decision = promote(settings, training_frame(store, events))
+    print(feedback_use(feedback, events, run.result.split, run.result.config.test_end).explain())
+    decision = promote(settings, frame)
     print(decision.explain())
     return 0 if decision.promoted else 1
 

@@ -5,6 +5,13 @@ generator's ground truth (``is_fraud`` by ``transaction_id``). A review is faste
 chargeback that would otherwise reveal the label, so a reviewed label becomes known at the
 review time, usually long before the generator's ``label_timestamp``; ``merge_feedback``
 records exactly that in the training events.
+
+A reviewed label is training data from the moment it is known, but a time split only uses
+windows whose labels have matured (``TrainConfig.from_dates``: the newest window ends a label
+delay before ``as_of``). Hard examples come from the newest traffic, so a retrain right after
+the review usually cannot use them yet: they enter a later retrain, once its windows cover
+their transactions. ``feedback_use`` says how many of them a training run actually used, so
+nobody mistakes a retrain for one that learned from the reviews.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from mlref.flywheel.review_queue import ReviewQueue
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlref.train.split import Split
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +139,77 @@ def merge_feedback(events: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame
         out["label_timestamp"] = current.where(~earlier, reviewed)
     out.attrs["feedback_applied"] = int(hit.sum())
     return out
+
+
+@dataclass(frozen=True)
+class FeedbackUse:
+    """How many reviewed labels one training run's split used, and why not the others."""
+
+    reviewed: int  # labels in the feedback
+    in_events: int  # of those, for transactions in the training events
+    in_split: int  # of those, rows the split put in train / validation / test
+    newer_than_windows: int  # of those, transactions at or after the newest window's end
+    newest_window_end: pd.Timestamp | None
+
+    def explain(self) -> str:
+        if not self.reviewed:
+            return "no reviewed labels yet"
+        text = f"{self.in_split} of {self.reviewed} reviewed labels are in this run's windows"
+        reasons = []
+        if self.reviewed > self.in_events:
+            reasons.append(
+                f"{self.reviewed - self.in_events} are for transactions not in the training events"
+            )
+        if self.newer_than_windows:
+            end = self.newest_window_end
+            when = f" (ends {end:%Y-%m-%d %H:%M})" if end is not None else ""
+            reasons.append(
+                f"{self.newer_than_windows} are newer than its newest window{when}: they count "
+                "once a later retrain's mature-label windows cover them"
+            )
+        other = self.in_events - self.in_split - self.newer_than_windows
+        if other:
+            reasons.append(f"{other} fall in an embargo gap or before the training start")
+        return text + ("; " + "; ".join(reasons) if reasons else "")
+
+    def to_dict(self) -> dict[str, object]:
+        end = self.newest_window_end
+        return {
+            "reviewed": self.reviewed,
+            "in_events": self.in_events,
+            "in_split": self.in_split,
+            "newer_than_windows": self.newer_than_windows,
+            "newest_window_end": None if end is None else end.isoformat(),
+        }
+
+
+def feedback_use(
+    feedback: pd.DataFrame,
+    events: pd.DataFrame,
+    split: Split,
+    windows_end: pd.Timestamp | None = None,
+) -> FeedbackUse:
+    """Count the reviewed labels (``labelled_feedback``) that ``split`` used, from ``events``
+    (the training events they were merged into, with ``event_timestamp``). ``windows_end`` is
+    the end of the newest window (the run's ``config.test_end``; default: the newest test
+    event)."""
+    import pandas as pd
+
+    reviewed = feedback["transaction_id"].astype(str)
+    known = events["transaction_id"].astype(str)
+    present = reviewed.isin(known)
+    used = pd.concat([split.train, split.val, split.test])["transaction_id"].astype(str)
+    in_split = int(reviewed.isin(used).sum())
+    if windows_end is None and len(split.test):
+        windows_end = split.test["event_timestamp"].max()
+    newer = 0
+    if windows_end is not None:
+        stamps = events.loc[known.isin(reviewed).to_numpy(), "event_timestamp"]
+        newer = int((stamps >= windows_end).sum())
+    return FeedbackUse(
+        reviewed=len(reviewed),
+        in_events=int(present.sum()),
+        in_split=in_split,
+        newer_than_windows=newer,
+        newest_window_end=None if windows_end is None else pd.Timestamp(windows_end),
+    )

@@ -10,10 +10,31 @@ in the latency instead of hiding as a lower request rate). Each request's latenc
 asyncio streams: far less CPU per request than a full client, which matters when the generator
 and the server share two cores.
 
-Records go to ``DIR/requests-<pid>.csv`` (``mlref.load.rawlog`` format); a JSON line on stdout
-summarises the point (offered and achieved rate, percentiles, errors, and the generator's own
-lag behind schedule, which flags a saturated generator). Loopback only; bounded by duration
-plus a drain timeout.
+Records go to ``DIR/requests-<pid>.csv`` (``mlref.load.rawlog`` format), one line for every
+measured request sent, answered or not; a JSON line on stdout summarises the point (offered and
+achieved rate, percentiles, errors, and the generator's own lag behind schedule, which flags a
+saturated generator). Loopback only; bounded by duration plus a drain timeout.
+
+Requests without an answer: after the last send the generator waits ``drain_s`` (``--drain``)
+for the requests still in flight, then cancels them. A cancelled request is recorded like any
+other, with status 0, exception ``TIMEOUT_EXCEPTION`` and its *censored* latency: from its
+scheduled time to the cancellation, which is at least ``drain_s`` (its true latency is longer,
+or infinite). The summary's fields, for the measured requests only (warm-up ones are counted
+apart in ``warmup_timed_out``):
+
+- ``sent`` = ``completed_ok`` + ``errors`` + ``timed_out``; ``errors`` are requests that ended
+  without a 200 (an HTTP error status, a refused or broken connection) and do NOT include
+  ``timed_out``; ``failed`` = ``errors`` + ``timed_out`` and ``error_share`` = ``failed / sent``
+  are the totals to judge a point by.
+- ``p50_ms`` / ``p99_ms`` are taken over the successful requests AND the timed-out ones at their
+  censored latency, so requests left without an answer are never dropped from the tail (the
+  slowest requests are exactly the ones that time out; leaving them out would make p99 read low
+  under overload). When any request timed out, ``latency_censored`` is true and a percentile at
+  or above the timed-out share's rank is only a lower bound (at least ``drain_s``).
+  ``p99_ok_ms`` is the p99 of the successful requests alone, for reference.
+
+To recompute these percentiles from the raw records, keep the rows with
+``(status == 200 and exception == "") or exception == TIMEOUT_EXCEPTION``.
 """
 
 from __future__ import annotations
@@ -31,6 +52,7 @@ from mlref.load.rawlog import RawWriter
 from mlref.load.traffic import Traffic
 
 NAME = "/predict"
+TIMEOUT_EXCEPTION = "timeout: no response before the drain deadline"
 
 
 class _Conn:
@@ -123,6 +145,8 @@ async def run(
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError(f"loadgen only targets 127.0.0.1, got {host}")
+    if not (0 < drain_s <= 120):
+        raise ValueError(f"drain_s must be in (0, 120] seconds, got {drain_s}")
     traffic = Traffic.from_env(stream=seed, prefix="bench")
     n = max(1, round(rate * duration_s))
     n_warm = round(rate * warmup_s)
@@ -133,7 +157,14 @@ async def run(
     writer = RawWriter(out_dir)
     lags: list[float] = []
     done: list[tuple[int, float, str]] = []  # status, latency, error of measured requests
+    recorded: set[int] = set()  # indices of the measured requests already written
     finishes: list[float] = []  # when each successful request finished, warm-up ones too
+
+    def record_row(i: int, status: int, latency_ms: float, error: str) -> None:
+        wall = time.time() - latency_ms / 1000.0
+        writer.add(NAME, status, latency_ms, error, wall, 1)
+        done.append((status, latency_ms, error))
+        recorded.add(i)
 
     async def one(i: int, scheduled: float, record: bool) -> None:
         body = bodies[i]
@@ -170,12 +201,11 @@ async def run(
         if status == 200 and not error:
             finishes.append(finished)
         if record:
-            wall = time.time() - latency_ms / 1000.0
             ok = status == 200 and not error
-            writer.add(NAME, status, latency_ms, "" if ok else (error or f"HTTP {status}"), wall, 1)
-            done.append((status, latency_ms, error))
+            record_row(i, status, latency_ms, "" if ok else (error or f"HTTP {status}"))
 
     tasks: list[asyncio.Task[None]] = []
+    scheduled_at: list[float] = []
     t0 = time.perf_counter() + 0.05
     at = t0
     measure_start = measure_end = 0.0
@@ -190,19 +220,33 @@ async def run(
         if i >= n_warm:
             lags.append(lag)
         tasks.append(asyncio.create_task(one(i, at, i >= n_warm)))
+        scheduled_at.append(at)
     measure_end = at
+    drain_from = time.perf_counter()
     finished_tasks, pending = await asyncio.wait(tasks, timeout=drain_s)
     broken = [t.exception() for t in finished_tasks if not t.cancelled() and t.exception()]
     if broken:  # a bug in the generator, not a server error: never report a partial run
         raise RuntimeError(f"{len(broken)} load tasks crashed") from broken[0]
+    # (the max guards against a timer firing a hair early: censored latencies >= drain_s)
+    cancelled_at = max(time.perf_counter(), drain_from + drain_s)
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=2)
+    # every measured request still without a record was cut off at the drain deadline: record
+    # it (status 0, censored latency >= drain_s) rather than drop it. Done here, not inside
+    # ``one``, so a task cancelled before its first step is recorded too.
+    timed_out = 0
+    for i in range(n_warm, n_warm + n):
+        if i not in recorded:
+            timed_out += 1
+            record_row(i, 0, (cancelled_at - scheduled_at[i]) * 1000.0, TIMEOUT_EXCEPTION)
     pool.close()
     writer.flush()
     window = max(measure_end - measure_start, 1e-9)
     ok_lat = sorted(lat for status, lat, err in done if status == 200 and not err)
+    censored = [lat for _, lat, err in done if err == TIMEOUT_EXCEPTION]
+    tail = sorted(ok_lat + censored)  # successes and timed-out requests at censored latency
     # throughput = successful completions inside the measured window, whichever request they
     # belong to (an overloaded server is still working off warm-up requests in the window)
     in_window = sum(1 for fin in finishes if measure_start <= fin <= measure_end)
@@ -216,15 +260,22 @@ async def run(
         hi = min(lo + 1, len(values) - 1)
         return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
+    errors = sum(1 for s, _, e in done if not (s == 200 and not e)) - timed_out
     return {
         "offered_rps": rate,
         "sent": n,
         "completed_ok": len(ok_lat),
-        "errors": sum(1 for s, _, e in done if not (s == 200 and not e)),
-        "timed_out": len(pending),
+        "errors": errors,  # without the timed-out requests
+        "timed_out": timed_out,  # measured requests cut off at the drain deadline
+        "warmup_timed_out": len(pending & set(tasks[:n_warm])),
+        "failed": errors + timed_out,
+        "error_share": (errors + timed_out) / n,
         "achieved_rps": in_window / window,
-        "p50_ms": pct(ok_lat, 0.50),
-        "p99_ms": pct(ok_lat, 0.99),
+        "p50_ms": pct(tail, 0.50),
+        "p99_ms": pct(tail, 0.99),
+        "p99_ok_ms": pct(ok_lat, 0.99),
+        "latency_censored": timed_out > 0,
+        "drain_s": drain_s,
         "generator_lag_p99_ms": (pct(lags, 0.99) or 0.0) * 1000.0,
         "connections_opened": pool.opened,
     }
@@ -238,10 +289,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds first")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--drain", type=float, default=5.0, help="seconds to wait for answers after the last send"
+    )
     p.add_argument("--out", required=True, help="folder for the raw records")
     args = p.parse_args(argv)
     if not (0 < args.rate <= 20_000 and 0 < args.duration <= 120):
         p.error("rate must be in (0, 20000] and duration in (0, 120] s")
+    if not 0 < args.drain <= 120:
+        p.error("drain must be in (0, 120] s")
     result = asyncio.run(
         run(
             args.url,
@@ -251,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connections=args.connections,
             seed=args.seed,
             warmup_s=args.warmup,
+            drain_s=args.drain,
         )
     )
     sys.stdout.write(json.dumps(result) + "\n")

@@ -13,8 +13,12 @@
 4. stops the server (SIGTERM, graceful drain; SIGKILL after a timeout);
 5. reads the raw per-request records (exact latencies; Locust's own percentiles are bucketed)
    and evaluates them with the mlgates gates ``latency_budget`` (p99 of successful scoring
-   requests) and ``cost_budget`` (USD per million predictions at the measured throughput), and
-   an error-rate check (server errors + shed (503) + wrong answers to invalid bodies).
+   requests) and ``cost_budget`` (USD per million predictions at the measured throughput), an
+   error-rate check (``error_rate`` gate: server errors + shed (503) over the *valid* requests)
+   and an invalid-payload check (``invalid_payloads`` gate: deliberately invalid bodies not
+   answered 422, over the invalid bodies sent). The two are kept apart on purpose: invalid
+   bodies answered 422 are successes, and counting them in the error rate's denominator would
+   dilute the server errors (600 invalid bodies would turn 1.5% server errors into 0.94%).
 
 Outputs in ``out_dir``: ``summary.json`` (``LoadSummary.to_dict()``), Locust's
 ``locust_stats.csv`` & co and ``locust.html``, the raw records under ``raw/``, and the
@@ -281,12 +285,14 @@ class LoadSummary:
     shed_rate: float  # 503 (queue full, shutting down) / valid requests
     invalid_sent: int
     invalid_rejected: int  # answered 422 as they should be
-    invalid_unexpected: int  # answered anything else
+    invalid_unexpected: int  # answered anything else (judged apart: invalid_payloads gate)
     usd_per_million: float | None
     hourly_usd: float
     by_name: dict[str, dict[str, Any]]
     gates: tuple[GateResult, ...]
     config: dict[str, Any] = field(default_factory=dict)
+    valid_requests: int = 0  # requests with a valid body: the base of error_rate and shed_rate
+    invalid_error_rate: float = 0.0  # invalid_unexpected / invalid_sent (0 when none sent)
 
     @property
     def passed(self) -> bool:
@@ -316,9 +322,10 @@ class LoadSummary:
             f"{self.throughput_rps:.1f} req/s, {self.predictions_per_s:.1f} predictions/s",
             f"latency of successful scoring calls: p50 {ms(self.p50_ms)} ms, p95 "
             f"{ms(self.p95_ms)} ms, p99 {ms(self.p99_ms)} ms, max {ms(self.max_ms)} ms",
-            f"errors {self.error_rate:.2%}, shed (503) {self.shed_rate:.2%}, invalid bodies "
-            f"{self.invalid_sent} sent / {self.invalid_rejected} rejected with 422 / "
-            f"{self.invalid_unexpected} answered otherwise",
+            f"of {self.valid_requests} valid requests: errors {self.error_rate:.2%}, shed (503) "
+            f"{self.shed_rate:.2%}; invalid bodies {self.invalid_sent} sent / "
+            f"{self.invalid_rejected} rejected with 422 / {self.invalid_unexpected} answered "
+            "otherwise",
             "cost: "
             + (
                 "-"
@@ -350,33 +357,67 @@ def _latency_stats(values: Any) -> dict[str, Any]:
     }
 
 
-def _error_gate(
-    failed: int, total: int, max_error_rate: float, breakdown: dict[str, int]
-) -> GateResult:
+def _error_gate(valid: int, max_error_rate: float, breakdown: dict[str, int]) -> GateResult:
+    """Server errors and sheds over the requests with a valid body (invalid bodies are judged
+    apart by ``_invalid_gate``: their 422s must not dilute the server's errors)."""
     from mlgates.result import GateResult
 
-    rate = failed / total if total else 1.0
+    failed = sum(breakdown.values())
+    rate = failed / valid if valid else 1.0
     parts = ", ".join(f"{v} {k}" for k, v in breakdown.items() if v) or "none"
-    ok = total > 0 and rate <= max_error_rate
-    if total == 0:
-        message = "no requests were recorded: the load generator sent nothing"
+    ok = valid > 0 and rate <= max_error_rate
+    if valid == 0:
+        message = "no valid request was recorded: the load generator sent no scoring request"
     else:
-        message = f"{rate:.2%} of {total} requests failed ({parts}); budget {max_error_rate:.2%}"
+        message = (
+            f"{rate:.2%} of {valid} valid requests failed ({parts}); budget {max_error_rate:.2%}"
+        )
     return GateResult(
         name="error_rate",
         verdict="pass" if ok else "fail",
         measured=rate,
         threshold=max_error_rate,
         message=message,
-        details={"failed": failed, "requests": total, **breakdown},
+        details={"failed": failed, "valid_requests": valid, **breakdown},
         hint=(
             "read the server log for 5xx causes; 503s mean the queue was full (raise max_queue "
-            "or capacity, or lower the load); an invalid body answered other than 422 is a "
-            "validation hole"
+            "or capacity, or lower the load); status 0 means no answer (timeout or refused "
+            "connection)"
         ),
         unit="",
         direction="max",
         rubric=("monitor-6",),
+    )
+
+
+def _invalid_gate(sent: int, unexpected: int, max_error_rate: float) -> GateResult:
+    """Deliberately invalid bodies must be answered 422; the share answered otherwise (a
+    validation hole when 2xx, a crash on bad input when 5xx) is held to the same budget."""
+    from mlgates.result import GateResult
+
+    rate = unexpected / sent if sent else 0.0
+    if sent == 0:
+        message = "no invalid body was sent (invalid_share 0): input validation not exercised"
+    else:
+        message = (
+            f"{rate:.2%} of {sent} invalid bodies were not answered 422 ({unexpected}); "
+            f"budget {max_error_rate:.2%}"
+        )
+    return GateResult(
+        name="invalid_payloads",
+        verdict="pass" if rate <= max_error_rate else "fail",
+        measured=rate,
+        threshold=max_error_rate,
+        message=message,
+        details={"invalid_sent": sent, "invalid_not_422": unexpected},
+        hint=(
+            "an invalid body answered 2xx is a validation hole (the schema accepts it); one "
+            "answered 5xx crashed the server on bad input; see the statuses of "
+            f"by_name[{INVALID_NAME!r}] in the summary"
+        ),
+        unit="",
+        direction="max",
+        rubric=("monitor-2",),
     )
 
 
@@ -461,12 +502,11 @@ def summarize(
             direction="max",
             rubric=("monitor-6",),
         )
-    breakdown = {
-        "server_errors": int(errors.sum()),
-        "shed_503": int(shed.sum()),
-        "invalid_not_422": int(unexpected.sum()),
-    }
-    error_gate = _error_gate(sum(breakdown.values()), total, max_error_rate, breakdown)
+    n_valid = int(valid.sum())
+    n_invalid = int(invalid.sum())
+    breakdown = {"server_errors": int(errors.sum()), "shed_503": int(shed.sum())}
+    error_gate = _error_gate(n_valid, max_error_rate, breakdown)
+    invalid_gate = _invalid_gate(n_invalid, int(unexpected.sum()), max_error_rate)
 
     by_name: dict[str, dict[str, Any]] = {}
     names = raw["name"].astype(str).to_numpy()
@@ -484,7 +524,6 @@ def summarize(
             "statuses": statuses,
             **{k: v for k, v in stats_.items() if k != "count"},
         }
-    n_valid = int(valid.sum())
     return LoadSummary(
         duration_s=duration_s,
         requests=total,
@@ -495,16 +534,18 @@ def summarize(
         p95_ms=overall["p95_ms"],
         p99_ms=overall["p99_ms"],
         max_ms=overall["max_ms"],
-        error_rate=(int(errors.sum()) + int(unexpected.sum())) / total if total else 0.0,
+        error_rate=int(errors.sum()) / n_valid if n_valid else 0.0,
         shed_rate=int(shed.sum()) / n_valid if n_valid else 0.0,
-        invalid_sent=int(invalid.sum()),
+        invalid_sent=n_invalid,
         invalid_rejected=int(rejected.sum()),
         invalid_unexpected=int(unexpected.sum()),
         usd_per_million=usd_per_million,
         hourly_usd=float(hourly_usd),
         by_name=by_name,
-        gates=(latency_gate, cost_gate, error_gate),
+        gates=(latency_gate, cost_gate, error_gate, invalid_gate),
         config=dict(config or {}),
+        valid_requests=n_valid,
+        invalid_error_rate=int(unexpected.sum()) / n_invalid if n_invalid else 0.0,
     )
 
 
@@ -718,11 +759,14 @@ def _run_locust(
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            stop_process(proc, 15)
             raise TimeoutError(
                 f"locust did not finish within {timeout} s; its log ({log_path}) ends:\n"
                 f"{_tail(log_path)}"
             ) from None
+        finally:
+            # whatever ended the wait (timeout, Ctrl-C, any error), Locust never outlives it;
+            # a no-op when it has exited
+            stop_process(proc, 15)
     if code != 0 or not raw_files(env[RAW_DIR_ENV]):
         raise RuntimeError(
             f"locust exited with code {code} (raw records: {len(raw_files(env[RAW_DIR_ENV]))} "

@@ -51,6 +51,7 @@ def test_short_run_writes_the_summary_and_a_broken_budget_fails(
     expected = "fail" if len(ok) >= 100 else "inconclusive"
     assert gates["latency_budget"]["verdict"] == expected, gates["latency_budget"]["message"]
     assert gates["error_rate"]["verdict"] == "pass", gates["error_rate"]["message"]
+    assert gates["invalid_payloads"]["verdict"] == "pass", gates["invalid_payloads"]["message"]
     assert summary["passed"] is False
     assert summary["requests"] > 0
     assert summary["predictions"] >= summary["requests"] * 0.5
@@ -80,6 +81,7 @@ def test_short_run_writes_the_summary_and_a_broken_budget_fails(
         "latency_budget": "pass" if len(ok) >= 100 else "inconclusive",
         "cost_budget": "pass",
         "error_rate": "pass",
+        "invalid_payloads": "pass",
     }, relaxed.report()
 
 

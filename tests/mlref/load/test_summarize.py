@@ -89,7 +89,10 @@ def test_clean_run_passes_with_hand_computed_figures() -> None:
         "latency_budget": "pass",
         "cost_budget": "pass",
         "error_rate": "pass",
+        "invalid_payloads": "pass",
     }
+    assert summary.valid_requests == 1_000
+    assert summary.invalid_error_rate == 0.0
     assert summary.passed
     assert summary.by_name[INVALID_NAME]["statuses"] == {"422": 30}
 
@@ -140,9 +143,13 @@ def test_small_shares_stay_within_the_error_budget() -> None:
 def test_invalid_body_answered_200_is_a_validation_hole() -> None:
     summary = summarize(records(invalid={422: 5, 200: 15}), p99_budget_ms=1e6)
     assert summary.invalid_unexpected == 15
-    gate = {g.name: g for g in summary.gates}["error_rate"]
+    gate = {g.name: g for g in summary.gates}["invalid_payloads"]
     assert gate.verdict == "fail"
     assert gate.details["invalid_not_422"] == 15
+    assert gate.measured == pytest.approx(15 / 20)
+    # judged apart: the server's error rate over valid requests is untouched
+    assert verdicts(summary)["error_rate"] == "pass"
+    assert summary.error_rate == 0.0
 
 
 def test_nothing_succeeded() -> None:
@@ -151,6 +158,7 @@ def test_nothing_succeeded() -> None:
         "latency_budget": "inconclusive",
         "cost_budget": "fail",
         "error_rate": "fail",
+        "invalid_payloads": "pass",  # none sent
     }
     assert summary.usd_per_million is None
     assert summary.p99_ms is None
@@ -169,7 +177,13 @@ def test_summary_json_round_trips() -> None:
     summary = summarize(records(), p99_budget_ms=1e6)
     data = json.loads(summary.to_json())
     assert data["passed"] is True
-    assert [g["name"] for g in data["gates"]] == ["latency_budget", "cost_budget", "error_rate"]
+    assert [g["name"] for g in data["gates"]] == [
+        "latency_budget",
+        "cost_budget",
+        "error_rate",
+        "invalid_payloads",
+    ]
+    assert data["valid_requests"] == 1_000
     assert "req/s" in summary.report()
 
 

@@ -162,3 +162,82 @@ def test_schema_wrong_dtype_with_readable_values_keeps_the_dtype_failure() -> No
     names = [(c["column"], c["check"]) for c in r.details["checks"]]
     assert ("amount", "dtype('float64')") in names
     assert not any(c["coercion"] for c in r.details["checks"])
+
+
+AS_OF = pd.Timestamp("2024-06-01", tz="UTC")
+
+
+def _old_plus_one_future_row() -> pd.Series:
+    old = pd.date_range("2024-01-01", periods=999, freq="min", tz="UTC")
+    return pd.Series([*old, pd.Timestamp("2099-01-01", tz="UTC")])
+
+
+def test_freshness_one_future_dated_row_does_not_hide_stale_data() -> None:
+    ts = _old_plus_one_future_row()
+    r = freshness(ts, AS_OF, "6h")
+    assert r.verdict == "fail", r.explain()
+    assert not r.passed
+    newest_past = ts[ts <= AS_OF].max()
+    assert r.measured == (AS_OF - newest_past).total_seconds()
+    assert r.details["newest"] == newest_past.isoformat()
+    assert r.details["newest_overall"] == "2099-01-01T00:00:00+00:00"
+    assert r.details["rows_after_as_of"] == 1
+    assert r.details["future_examples"] == [
+        {"index": 999, "timestamp": "2099-01-01T00:00:00+00:00"}
+    ]
+    assert "data is stale" in r.message
+    assert "1 of 1000 row(s) (0.1%) are dated after as_of" in r.message
+    assert "index 999 at 2099-01-01T00:00:00+00:00" in r.message
+    assert "do not count as fresh data" in r.message
+
+
+def test_freshness_future_rows_next_to_fresh_data_warn_with_the_real_age() -> None:
+    ts = _old_plus_one_future_row()
+    ts.index = ts.index + 100  # examples name the caller's index labels
+    as_of = pd.Timestamp("2024-01-01 20:00", tz="UTC")
+    r = freshness(ts, as_of, "6h")
+    assert r.verdict == "warn", r.explain()
+    assert r.measured == (as_of - ts[ts <= as_of].max()).total_seconds()
+    assert r.details["future_examples"][0]["index"] == 1099
+    assert "clock skew" in r.message
+    numeric = freshness([100.0, 200.0, 10_000.0], 250.0, 60)
+    assert (numeric.verdict, numeric.measured, numeric.details["rows_after_as_of"]) == (
+        "warn",
+        50.0,
+        1,
+    )
+
+
+def test_freshness_clean_data_reports_no_future_rows() -> None:
+    ts = pd.Series(pd.date_range("2024-05-31 12:00", periods=12, freq="h", tz="UTC"))
+    r = freshness(ts, AS_OF, "6h")
+    assert r.verdict == "pass", r.explain()
+    assert r.measured == (AS_OF - ts.max()).total_seconds()
+    assert r.details["rows_after_as_of"] == 0
+    assert r.details["future_examples"] == []
+    assert r.details["newest"] == r.details["newest_overall"]
+    assert "after as_of" not in r.message
+
+
+def test_freshness_every_row_in_the_future_is_inconclusive() -> None:
+    ts = pd.Series(pd.date_range("2024-06-02", periods=5, freq="h", tz="UTC"))
+    r = freshness(ts, AS_OF, "6h")
+    assert r.verdict == "inconclusive"
+    assert not r.passed
+    assert r.measured is None
+    assert r.details["newest"] is None
+    assert r.details["rows_after_as_of"] == 5
+    assert "cannot judge freshness: 5 of 5 row(s) (100.0%) are dated after as_of" in r.message
+    assert "no row is dated at or before as_of" in r.message
+
+
+@pytest.mark.parametrize("bare", [3600, 3600.0, np.int64(3600), "3600"])
+def test_freshness_bare_number_max_age_on_datetimes_is_refused(bare: object) -> None:
+    ts = pd.Series(pd.date_range("2024-05-31 12:00", periods=12, freq="h", tz="UTC"))
+    # pandas would read 3600 as 3.6 microseconds: every fresh dataset would fail
+    with pytest.raises(GateInputError, match="pass a duration such as '1D' or '24h'"):
+        freshness(ts, AS_OF, bare)
+    assert freshness(ts, AS_OF, "1h").verdict == "pass"
+    assert freshness(ts, AS_OF, timedelta(seconds=3600)).verdict == "pass"
+    numeric = pd.Series((ts - AS_OF).dt.total_seconds())
+    assert freshness(numeric, 0.0, 3600).verdict == "pass"

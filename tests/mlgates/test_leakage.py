@@ -158,3 +158,60 @@ def test_target_leak_bad_labels() -> None:
     frame2 = pd.DataFrame({"label": [1, np.nan, 0], "x": [1.0, 2.0, 3.0]})
     with pytest.raises(GateInputError, match="NaN label"):
         target_leak(frame2, "label")
+
+
+@pytest.mark.parametrize("bare", [86400, 86400.0, np.int64(86400), "86400"])
+def test_time_split_bare_number_embargo_on_datetimes_is_refused(bare: object) -> None:
+    ev = _events()
+    cut = pd.Timestamp("2024-03-01", tz="UTC")
+    train, test = ev[ev.event_timestamp < cut], ev[ev.event_timestamp >= cut]
+    gap = test.event_timestamp.min() - train.event_timestamp.max()
+    assert gap < pd.Timedelta("1D")  # a one-day embargo must fail on this split
+    # read as nanoseconds, 86400 would be 86.4 us and the embargo silently off
+    with pytest.raises(GateInputError, match="pass a duration such as '1D' or '24h'"):
+        time_split(train, test, "event_timestamp", embargo=bare)
+    assert time_split(train, test, "event_timestamp", embargo="1D").verdict == "fail"
+    far = ev[ev.event_timestamp >= cut + pd.Timedelta("2D")]
+    assert time_split(train, far, "event_timestamp", embargo="1D").verdict == "pass"
+
+
+def test_entity_overlap_compares_values_not_dtypes() -> None:
+    train = pd.DataFrame({"user_id": [1, 2], "x": [1, 5]})
+    test = pd.DataFrame({"user_id": [1.0, 3.0], "x": [1.0, 6.0]})
+    r = entity_overlap(train, test, "user_id")
+    assert r.verdict == "fail"
+    assert r.measured == 1
+    assert r.details["duplicate_rows"] == 1  # (1, 1) int == (1.0, 1.0) float
+    assert r.details["duplicate_examples"] == [0]
+    assert "exact copies" in r.message
+    # other dtype pairs that hold the same values: int32/int64, -0.0/0.0, us/ns datetimes
+    t = pd.to_datetime(["2024-01-01 10:00", "2024-01-02 00:00"])
+    a = pd.DataFrame({"k": np.array([7, 8], "int32"), "v": [0.0, 1.0], "t": t})
+    b = pd.DataFrame({"k": np.array([7, 9], "int64"), "v": [-0.0, 2.0], "t": t.as_unit("us")})
+    dup = entity_overlap(a, b, "k")
+    assert (dup.measured, dup.details["duplicate_rows"]) == (1, 1)
+    clean = pd.DataFrame({"user_id": [3.0, 4.0], "x": [1.0, 6.0]})
+    ok = entity_overlap(train, clean, "user_id")
+    assert ok.verdict == "pass", ok.explain()
+    assert ok.details["duplicate_rows"] == 0
+
+
+def test_entity_overlap_missing_keys_are_not_shared_entities() -> None:
+    train = pd.DataFrame({"user_id": [1.0, np.nan, 3.0], "x": [0.1, 0.2, 0.3]})
+    test = pd.DataFrame({"user_id": pd.array([None, 5, 6], dtype="Int64"), "x": [0.9, 0.8, 0.7]})
+    r = entity_overlap(train, test, "user_id")
+    assert r.verdict == "pass", r.explain()
+    assert r.measured == 0
+    assert (r.details["train_rows_missing_key"], r.details["test_rows_missing_key"]) == (1, 1)
+    assert "1 train and 1 test row(s) with a missing user_id were left out" in r.message
+    leaky = pd.DataFrame({"user_id": [np.nan, 3.0], "x": [0.5, 0.6]})
+    bad = entity_overlap(train, leaky, "user_id")
+    assert bad.verdict == "fail"
+    assert bad.measured == 1
+    assert bad.details["examples"] == [{"user_id": 3.0}]
+    assert "e.g. 3.0" in bad.message
+    assert "None" not in bad.message
+    with pytest.raises(GateInputError, match="every user_id value in test is missing"):
+        entity_overlap(train, pd.DataFrame({"user_id": [np.nan], "x": [1.0]}), "user_id")
+    with pytest.raises(GateInputError, match="cast the key to the same type"):
+        entity_overlap(train, pd.DataFrame({"user_id": ["1"], "x": [1.0]}), "user_id")

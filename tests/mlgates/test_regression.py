@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,61 @@ def test_small_sample_does_not_hide_a_clear_failure() -> None:
     r = no_worse(y, champ, shuffled, n_resamples=200, min_class_rows=100)
     assert r.verdict == "fail", r.explain()
     assert "note: small sample" in r.message
+
+
+@pytest.mark.parametrize("metric", ["log_loss", "brier"])
+@pytest.mark.parametrize("label", [0, 1])
+def test_single_class_labels_are_refused_for_probability_metrics(metric: str, label: int) -> None:
+    p = np.random.default_rng(16).uniform(0.1, 0.9, 200)
+    with pytest.raises(GateInputError, match="one class only") as info:
+        no_worse(np.full(200, label), p, p + 0.001, metric=metric, n_resamples=100)
+    only = "negative" if label == 0 else "positive"
+    assert f"all 200 labels are {only}" in str(info.value)
+    assert "both classes" in str(info.value)
+
+
+def test_two_class_labels_with_a_probability_metric_run() -> None:
+    y, champ, _ = _scores(2000, 17)
+    r = no_worse(y, champ, champ, metric="log_loss", n_resamples=100)
+    assert r.verdict == "pass", r.explain()
+    assert r.details["difference"] == 0.0
+
+
+def _explained_measured(text: str) -> float:
+    found = re.search(r"measured (\S+) \(threshold >= (\S+)\)", text.splitlines()[0])
+    assert found, text
+    return float(found.group(1))
+
+
+def test_measured_is_the_widened_bound_the_verdict_used() -> None:
+    # 30 positives (= min_class_rows): only the degenerate bootstrap can keep it from passing
+    y, champ, cand = _separating(30, 300, 12)
+    r = no_worse(y, champ, cand, n_resamples=100)
+    assert r.details["degenerate_bootstrap"] is True
+    assert r.details["bootstrap_ci_low"] == 0.0  # the raw bootstrap bound meets -margin ...
+    assert r.verdict == "inconclusive", r.explain()  # ... but the widened CI straddles it
+    assert r.measured == r.details["ci_low"]
+    assert r.threshold is not None
+    assert r.measured < r.threshold
+    assert _explained_measured(r.explain()) == pytest.approx(
+        r.details["ci_low"], abs=5e-5, rel=1e-3
+    )
+
+
+@pytest.mark.parametrize("case", ["better", "shuffled", "degenerate_small", "degenerate_large"])
+def test_measured_meets_the_threshold_iff_the_gate_passes(case: str) -> None:
+    if case.startswith("degenerate"):
+        y, champ, cand = _separating(
+            *((30, 300) if case == "degenerate_small" else (100, 1000)), 12
+        )
+    else:
+        y, champ, cand = _scores(2000, 18)
+        if case == "shuffled":
+            cand = np.random.default_rng(19).permutation(champ)
+    r = no_worse(y, champ, cand, n_resamples=100)
+    assert r.measured is not None
+    assert r.threshold is not None
+    assert r.measured == r.details["ci_low"]
+    assert (r.measured > r.threshold) == (r.verdict == "pass"), r.explain()
+    assert (r.details["ci_high"] < r.threshold) == (r.verdict == "fail"), r.explain()
+    assert _explained_measured(r.explain()) == pytest.approx(r.measured, abs=5e-5, rel=1e-3)

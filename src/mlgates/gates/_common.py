@@ -122,13 +122,38 @@ class Times:
                     f"{what} is a duration but the time column is numeric; pass a number in "
                     "the column's units"
                 )
-            return float(delta)
+            try:
+                return float(delta)
+            except (TypeError, ValueError) as exc:
+                raise GateInputError(
+                    f"{what} must be a number in the time column's units, got {delta!r}"
+                ) from exc
+        if _is_bare_number(delta):
+            # pandas reads a bare number as nanoseconds: embargo = 86400 would be 86.4 us
+            raise GateInputError(
+                f"{what}={delta!r} is a bare number but the time column holds datetimes, so "
+                "its unit is ambiguous (pandas would read it as nanoseconds); pass a duration "
+                "such as '1D' or '24h' (or a timedelta)"
+            )
         try:
             return float(pd.Timedelta(delta).value)
         except (TypeError, ValueError) as exc:
             raise GateInputError(
                 f"{what} must be a duration (e.g. '1D', timedelta(hours=6)), got {delta!r}"
             ) from exc
+
+
+def _is_bare_number(value: Any) -> bool:
+    """An int / float (numpy too, bool included) or a string holding only a number."""
+    if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value.strip())
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def as_times(series: pd.Series | ArrayLike, what: str, allow_missing: bool = False) -> Times:

@@ -352,11 +352,17 @@ def freshness(
     as_of: datetime | pd.Timestamp | str | float,
     max_age: Any = "24h",
 ) -> GateResult:
-    """The newest timestamp must be no older than ``max_age`` at ``as_of``.
+    """The newest timestamp at or before ``as_of`` must be no older than ``max_age``.
 
-    Datetime timestamps take a duration (``"6h"``, ``timedelta``); numeric ones a number in
-    their units (default "24h", so `[tool.mlgates.freshness] max_age = "6h"` configures it).
-    A newest timestamp after ``as_of`` (clock skew, bad parsing) warns.
+    Datetime timestamps take a duration (``"6h"``, ``timedelta``; a bare number is refused
+    because its unit would be ambiguous); numeric ones a number in their units (default
+    "24h", so `[tool.mlgates.freshness] max_age = "6h"` configures it).
+
+    Rows dated after ``as_of`` (clock skew, a time-zone or parsing bug) are reported (count,
+    how far ahead, examples) but never make the data fresh: the age is measured from the
+    newest row at or before ``as_of``, so one row from 2099 cannot hide stale data. With
+    future rows the verdict is ``warn`` if the rest is fresh and ``fail`` if it is stale;
+    when every row is after ``as_of`` freshness cannot be measured (``inconclusive``).
     Measured is the age in seconds (or in the numeric units).
     """
     times = as_times(timestamps, "timestamps", allow_missing=True)
@@ -372,7 +378,7 @@ def freshness(
         now: float = int(ref.values[0])
         scale = 1e9  # ns -> s
     else:
-        if not isinstance(as_of, (int, float)):
+        if isinstance(as_of, bool) or not isinstance(as_of, (int, float, np.integer, np.floating)):
             raise GateInputError(
                 f"timestamps are numeric, so as_of must be a number too, got {as_of!r}"
             )
@@ -381,41 +387,86 @@ def freshness(
     limit = times.span(max_age, "max_age")
     if limit <= 0:
         raise GateInputError(f"max_age must be positive, got {max_age!r}")
-    present = times.values[~missing]
-    newest = present.max()
-    age = now - newest
-    n_future = int((present > now).sum())
-    details = {
-        "newest": times.show(newest),
-        "oldest": times.show(present.min()),
+    index = timestamps.index if isinstance(timestamps, pd.Series) else pd.RangeIndex(missing.size)
+    present = ~missing
+    future = present & (times.values > now)
+    n_present = int(present.sum())
+    n_future = int(future.sum())
+    past = present & ~future
+    newest_overall = times.values[present].max()
+    order = np.flatnonzero(future)
+    order = order[np.argsort(-times.values[order], kind="stable")][:MAX_EXAMPLES]
+    future_examples = [
+        {"index": jsonable_value(index[i]), "timestamp": times.show(times.values[i])} for i in order
+    ]
+    details: dict[str, Any] = {
+        "newest": times.show(times.values[past].max()) if past.any() else None,
+        "newest_overall": times.show(newest_overall),
+        "oldest": times.show(times.values[present].min()),
         "as_of": times.show(now),
-        "age": times.show_span(age),
+        "age": None,
         "max_age": times.show_span(limit),
         "rows": int(times.values.size),
         "missing": int(missing.sum()),
         "rows_after_as_of": n_future,
+        "max_ahead": times.show_span(newest_overall - now) if n_future else None,
+        "future_examples": future_examples,
     }
+    future_note = ""
+    if n_future:
+        shown = ", ".join(f"index {e['index']} at {e['timestamp']}" for e in future_examples[:3])
+        future_note = (
+            f"{n_future} of {n_present} row(s) ({pct(n_future / n_present)}) are dated after "
+            f"as_of {details['as_of']}, up to {details['max_ahead']} ahead (e.g. {shown})"
+        )
     unit = " s" if times.kind == "datetime" else ""
-    if age < 0:
-        verdict = "warn"
-        message = (
-            f"newest timestamp {details['newest']} is after as_of {details['as_of']} by "
-            f"{times.show_span(-age)} ({n_future} row(s), {pct(n_future / present.size)}): "
-            "clock skew or a time-zone bug?"
+    hint = (
+        "check the ingestion / materialization job that feeds this data (last successful "
+        "run, backlog) before training or serving on it"
+    )
+    if not past.any():
+        return GateResult(
+            name="freshness",
+            verdict="inconclusive",
+            measured=None,
+            threshold=float(limit) / scale,
+            direction="max",
+            unit=unit,
+            message=(
+                f"cannot judge freshness: {future_note}, so no row is dated at or before "
+                "as_of to measure the age from: clock skew, a time-zone bug or a wrong as_of?"
+            ),
+            hint=(
+                "check the clock and time zone of the producer and of as_of (local time "
+                "stored as UTC?), then re-run; " + hint
+            ),
+            details=details,
+            rubric=("monitor-4",),
         )
-    elif age <= limit:
-        verdict = "pass"
-        message = (
-            f"newest timestamp {details['newest']} is {details['age']} old at "
-            f"{details['as_of']} (max {details['max_age']})"
-        )
-    else:
+    newest = times.values[past].max()
+    age = now - newest
+    details["age"] = times.show_span(age)
+    if age > limit:
         verdict = "fail"
         message = (
             f"data is stale: newest timestamp {details['newest']} is {details['age']} old at "
             f"{details['as_of']}, {times.show_span(age - limit)} over the limit "
             f"{details['max_age']}"
         )
+        if n_future:
+            message += (
+                f"; {future_note} and do not count as fresh data: clock skew or a time-zone bug?"
+            )
+    else:
+        message = (
+            f"newest timestamp {details['newest']} is {details['age']} old at "
+            f"{details['as_of']} (max {details['max_age']})"
+        )
+        if n_future:
+            verdict = "warn"
+            message += f", but {future_note}: clock skew or a time-zone bug?"
+        else:
+            verdict = "pass"
     return GateResult(
         name="freshness",
         verdict=verdict,  # type: ignore[arg-type]
@@ -424,10 +475,7 @@ def freshness(
         direction="max",
         unit=unit,
         message=message,
-        hint=(
-            "check the ingestion / materialization job that feeds this data (last successful "
-            "run, backlog) before training or serving on it"
-        ),
+        hint=hint,
         details=details,
         rubric=("monitor-4",),
     )

@@ -234,6 +234,55 @@ def point_in_time(
     )
 
 
+def _is_number(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s.dtype)) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def _comparable(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The same column of two frames in one dtype, so equal values compare and hash equal.
+
+    Numbers: int64 when both sides are integers without missing values, else float64
+    (``-0.0`` as ``0.0``, ``pd.NA`` as NaN), so train ``1`` matches test ``1.0``.
+    Datetimes: nanoseconds (tz-aware ones in UTC). Anything else is left as it is.
+    """
+    if _is_number(a) and _is_number(b):
+        ints = pd.api.types.is_integer_dtype(a.dtype) and pd.api.types.is_integer_dtype(b.dtype)
+        if ints and a.dtype == b.dtype:
+            return a, b
+        unsigned = pd.api.types.is_unsigned_integer_dtype
+        if ints and not (a.isna().any() or b.isna().any() or unsigned(a) or unsigned(b)):
+            return a.astype(np.int64), b.astype(np.int64)
+
+        def as_float(s: pd.Series) -> pd.Series:
+            return pd.Series(s.to_numpy(np.float64, na_value=np.nan) + 0.0, index=s.index)
+
+        return as_float(a), as_float(b)
+    if pd.api.types.is_datetime64_any_dtype(a.dtype) and pd.api.types.is_datetime64_any_dtype(
+        b.dtype
+    ):
+        aware_a, aware_b = (isinstance(s.dtype, pd.DatetimeTZDtype) for s in (a, b))
+        if aware_a != aware_b:
+            return a, b
+        target = "datetime64[ns, UTC]" if aware_a else "datetime64[ns]"
+        try:
+            if aware_a:
+                return a.dt.tz_convert("UTC").astype(target), b.dt.tz_convert("UTC").astype(target)
+            return a.astype(target), b.astype(target)
+        except (OverflowError, ValueError):  # out of the ns range: leave as they are
+            return a, b
+    return a, b
+
+
+def _aligned(
+    tr: pd.DataFrame, te: pd.DataFrame, cols: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``cols`` of both frames, each column in a dtype shared by the two (``_comparable``)."""
+    out_tr, out_te = {}, {}
+    for c in cols:
+        out_tr[c], out_te[c] = _comparable(tr[c], te[c])
+    return pd.DataFrame(out_tr, index=tr.index), pd.DataFrame(out_te, index=te.index)
+
+
 def entity_overlap(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -244,8 +293,11 @@ def entity_overlap(
     """Entities (``key`` values) present in both splits, and rows duplicated across them.
 
     Fails when more than ``max_overlap`` entities are shared, or when any test row is an
-    exact copy of a train row (compared on the shared columns). Measured is the number
-    of shared entities.
+    exact copy of a train row (compared on the shared columns). Values are compared, not
+    dtypes: an int ``1`` in train equals a float ``1.0`` in test (numbers are brought to a
+    common dtype, datetimes to nanoseconds). Rows with a missing key value are left out of
+    the entity check (a missing id is not a shared entity) and counted in details and the
+    message. Measured is the number of shared entities.
     """
     tr, te = as_frame(train, "train"), as_frame(test, "test")
     keys = as_list(key)
@@ -253,17 +305,35 @@ def entity_overlap(
         raise GateInputError("key is empty: name the entity column(s)")
     require_columns(tr, keys, "train")
     require_columns(te, keys, "test")
-    tk = tr[keys].drop_duplicates()
-    sk = te[keys].drop_duplicates()
-    shared = tk.merge(sk, on=keys, how="inner")
+    label = "/".join(keys)
+    tr_nokey = tr[keys].isna().any(axis=1).to_numpy()
+    te_nokey = te[keys].isna().any(axis=1).to_numpy()
+    for name, frame, nokey in (("train", tr, tr_nokey), ("test", te, te_nokey)):
+        if nokey.all():
+            raise GateInputError(
+                f"every {label} value in {name} is missing ({frame.shape[0]} rows): "
+                "nothing to check entity overlap on; fill the key or pass the right column"
+            )
+    train_keys, test_keys = _aligned(tr.loc[~tr_nokey], te.loc[~te_nokey], keys)
+    tk, sk = train_keys.drop_duplicates(), test_keys.drop_duplicates()
+    try:
+        shared = tk.merge(sk, on=keys, how="inner")
+        test_rows_shared = int(test_keys.merge(shared, on=keys, how="inner").shape[0])
+    except (ValueError, TypeError) as exc:
+        kinds = ", ".join(f"{k}: train {tr[k].dtype} vs test {te[k].dtype}" for k in keys)
+        raise GateInputError(
+            f"cannot compare key {label} across train and test ({kinds}): {exc}; cast the "
+            "key to the same type in both frames"
+        ) from exc
     n_shared = int(shared.shape[0])
-    test_rows_shared = int(te[keys].merge(shared, on=keys, how="inner").shape[0])
     details: dict[str, Any] = {
         "key": keys,
         "entities_train": int(tk.shape[0]),
         "entities_test": int(sk.shape[0]),
         "shared_entities": n_shared,
         "test_rows_with_shared_entity": test_rows_shared,
+        "train_rows_missing_key": int(tr_nokey.sum()),
+        "test_rows_missing_key": int(te_nokey.sum()),
         "examples": [
             {k: jsonable_value(v) for k, v in r.items()}
             for r in shared.head(MAX_EXAMPLES).to_dict("records")
@@ -272,8 +342,9 @@ def entity_overlap(
     n_dup = 0
     if check_duplicates:
         cols = [c for c in tr.columns if c in te.columns]
-        h_tr = pd.util.hash_pandas_object(tr[cols], index=False).to_numpy()
-        h_te = pd.util.hash_pandas_object(te[cols], index=False).to_numpy()
+        a, b = _aligned(tr, te, cols)
+        h_tr = pd.util.hash_pandas_object(a, index=False).to_numpy()
+        h_te = pd.util.hash_pandas_object(b, index=False).to_numpy()
         dup = np.isin(h_te, h_tr)
         n_dup = int(dup.sum())
         details["duplicate_rows"] = n_dup
@@ -285,7 +356,7 @@ def entity_overlap(
             for e in details["examples"]
         )
         problems.append(
-            f"{n_shared} {'/'.join(keys)} value(s) appear in both train and test "
+            f"{n_shared} {label} value(s) appear in both train and test "
             f"({pct(n_shared / sk.shape[0])} of test entities, {test_rows_shared} test rows; "
             f"allowed {max_overlap}), e.g. {ex}"
         )
@@ -295,9 +366,15 @@ def entity_overlap(
             f"{details['duplicate_examples']})"
         )
     message = "; ".join(problems) or (
-        f"train and test share no {'/'.join(keys)} values ({tk.shape[0]} vs {sk.shape[0]} "
-        "entities) and no duplicated rows"
+        f"train and test share no {label} values ({tk.shape[0]} vs {sk.shape[0]} "
+        "entities)" + (" and no duplicated rows" if check_duplicates else "")
     )
+    if tr_nokey.any() or te_nokey.any():
+        message += (
+            f"; {int(tr_nokey.sum())} train and {int(te_nokey.sum())} test row(s) with a "
+            f"missing {label} were left out of the entity check (a missing id is not a "
+            "shared entity)"
+        )
     return GateResult(
         name="entity_overlap",
         verdict="fail" if problems else "pass",

@@ -111,8 +111,9 @@ def no_worse(
 
     ``slices``: one label per row, or a mapping name -> boolean mask. Slices with fewer
     than ``min_slice_rows`` rows (or a single class, for rank metrics) are skipped and
-    listed. Measured is the lower bound of the CI of candidate - champion; the threshold
-    is ``-margin``. ``champion_scores=None`` (first deploy) passes with a note.
+    listed. Measured is the lower bound of the CI of candidate - champion that the verdict
+    used (``details.ci_low``: the widened bound when the bootstrap is degenerate); the
+    threshold is ``-margin``. ``champion_scores=None`` (first deploy) passes with a note.
 
     Small samples: with fewer than ``min_class_rows`` rows of either class the gate does
     not pass (a would-be pass becomes inconclusive; a clear fail stays a fail): a bootstrap
@@ -123,7 +124,8 @@ def no_worse(
     ``roc_auc`` to at least ``degenerate_auc_half_width`` (Hanley-McNeil SE at the
     rule-of-three AUC) on each side, and the widened CI decides; for other metrics a
     would-be pass becomes inconclusive. The message says how many rows (and
-    positives) would settle it.
+    positives) would settle it. Labels of a single class raise ``GateInputError`` for every
+    metric (no sample at that class rate could ever settle the comparison).
     """
     m = get_metric(metric)
     if margin < 0:
@@ -152,10 +154,20 @@ def no_worse(
             rubric=rubric,
         )
     champ = as_scores(champion_scores, n, "champion_scores")
-    boot = stats.paired_bootstrap(y, champ, cand, m, n_resamples, confidence, seed)
-    bound = -margin
     n_pos = int(y.sum())
     n_neg = n - n_pos
+    if n_pos == 0 or n_neg == 0:
+        # rank metrics refuse this in Metric.validate; probability metrics would compute,
+        # but no number of rows at this class rate could meet min_class_rows
+        only = "negative" if n_pos == 0 else "positive"
+        raise GateInputError(
+            f"y_true has one class only (all {n} labels are {only}): comparing {m.name} "
+            f"needs both classes (at least {min_class_rows} of each); evaluate on a window "
+            "whose labels have matured, or check the label join (unlabelled rows filled "
+            "with 0?)"
+        )
+    boot = stats.paired_bootstrap(y, champ, cand, m, n_resamples, confidence, seed)
+    bound = -margin
     minority = min(n_pos, n_neg)
     low, high, std = boot.low, boot.high, boot.std
     # the same ranking (rank metrics) or the same scores give the same value on any rows
@@ -293,7 +305,7 @@ def no_worse(
     return GateResult(
         name="no_worse",
         verdict=verdict,  # type: ignore[arg-type]
-        measured=boot.low,
+        measured=low,  # the bound the verdict used (widened when the bootstrap is degenerate)
         threshold=bound,
         direction="min",
         message=". ".join(parts),

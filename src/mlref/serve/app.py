@@ -43,7 +43,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.background import BackgroundTask
 
 from mlref.serve.batching import BatchFailed, BatchingPredictor, PredictorClosed, QueueFull
-from mlref.serve.features import FeastFeatureSource, FeatureSource, RequestBatch
+from mlref.serve.features import (
+    FeastFeatureSource,
+    FeatureSource,
+    RequestBatch,
+    conversion_errors,
+)
 from mlref.serve.metrics import ServingMetrics
 from mlref.serve.predictor import (
     Scored,
@@ -54,7 +59,16 @@ from mlref.serve.predictor import (
     served_model_from_card,
 )
 from mlref.serve.predlog import PredictionLog, PredictionRecord, features_json
-from mlref.serve.schemas import BatchRequest, BatchResponse, Prediction, Transaction
+from mlref.serve.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    NotReadyStatus,
+    Prediction,
+    ReadyStatus,
+    Transaction,
+    ValidationErrorResponse,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -380,15 +394,33 @@ class ServingRuntime:
             raise NotReady("still loading the model and the feature store")
 
     async def predict(
-        self, transactions: Sequence[Transaction]
+        self, transactions: Sequence[Transaction], *, loc: tuple[str, ...] = ()
     ) -> tuple[list[dict[str, Any]], BackgroundTask | None]:
         """Score ``transactions``; returns the predictions (the ``Prediction`` fields, as dicts
         ready for JSON) and the task to run after the response is sent (shadow + log), if any.
+
+        ``loc`` is where the transactions sit in the request body (``()`` for /predict,
+        ``("transactions",)`` for /predict/batch): a value the batch worker could not convert
+        is refused here with 422 at that location (``RequestValidationError``), before it is
+        queued, so it never fails the batch it would have joined. The schema's bounds already
+        keep such values out; this is the second line.
 
         This runs once per request on the event loop, so it is kept lean: no per-request
         pydantic models or context managers, one log hand-off per request.
         """
         self.check_ready()
+        bad = conversion_errors(transactions)
+        if bad:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "unconvertible",
+                        "loc": ("body", *loc, index, field) if loc else ("body", field),
+                        "msg": reason,
+                    }
+                    for index, field, reason in bad
+                ]
+            )
         batcher, model, shadow_batcher = self.batcher, self.model, self.shadow_batcher
         assert batcher is not None
         assert model is not None
@@ -558,6 +590,48 @@ def _json(content: Any, background: BackgroundTask | None) -> Response:
     )
 
 
+def _retry_after_header() -> dict[str, Any]:
+    return {
+        "Retry-After": {
+            "description": "seconds to wait before retrying (ServeConfig.retry_after_s)",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+
+
+def _scoring_error_responses(*, batch: bool) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a scoring route, with the bodies the handlers below send."""
+    too_large = (
+        "the body exceeds its byte limit, or the batch holds more than max_batch_request "
+        "transactions: split it"
+        if batch
+        else "the body exceeds its byte limit"
+    )
+    return {
+        400: {
+            "model": ErrorResponse,
+            "description": "the body is not JSON, is empty, or is not sent as "
+            "'Content-Type: application/json'",
+        },
+        413: {"model": ErrorResponse, "description": too_large},
+        422: {
+            "model": ValidationErrorResponse,
+            "description": "the body is JSON but not a valid request: every invalid field "
+            "with the reason (the input is never echoed back)",
+        },
+        500: {
+            "model": ErrorResponse,
+            "description": "scoring the batch this request was part of failed; retry",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "not ready yet, shutting down, or overloaded (queue full): retry "
+            "after Retry-After seconds",
+            "headers": _retry_after_header(),
+        },
+    }
+
+
 def _document_scoring_routes(app: FastAPI) -> None:
     """Put the two Starlette scoring routes into the OpenAPI document with their schemas."""
     from fastapi.openapi.utils import get_openapi
@@ -572,8 +646,20 @@ def _document_scoring_routes(app: FastAPI) -> None:
         raise NotImplementedError
 
     documented = [
-        APIRoute("/predict", predict, methods=["POST"], response_model=Prediction),
-        APIRoute("/predict/batch", predict_batch, methods=["POST"], response_model=BatchResponse),
+        APIRoute(
+            "/predict",
+            predict,
+            methods=["POST"],
+            response_model=Prediction,
+            responses=_scoring_error_responses(batch=False),
+        ),
+        APIRoute(
+            "/predict/batch",
+            predict_batch,
+            methods=["POST"],
+            response_model=BatchResponse,
+            responses=_scoring_error_responses(batch=True),
+        ),
     ]
 
     def openapi() -> dict[str, Any]:
@@ -717,7 +803,7 @@ def create_app(
                 f"batch of {len(batch.transactions)} transactions exceeds the limit of "
                 f"{cfg.max_batch_request}; split it into smaller calls"
             )
-        predictions, follow_up = await runtime.predict(batch.transactions)
+        predictions, follow_up = await runtime.predict(batch.transactions, loc=("transactions",))
         return _json({"predictions": predictions}, follow_up)
 
     # Starlette routes inside the FastAPI app: the scoring hot path skips FastAPI's per-request
@@ -734,7 +820,17 @@ def create_app(
         """The process is alive and the event loop answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz",
+        responses={
+            200: {"model": ReadyStatus, "description": "ready to score"},
+            503: {
+                "model": NotReadyStatus,
+                "description": "not ready: loading, start-up failed, or shutting down",
+                "headers": _retry_after_header(),
+            },
+        },
+    )
     async def readyz() -> JSONResponse:
         """Ready to score: model and feature store loaded, not shutting down."""
         if runtime.ready and not runtime.closing:

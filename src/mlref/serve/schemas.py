@@ -1,15 +1,54 @@
-"""Request and response bodies of the scoring API (the contract in notes/TEAM.md, "Serving").
+"""Request, response and error bodies of the scoring API (the contract in notes/TEAM.md,
+"Serving").
 
 Validation is strict where a silent coercion would score the wrong thing: a user id sent as a
 string, an amount sent as a string or a boolean, a negative or non-finite amount, and a
 timestamp without a timezone are refused with 422 naming the field and the reason.
+
+Bounds keep every accepted value representable where the server stores it: ``user_id`` is a
+Feast int64 entity key (the data's ids are positive), so it must lie in ``0 .. 2**63 - 1``;
+``event_timestamp`` becomes int64 nanoseconds since the epoch (which only span 1677..2262),
+so it must lie in ``[EVENT_TIME_MIN, EVENT_TIME_MAX)`` = 1970-01-01 .. 2200-01-01 UTC. Out of
+range is a 422 for that request, never a failure of the batch it would have been scored in.
+
+The error bodies (``ErrorResponse``, ``ValidationErrorResponse``) and the readiness bodies
+(``ReadyStatus``, ``NotReadyStatus``) are what the server sends; the OpenAPI document describes
+the routes with them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
+from pydantic_core import PydanticCustomError
+
+USER_ID_MAX = 2**63 - 1  # int64: the Feast entity key's type
+EVENT_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # inclusive
+EVENT_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive; int64 ns end in 2262
+EVENT_TIME_RANGE = (
+    f"{EVENT_TIME_MIN.isoformat().replace('+00:00', 'Z')} (inclusive) and "
+    f"{EVENT_TIME_MAX.isoformat().replace('+00:00', 'Z')} (exclusive)"
+)
+
+
+def _event_time_in_range(value: datetime) -> datetime:
+    if not EVENT_TIME_MIN <= value < EVENT_TIME_MAX:
+        raise PydanticCustomError(
+            "event_time_out_of_range",
+            "Input should be between {range}; send the time the transaction happened",
+            {"range": EVENT_TIME_RANGE},
+        )
+    return value
 
 
 class Transaction(BaseModel):
@@ -18,10 +57,17 @@ class Transaction(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     transaction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
-    user_id: StrictInt
+    user_id: Annotated[
+        StrictInt,
+        Field(ge=0, le=USER_ID_MAX, description="the card holder's id: an int64 >= 0"),
+    ]
     amount: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
     merchant_category: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    event_timestamp: AwareDatetime
+    event_timestamp: Annotated[
+        AwareDatetime,
+        AfterValidator(_event_time_in_range),
+        Field(description=f"ISO-8601 with a timezone, between {EVENT_TIME_RANGE}"),
+    ]
 
 
 class BatchRequest(BaseModel):
@@ -45,3 +91,54 @@ class Prediction(BaseModel):
 
 class BatchResponse(BaseModel):
     predictions: list[Prediction]
+
+
+# -- error and readiness bodies (what the handlers in mlref.serve.app send) -------------------
+
+
+class ErrorResponse(BaseModel):
+    """Any error but a validation error: 400, 413, 500, 503."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str = Field(description="what is wrong and what to do about it")
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(
+        description="where in the body: 'amount', 'transactions[2].user_id', or 'body'"
+    )
+    reason: str = Field(description="what is wrong with it")
+    type: str = Field(description="machine-readable error kind, e.g. 'greater_than_equal'")
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: the body is JSON but not a valid request. The input is never echoed back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str = Field(description="'invalid request: <field>: <reason>; ...'")
+    errors: list[FieldError] = Field(min_length=1)
+
+
+class ReadyStatus(BaseModel):
+    """/readyz 200: model and feature store loaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ready: Literal[True]
+    model_version: str | None
+    shadow_version: str | None
+
+
+class NotReadyStatus(BaseModel):
+    """/readyz 503: still loading, start-up failed, or shutting down."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ready: Literal[False]
+    reason: str

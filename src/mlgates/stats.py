@@ -3,17 +3,22 @@
 There is ONE implementation of each; the reference system's production monitoring
 imports these so CI and monitoring compute the same numbers.
 
-PSI binning: interior edges are the reference quantiles, deduplicated (heavy ties
-collapse bins instead of creating empty ones); the outer bins are open-ended, so values
-beyond the reference range still land in a bin. Bins are left-closed, ``[e_i, e_{i+1})``.
-NaN gets its own bucket. Empty bins are floored at ``eps`` (a share, default 1e-4) so a
-bin seen on one side only contributes a large but finite term.
+PSI binning (``quantile_bins``): interior edges, bins left-closed ``[e_i, e_{i+1})``, the
+outer bins open-ended so values beyond the reference range still land in a bin, then a NaN
+bucket. A reference with at most ``n_bins`` distinct finite values (flags, small counts,
+constant columns) gets one bin per distinct value, plus the open bins below the smallest
+and above the largest. Otherwise the edges are the reference quantiles, deduplicated, and
+a value heavy enough to collapse several quantiles gets its own bin (an extra edge just
+above it), so a shift onto or off that value is seen. Empty bins are floored at ``eps``
+(a share, default 1e-4) so a bin seen on one side only contributes a large but finite
+term.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -34,33 +39,99 @@ CHUNK_CELLS = 4_000_000
 # --------------------------------------------------------------------------- PSI
 
 
-def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
-    """Interior bin edges at the reference quantiles ``1/n_bins .. (n_bins-1)/n_bins``.
+def is_integer(value: object) -> bool:
+    """True for Python and numpy integers (not bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
-    Same values as ``np.quantile(..., method="linear")`` but from one sort (faster than
-    numpy's multi-quantile partition). NaN and infinities are ignored when placing
-    edges; duplicate edges (heavy ties) are dropped, so a constant column has no edges.
+
+def _bin_count(n_bins: object, what: str = "n_bins") -> int:
+    if not is_integer(n_bins):
+        raise GateInputError(
+            f"{what} must be an integer bin count (e.g. 10), got {n_bins!r} "
+            f"({type(n_bins).__name__})"
+        )
+    k = int(n_bins)  # type: ignore[call-overload]
+    if k < 2:
+        raise GateInputError(f"{what} must be >= 2, got {k}")
+    return k
+
+
+def _just_above(v: FloatArray) -> FloatArray:
+    """The next float above each value: ``[v, _just_above(v))`` holds exactly ``v``."""
+    return np.nextafter(v, np.inf)
+
+
+def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
+    """Interior bin edges for ``bin_counts`` from reference ``values`` (NaN/inf ignored).
+
+    - At most ``n_bins`` distinct finite values: the edges are the distinct values plus
+      the float just above the largest, so each value is its own bin ``[v_i, v_{i+1})``,
+      and values below the smallest / above the largest fall in the outer bins (a
+      constant column ``c`` gets edges ``[c, nextafter(c)]``).
+    - Otherwise: the quantiles ``1/n_bins .. (n_bins-1)/n_bins`` (the values of
+      ``np.quantile(..., method="linear")``, from one sort), deduplicated; each value that
+      collapsed two or more quantiles (a heavy tie) also gets an edge at the smallest
+      reference value above it (or just above it when it is the maximum), so the bin
+      ``[v, next)`` holds only that value and the mass above it is binned separately.
+
+    An empty (all NaN) reference gives no edges: one bin plus the NaN bucket.
     """
-    if n_bins < 2:
-        raise GateInputError(f"n_bins must be >= 2, got {n_bins}")
-    x = np.asarray(values, dtype=np.float64)
+    k = _bin_count(n_bins)
+    x = np.asarray(values, dtype=np.float64).ravel()
     xs = np.sort(x[np.isfinite(x)])
     if xs.size == 0:
         return np.empty(0)
-    h = (xs.size - 1) * np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    distinct = xs[np.r_[True, xs[1:] != xs[:-1]]]
+    if distinct.size <= k:
+        return np.r_[distinct, _just_above(distinct[-1:])]
+    h = (xs.size - 1) * np.linspace(0.0, 1.0, k + 1)[1:-1]
     lo = np.floor(h).astype(np.intp)
     hi = np.minimum(lo + 1, xs.size - 1)
-    return np.unique(xs[lo] + (h - lo) * (xs[hi] - xs[lo]))
+    raw = xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+    edges, repeats = np.unique(raw, return_counts=True)
+    heavy = edges[repeats > 1]
+    if heavy.size == 0:
+        return edges
+    pos = np.searchsorted(xs, heavy, side="right")
+    above = np.where(pos < xs.size, xs[np.minimum(pos, xs.size - 1)], _just_above(heavy))
+    return np.unique(np.r_[edges, above])
+
+
+def check_edges(edges: ArrayLike, what: str = "edges") -> FloatArray:
+    """Explicit interior edges as a float array: 1-d, finite, strictly increasing."""
+    try:
+        e = np.asarray(edges, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise GateInputError(
+            f"{what} must be a 1-d sequence of numbers (interior bin edges), got {edges!r}"
+        ) from exc
+    if e.ndim != 1:
+        raise GateInputError(
+            f"{what} must be 1-d interior bin edges, got shape {e.shape}: pass e.g. "
+            "[0.1, 0.5, 0.9] or a bin count"
+        )
+    if not np.isfinite(e).all():
+        raise GateInputError(
+            f"{what} must be finite (the outer bins are already open-ended), got "
+            f"{e.tolist()}: drop the inf/NaN edges"
+        )
+    if e.size > 1 and not (np.diff(e) > 0).all():
+        raise GateInputError(
+            f"{what} must be strictly increasing, got {e.tolist()}: pass them sorted and "
+            "without duplicates (e.g. np.unique(edges))"
+        )
+    return e
 
 
 def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
     """Counts per bin: ``len(edges) + 1`` left-closed bins, then one NaN bucket.
 
+    ``edges`` must be 1-d, finite and strictly increasing (``GateInputError`` otherwise).
     With few edges, counting ``x >= edge`` per edge beats ``searchsorted`` + ``bincount``
     by ~8x (no per-element binary search, no index array).
     """
     x = np.ascontiguousarray(values, dtype=np.float64)  # strided frame columns are ~30x slower
-    e = np.asarray(edges, dtype=np.float64)
+    e = check_edges(edges)
     n_nan = int(np.count_nonzero(np.isnan(x)))
     if e.size > 32:
         idx = np.searchsorted(e, x, side="right")
@@ -72,14 +143,40 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
 
 
 def bin_labels(edges: ArrayLike) -> list[str]:
-    """Human-readable labels matching ``bin_counts``' layout."""
+    """Human-readable labels matching ``bin_counts``' layout.
+
+    A bin ``[v, nextafter(v))`` (one distinct reference value, see ``quantile_bins``) is
+    labelled ``{v}``, and the bin after it ``(v, next)``.
+    """
     e = [float(v) for v in np.asarray(edges, dtype=np.float64).ravel()]
     if not e:
         return ["(-inf, inf)", "__nan__"]
-    labels = [f"(-inf, {e[0]:.6g})"]
-    labels += [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(e)]
-    labels += [f"[{e[-1]:.6g}, inf)", "__nan__"]
-    return labels
+    bounds = [-math.inf, *e, math.inf]
+    labels = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        if hi == math.nextafter(lo, math.inf):
+            labels.append(f"{{{lo:.6g}}}")
+        elif i == 0:
+            labels.append(f"(-inf, {hi:.6g})")
+        elif i >= 2 and lo == math.nextafter(bounds[i - 1], math.inf):
+            labels.append(f"({bounds[i - 1]:.6g}, {hi:.6g})")
+        else:
+            labels.append(f"[{lo:.6g}, {hi:.6g})")
+    return [*labels, "__nan__"]
+
+
+def check_eps(eps: float, what: str = "eps") -> float:
+    """The PSI share floor: a number in (0, 1) (default 1e-4)."""
+    try:
+        v = float(eps)
+    except (TypeError, ValueError) as exc:
+        raise GateInputError(f"{what} must be a number in (0, 1), got {eps!r}") from exc
+    if not 0.0 < v < 1.0:
+        raise GateInputError(
+            f"{what} must be in (0, 1), got {eps!r}: it floors the share of an empty bin so "
+            f"its PSI term stays finite (0 gives NaN); use a small share such as {DEFAULT_EPS}"
+        )
+    return v
 
 
 def psi_terms(
@@ -88,7 +185,9 @@ def psi_terms(
     """Per-bin PSI contributions ``(c - r) * ln(c / r)`` on shares floored at ``eps``.
 
     Every term is >= 0 (both factors share a sign), so PSI >= 0 and PSI(x, x) = 0.
+    ``eps`` must be in (0, 1): with 0 a bin empty on both sides gives ``0 * ln(0/0)`` (NaN).
     """
+    check_eps(eps)
     r = np.asarray(reference_counts, dtype=np.float64)
     c = np.asarray(current_counts, dtype=np.float64)
     if r.shape != c.shape:
@@ -108,11 +207,19 @@ def psi(
 ) -> float:
     """Population stability index of a numeric variable.
 
-    ``bins`` is a bin count (edges from the reference quantiles) or explicit interior
-    edges (e.g. frozen ones).
+    ``bins`` is a bin count (any integer, numpy ones included; edges from
+    ``quantile_bins`` of the reference) or explicit interior edges (e.g. frozen ones:
+    1-d, finite, strictly increasing).
     """
     ref = np.asarray(reference, dtype=np.float64)
-    edges = quantile_bins(ref, bins) if isinstance(bins, int) else np.asarray(bins, float)
+    if is_integer(bins):
+        edges = quantile_bins(ref, bins)  # type: ignore[arg-type]
+    elif np.ndim(bins) == 0:
+        raise GateInputError(
+            f"bins must be an integer bin count or a 1-d sequence of edges, got {bins!r}"
+        )
+    else:
+        edges = check_edges(bins, "bins")
     return float(psi_terms(bin_counts(ref, edges), bin_counts(current, edges), eps).sum())
 
 
@@ -347,6 +454,13 @@ def percentiles(values: ArrayLike, qs: Sequence[float] = (50, 95, 99)) -> dict[s
     return {f"p{q:g}": float(x) for q, x in zip(qs, out, strict=True)}
 
 
+def as_real(value: object, what: str) -> float:
+    """``value`` as a float; a ``GateInputError`` naming ``what`` if it is not a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise GateInputError(f"{what} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
 def quantile_bootstrap_ci(
     values: ArrayLike,
     q: float,
@@ -356,10 +470,28 @@ def quantile_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile-bootstrap CI of the ``q`` quantile (0 < q < 1, linear interpolation).
 
+    Raises ``GateInputError`` (a ``ValueError``) on NaN/inf values, fewer than 2 values, ``q``
+    or ``confidence`` outside (0, 1), or ``n_resamples < 1``.
+
     Vectorised: sorting the sample once makes a resample's order statistics the values at
     its order-statistic *indices*, found with one ``np.partition`` per chunk.
     """
-    v = np.sort(np.asarray(values, dtype=np.float64))
+    if not 0.0 < as_real(q, "q") < 1.0:
+        raise GateInputError(f"q must be a fraction in (0, 1) (e.g. 0.99 for p99), got {q!r}")
+    if not 0.0 < as_real(confidence, "confidence") < 1.0:
+        raise GateInputError(
+            f"confidence must be a fraction in (0, 1) (e.g. 0.95, not 95), got {confidence!r}"
+        )
+    if not is_integer(n_resamples):
+        raise GateInputError(f"n_resamples must be an integer, got {n_resamples!r}")
+    if n_resamples < 1:
+        raise GateInputError(f"n_resamples must be >= 1 (e.g. 1000), got {n_resamples}")
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    n_bad = int((~np.isfinite(v)).sum())
+    if n_bad:
+        raise GateInputError(
+            f"{n_bad} NaN/inf value(s): drop or fix them before taking a quantile CI"
+        )
     n = v.size
     if n < 2:
         raise GateInputError("a quantile CI needs at least 2 values")

@@ -84,3 +84,27 @@ def test_cost_budget() -> None:
         cost_budget(0, 3.5)
     with pytest.raises(GateInputError, match="both latency_s and batch_size"):
         cost_budget(100, 3.5, latency_s=0.02)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"confidence": 95}, r"confidence must be a fraction in \(0, 1\)"),
+        ({"confidence": 0.0}, r"confidence must be a fraction in \(0, 1\)"),
+        ({"confidence": 1.0}, r"confidence must be a fraction in \(0, 1\)"),
+        ({"confidence": "0.95"}, "confidence must be a number"),
+        ({"n_resamples": 0}, "n_resamples must be >= 10"),
+        ({"n_resamples": 100.0}, "n_resamples must be an integer"),
+        ({"min_samples": 1}, "min_samples must be >= 2"),
+        ({"seed": -1}, "seed must be >= 0"),
+    ],
+)
+def test_latency_bad_arguments_are_input_errors(kwargs: dict[str, object], match: str) -> None:
+    samples = np.random.default_rng(3).gamma(4.0, 3.0, 300)
+    with pytest.raises(GateInputError, match=match):
+        latency_budget(samples, **kwargs)  # type: ignore[arg-type]
+    # the same samples with sane arguments measure fine (numpy integers accepted)
+    n_resamples: int = np.int64(200)  # type: ignore[assignment]
+    ok = latency_budget(samples, confidence=0.9, n_resamples=n_resamples, min_samples=100)
+    assert ok.verdict == "pass", ok.explain()
+    assert ok.details["p99_ci_low"] <= ok.measured <= ok.details["p99_ci_high"]

@@ -40,6 +40,15 @@ def _positive(value: float, what: str) -> float:
     return v
 
 
+def _integer(value: object, what: str, minimum: int, example: str) -> int:
+    if not stats.is_integer(value):
+        raise GateInputError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    n = int(value)  # type: ignore[call-overload]
+    if n < minimum:
+        raise GateInputError(f"{what} must be >= {minimum}, got {n} ({example})")
+    return n
+
+
 def latency_budget(
     samples_ms: ArrayLike,
     p99_ms: float = 50.0,
@@ -48,7 +57,20 @@ def latency_budget(
     n_resamples: int = 1000,
     min_samples: int = 100,
 ) -> GateResult:
-    """p50/p95/p99 of request latencies, p99 held to ``p99_ms`` with a bootstrap CI."""
+    """p50/p95/p99 of request latencies, p99 held to ``p99_ms`` with a bootstrap CI.
+
+    ``confidence`` is a fraction in (0, 1) (0.95, not 95); ``n_resamples`` an integer
+    >= 10; ``min_samples`` an integer >= 2. Bad values raise ``GateInputError`` up front.
+    """
+    budget = _positive(p99_ms, "p99_ms")
+    if not 0.0 < stats.as_real(confidence, "confidence") < 1.0:
+        raise GateInputError(
+            f"confidence must be a fraction in (0, 1), e.g. 0.95 for a 95% CI "
+            f"(not 95), got {confidence!r}"
+        )
+    n_resamples = _integer(n_resamples, "n_resamples", 10, "1000 is the default")
+    min_samples = _integer(min_samples, "min_samples", 2, "100 is the default")
+    seed = _integer(seed, "seed", 0, "any non-negative integer")
     v = as_1d(samples_ms, "samples_ms")
     bad = ~np.isfinite(v) | (v < 0)
     if bad.any():
@@ -56,7 +78,6 @@ def latency_budget(
             f"samples_ms has {int(bad.sum())} NaN/inf/negative value(s), e.g. at rows "
             f"{np.flatnonzero(bad)[:5].tolist()}: record failed requests separately"
         )
-    budget = _positive(p99_ms, "p99_ms")
     pct = stats.percentiles(v, (50, 95, 99))
     p99 = pct["p99"]
     details = {

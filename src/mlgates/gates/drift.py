@@ -192,7 +192,25 @@ def _default_features(
 
 
 def _feature_verdict(value: float, warn: float, fail: float) -> str:
+    """pass/warn/fail of one PSI; a non-finite PSI never passes (``nan > fail`` is False)."""
+    if not math.isfinite(value):
+        return "fail"
     return "fail" if value > fail else "warn" if value > warn else "pass"
+
+
+def _rank_key(value: float) -> float:
+    """Sort key putting a non-finite PSI first (it fails)."""
+    return value if math.isfinite(value) else math.inf
+
+
+def _threshold(value: float, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise GateInputError(f"{what} must be a number, got {value!r}") from exc
+    if not math.isfinite(v):
+        raise GateInputError(f"{what} must be finite, got {value!r}")
+    return v
 
 
 def _top_bins(
@@ -229,8 +247,11 @@ def psi_drift(
     without it they are fitted on ``reference``. With frozen bins ``reference`` may be
     None: the stored reference counts are used.
     """
-    if not 0 <= warn <= fail:
+    if not 0 <= _threshold(warn, "warn") <= _threshold(fail, "fail"):
         raise GateInputError(f"need 0 <= warn <= fail, got warn={warn}, fail={fail}")
+    stats.check_eps(eps)
+    if bins is None:
+        stats.quantile_bins([], n_bins)  # validates n_bins before any work
     cur = as_frame(current, "current")
     frozen = FrozenBins.load(bins) if isinstance(bins, (str, os.PathLike)) else bins
     ref = None if reference is None else as_frame(reference, "reference")
@@ -272,6 +293,7 @@ def psi_drift(
         row: dict[str, Any] = {
             "psi": value,
             "verdict": _feature_verdict(value, warn, fail),
+            "finite": math.isfinite(value),
             "kind": fb.kind,
             "rows_reference": int(ref_counts.sum()),
             "rows_current": int(cur_counts.sum()),
@@ -282,7 +304,7 @@ def psi_drift(
             row["unseen_share_current"] = float(cur_counts[-2] / cur_counts.sum())
         rows[name] = row
 
-    ranked = sorted(rows, key=lambda f: rows[f]["psi"], reverse=True)
+    ranked = sorted(rows, key=lambda f: _rank_key(rows[f]["psi"]), reverse=True)
     worst = ranked[0]
     measured = rows[worst]["psi"]
     verdict = _feature_verdict(measured, warn, fail)
@@ -294,6 +316,8 @@ def psi_drift(
         if top:
             t = top[0]
             where = f" (bin {t['bin']}: {pct(t['reference_share'])} -> {pct(t['current_share'])})"
+        if not rows[f]["finite"]:
+            return f"{f} PSI {rows[f]['psi']} is not finite (check eps and the bin counts)"
         return f"{f} PSI {fmt(rows[f]['psi'])}{where}"
 
     if flagged:
@@ -476,11 +500,31 @@ def prediction_drift(
         bad = ~np.isfinite(v)
         if bad.any():
             raise GateInputError(f"{what} has {int(bad.sum())} NaN/inf score(s)")
+    psi_fail, psi_warn = _threshold(psi_fail, "psi_fail"), _threshold(psi_warn, "psi_warn")
+    mean_shift, mean_floor = (
+        _threshold(mean_shift, "mean_shift"),
+        _threshold(mean_floor, "mean_floor"),
+    )
+    mean_z = _threshold(mean_z, "mean_z")
+    if psi_fail <= 0:
+        raise GateInputError(
+            f"psi_fail must be > 0, got {psi_fail}: it is the score PSI that fails the gate "
+            "(0.2 is the usual 'significant shift' level)"
+        )
+    if not 0 <= psi_warn <= psi_fail:
+        raise GateInputError(
+            f"need 0 <= psi_warn <= psi_fail, got psi_warn={psi_warn}, psi_fail={psi_fail}"
+        )
+    if mean_shift <= 0:
+        raise GateInputError(
+            f"mean_shift must be > 0, got {mean_shift}: it is the relative change of the "
+            "mean score that fails the gate (e.g. 0.15 for 15%)"
+        )
     if mean_floor <= 0:
         raise GateInputError(f"mean_floor must be > 0, got {mean_floor}")
     if mean_z < 0:
         raise GateInputError(f"mean_z must be >= 0, got {mean_z}")
-    edges = stats.quantile_bins(ref, n_bins) if bins is None else np.asarray(bins, float)
+    edges = stats.quantile_bins(ref, n_bins) if bins is None else stats.check_edges(bins, "bins")
     rc, cc = stats.bin_counts(ref, edges), stats.bin_counts(cur, edges)
     terms = stats.psi_terms(rc, cc)
     value = float(terms.sum())

@@ -220,12 +220,25 @@ def _g(value: float) -> str:
 
 
 def numeric_bin_labels(edges: Sequence[float] | np.ndarray) -> tuple[str, ...]:
-    """Short labels for ``mlgates.stats.bin_counts``' layout: open ends, then missing."""
+    """Short labels for ``mlgates.stats.bin_counts``' layout: open ends, then missing.
+
+    A bin ``[v, nextafter(v))`` holds the single reference value ``v`` (``quantile_bins``
+    gives low-cardinality columns one bin per value): labelled ``v``, and the bin after it
+    starts above ``v`` (``>v``)."""
     e = [float(v) for v in edges]
     if not e:
         return ("all", MISSING_LABEL)
-    inner = [f"{_g(a)}\N{EN DASH}{_g(b)}" for a, b in itertools.pairwise(e)]
-    return (f"<{_g(e[0])}", *inner, f"\N{GREATER-THAN OR EQUAL TO}{_g(e[-1])}", MISSING_LABEL)
+    labels = [f"<{_g(e[0])}"]
+    for i, (lo, hi) in enumerate(itertools.pairwise([*e, math.inf])):
+        single = i > 0 and lo == math.nextafter(e[i - 1], math.inf)
+        start = f">{_g(e[i - 1])}" if single else f"{_g(lo)}"
+        if hi == math.nextafter(lo, math.inf):
+            labels.append(_g(lo))
+        elif hi == math.inf:
+            labels.append(start if single else f"\N{GREATER-THAN OR EQUAL TO}{_g(lo)}")
+        else:
+            labels.append(f"{start}\N{EN DASH}{_g(hi)}")
+    return (*labels, MISSING_LABEL)
 
 
 def _bin_labels(fb: FeatureBins) -> tuple[str, ...]:

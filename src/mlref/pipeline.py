@@ -15,6 +15,7 @@ and without the switch (the generator draws the same numbers either way).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlref.data.columns import EVENT_TIMESTAMP, TRANSACTION_ID
+from mlref.data.columns import EVENT_TIMESTAMP, TRANSACTION_ID, USER_ID
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -298,6 +299,54 @@ def send_traffic(
     return asyncio.run(_run())
 
 
+def replay_chunks(
+    sample: pd.DataFrame, live: pd.DataFrame, *, max_chunk: int = 8
+) -> list[tuple[int, pd.DataFrame]]:
+    """Cut time-ordered requests into chunks that can be sent concurrently on exact state.
+
+    Returns ``(upto, chunk)`` pairs: push ``live.iloc[:upto]`` (the live events older than
+    the chunk's first request), then send the chunk. A request joins the open chunk only
+    if no live event of ITS user falls between the chunk's first request and its own time
+    (such an event would not be in the online store yet); otherwise, or at ``max_chunk``
+    requests, a new chunk starts. Every model input is per user or from the request itself,
+    so other users' events in between change nothing: concurrency is kept wherever exactness
+    allows, and one Feast push per chunk keeps the replay cheap.
+
+    ``sample`` and ``live`` need ``user_id`` and ``event_timestamp`` and must be in time
+    order (``live`` is indexed by position). Requests that are also live events count as
+    events: a user's second request waits until the first one's event is pushed.
+    """
+    import numpy as np
+
+    if max_chunk < 1:
+        raise ValueError(f"max_chunk must be >= 1 (got {max_chunk})")
+    live_ns = live[EVENT_TIMESTAMP].to_numpy("datetime64[ns]").view(np.int64)
+    req_ns = sample[EVENT_TIMESTAMP].to_numpy("datetime64[ns]").view(np.int64)
+    for name, ns in (("live", live_ns), ("sample", req_ns)):
+        if (np.diff(ns) < 0).any():
+            raise ValueError(
+                f"replay_chunks: {name} must be in time order (sort by {EVENT_TIMESTAMP})"
+            )
+    by_user = {int(u): live_ns[idx] for u, idx in live.groupby(USER_ID, sort=False).indices.items()}
+    no_events = np.empty(0, np.int64)
+    bounds = [0]
+    for i, (user, t) in enumerate(zip(sample[USER_ID].to_numpy(np.int64), req_ns, strict=True)):
+        first = bounds[-1]
+        if i == first:
+            continue
+        mine = by_user.get(int(user), no_events)
+        t0 = req_ns[first]
+        between = int(np.searchsorted(mine, t, "left") - np.searchsorted(mine, t0, "left"))
+        if between > 0 or i - first >= max_chunk:
+            bounds.append(i)
+    bounds.append(len(sample))
+    return [
+        (int(np.searchsorted(live_ns, req_ns[a], "left")), sample.iloc[a:b])
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    ]
+
+
 def replay_live(
     system: ReferenceSystem,
     url: str,
@@ -305,39 +354,47 @@ def replay_live(
     *,
     seed: int = 0,
     concurrency: int = 4,
+    max_chunk: int = 8,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Score ``n_requests`` of the live transactions against the server, in time order.
 
     Every live transaction (scored or not) goes through the online path as the stream
-    processor would push it: before a chunk of requests is sent, all live events older than
-    its first request are pushed, so the server sees state as fresh as production would.
+    processor would push it (``OnlineAggregator`` warmed on the last 30 days of history ->
+    ``push_events``): before each request, every live event of its user older than the
+    request is in the online store, so the server scores on the features training computes
+    offline (``batch_model_features`` over history + live). Requests go in concurrent chunks
+    of up to ``max_chunk`` cut by :func:`replay_chunks`; the rest of the stream is pushed at
+    the end, leaving the online store at the end of the live window.
     """
     from mlref.features.online import OnlineAggregator
     from mlref.features.store import push_events
 
-    live = system.live
+    live = system.live.sort_values([EVENT_TIMESTAMP, TRANSACTION_ID], kind="mergesort")
+    live = live.reset_index(drop=True)
     if live.empty:
         raise ValueError("no live transactions to replay; use live_days >= 1")
     n = min(n_requests, len(live))
-    sample = live.sample(n=n, random_state=seed).sort_values([EVENT_TIMESTAMP, TRANSACTION_ID])
+    sample = live.sample(n=n, random_state=seed).sort_values(
+        [EVENT_TIMESTAMP, TRANSACTION_ID], kind="mergesort"
+    )
     # the online state needs the last 30 days of history (the longest window)
     warm_from = system.history_end - pd.Timedelta(days=30)
     aggregator = OnlineAggregator()
     aggregator.process(system.events.loc[system.events[EVENT_TIMESTAMP] > warm_from])
     responses: list[dict[str, Any]] = []
     pushed_until = 0  # live rows [0, pushed_until) are in the online store
-    live_ts = live[EVENT_TIMESTAMP]
-    chunk_size = 8
-    for start in range(0, n, chunk_size):
-        chunk = sample.iloc[start : start + chunk_size]
-        first = chunk[EVENT_TIMESTAMP].iloc[0]
-        upto = int(live_ts.searchsorted(first, side="left"))
+    chunks = replay_chunks(sample, live, max_chunk=max_chunk)
+    log.info("replaying %d live transactions in %d chunks", n, len(chunks))
+    for upto, chunk in chunks:
         if upto > pushed_until:
             push_events(system.store, live.iloc[pushed_until:upto], aggregator=aggregator)
             pushed_until = upto
+        before = len(responses)
         responses.extend(send_traffic(url, chunk, concurrency=concurrency))
-        if len(responses) % 100 < chunk_size:
+        if len(responses) // 100 > before // 100:
             log.info("replayed %d/%d live transactions", len(responses), n)
+    if pushed_until < len(live):
+        push_events(system.store, live.iloc[pushed_until:], aggregator=aggregator)
     return sample, responses
 
 

@@ -210,7 +210,9 @@ def promote(
     ``shadow_log`` (a prediction-log frame, ``mlref.monitor.read_log``): when it holds shadow
     scores of this challenger, the shadow gate (no-worse on the served rows whose labels have
     arrived, ``mlref.shadow.shadow_report``) must pass too: production traffic outranks the
-    offline window.
+    offline window. With ``as_of`` a shadow label counts only if it had arrived by then, the
+    same cutoff as the offline window (a backtest sees no later labels); without it, by the
+    last request in the log.
 
     The evaluation window is the latest ``window_days`` (default: as long as the challenger's
     test window) whose labels have matured (the challenger's label delay) by ``as_of``
@@ -267,6 +269,7 @@ def promote(
         report = shadow_report(
             shadow_rows,
             labels,
+            as_of=None if as_of is None else pd.Timestamp(as_of),  # the offline window's cutoff
             metric=metric,
             margin=margin,
             confidence=confidence,

@@ -107,6 +107,21 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return pearson(ra, rb)
 
 
+def _aware(cutoff: Any) -> pd.Timestamp:
+    """The label cutoff as a UTC timestamp; a naive time is refused, not guessed."""
+    import pandas as pd
+
+    from mlgates.result import GateInputError
+
+    stamp = pd.Timestamp(cutoff)
+    if stamp.tzinfo is None:
+        raise GateInputError(
+            f"as_of={cutoff!r} has no time zone; label times are UTC, so pass an aware time "
+            f"(e.g. '{stamp.isoformat()}+00:00')"
+        )
+    return stamp.tz_convert("UTC")
+
+
 def shadow_report(
     log_frame: pd.DataFrame,
     labels: pd.DataFrame | None = None,
@@ -173,9 +188,7 @@ def shadow_report(
         if "label_timestamp" in labels.columns:
             cutoff = as_of if as_of is not None else rows["ts"].max() if "ts" in rows else None
             if cutoff is not None:
-                arrived = pd.to_datetime(labels["label_timestamp"], utc=True) <= pd.Timestamp(
-                    cutoff
-                )
+                arrived = pd.to_datetime(labels["label_timestamp"], utc=True) <= _aware(cutoff)
                 known = labels[arrived]
         known = known.dropna(subset=["is_fraud"]).drop_duplicates("transaction_id", keep="last")
         labelled = rows.merge(

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_AMOUNT",
+    "NOT_WHOLE_SECONDS",
     "RAW_SCHEMA",
     "REASON_COLUMN",
     "DataQualityError",
@@ -80,6 +81,8 @@ NOT_BINARY = "not 0/1"
 NAIVE_TIMESTAMP = "naive timestamp (no time zone)"
 INVALID_TIMESTAMP = "invalid timestamp"
 BEFORE_EVENT = f"before {EVENT_TIMESTAMP}"
+# the feature store keys its rows by whole seconds (mlref.features.offline.event_seconds)
+NOT_WHOLE_SECONDS = "not a whole second (the feature store keys rows by whole seconds)"
 WRONG_TYPE = "wrong type"
 
 
@@ -98,6 +101,11 @@ class DataQualityError(ValueError):
 
 class RawFrameError(DataQualityError):
     """The frame as a whole is unusable (wrong columns, not a DataFrame)."""
+
+
+def _whole_seconds(stamps: pd.Series) -> pd.Series:
+    """True where the timestamp has no sub-second part (missing values are checked apart)."""
+    return stamps.isna() | (stamps == stamps.dt.floor("s"))
 
 
 def _label_after_event(frame: pd.DataFrame) -> pd.Series:
@@ -125,7 +133,11 @@ RAW_SCHEMA = pa.DataFrameSchema(
             "float64",
             [pa.Check.ge(0, error=NEGATIVE), pa.Check.le(MAX_AMOUNT, error=ABOVE_MAX)],
         ),
-        EVENT_TIMESTAMP: pa.Column(_UTC_NS, description="time-zone aware, UTC"),
+        EVENT_TIMESTAMP: pa.Column(
+            _UTC_NS,
+            pa.Check(_whole_seconds, error=NOT_WHOLE_SECONDS),
+            description="time-zone aware, UTC, whole seconds",
+        ),
         LABEL: pa.Column("int8", pa.Check.isin([0, 1], error=NOT_BINARY)),
         LABEL_TIMESTAMP: pa.Column(_UTC_NS, description="when the label became known"),
     },

@@ -118,6 +118,17 @@ def test_only_labels_that_have_arrived_count(synth, log_writer) -> None:
     assert shadow_report(frame, nothing, as_of=_after(frame)).gate_result.verdict == "inconclusive"
 
 
+def test_a_naive_as_of_is_refused_with_a_clear_error(synth, log_writer) -> None:
+    raw = synth(50, seed=17)
+    logged, labels = _with_labels(raw, 4, shadow="close")
+    frame = read_log(log_writer(logged))
+    naive = _after(frame).tz_localize(None)
+    with pytest.raises(GateInputError, match="has no time zone"):
+        shadow_report(frame, labels, as_of=naive, n_resamples=50)
+    aware = shadow_report(frame, labels, as_of=_after(frame), n_resamples=50)
+    assert aware.n_labelled == len(raw)
+
+
 def test_window_without_shadow_scores_is_refused(synth, log_writer) -> None:
     frame = read_log(log_writer(synth(100, seed=16)))
     with pytest.raises(GateInputError, match="no shadow scores"):

@@ -401,7 +401,13 @@ def replay_live(
 def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
     """The whole reference system end to end; prints where every artefact went."""
     from mlref.features.store import build_feature_store, training_frame
-    from mlref.flywheel import ReviewQueue, SimulatedReviewer, labelled_feedback, merge_feedback
+    from mlref.flywheel import (
+        ReviewQueue,
+        SimulatedReviewer,
+        feedback_use,
+        labelled_feedback,
+        merge_feedback,
+    )
     from mlref.flywheel.mining import mine_hard_examples
     from mlref.monitor.drift import run_monitor
     from mlref.monitor.log import read_log
@@ -444,7 +450,8 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         retrain_settings.ensure_dirs()
         store = build_feature_store(retrain_settings, events)
         frame = training_frame(store, events)
-        run = run_training(settings, frame)
+        run = run_training(settings, frame, **burn_in(frame))
+        used = feedback_use(feedback, events, run.result.split, run.result.config.test_end)
         decision = promote(settings, frame)
 
     print()
@@ -460,6 +467,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
     status = {0: "ok", 2: "CRITICAL alerts"}.get(monitor_code, f"exit {monitor_code}")
     print(f"  monitoring   {status}: {reports / 'monitor.html'}")
     print(f"  review queue {queue_path} ({outcome.labelled} labelled)")
+    print(f"  reviews used {used.explain()}")
     print(f"  retrained    version {run.version}: {decision.explain().splitlines()[0]}")
     print("timings:")
     print(timings.table())
@@ -473,6 +481,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
                 "monitor_exit_code": monitor_code,
                 "champion": system.decision.to_dict(),
                 "retrain": decision.to_dict(),
+                "reviews_used": used.to_dict(),
                 "timings_s": timings.stages,
             },
             indent=2,

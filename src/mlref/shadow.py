@@ -210,6 +210,22 @@ def shadow_report(
             direction="min",
         )
         notes.append("no labelled shadow rows: the no-worse gate did not run")
+    elif int(y.min()) == int(y.max()):
+        # a few labelled rows at a 1% fraud rate are often all legit: no metric can compare
+        # two models on one class, so this is the same "wait for labels" as none at all
+        kind = "fraud" if int(y[0]) == 1 else "legitimate"
+        gate = GateResult(
+            name="no_worse",
+            verdict="inconclusive",
+            measured=None,
+            threshold=-margin,
+            message=f"all {len(y)} labelled shadow rows are {kind}: the shadow model cannot "
+            "be compared with the champion on one class",
+            hint="wait until more labels arrive for the shadow window (or review some "
+            "through the flywheel queue), then re-run the shadow report",
+            direction="min",
+        )
+        notes.append(f"labelled shadow rows are all {kind}: the no-worse gate did not run")
     else:
         gate = no_worse(
             y,

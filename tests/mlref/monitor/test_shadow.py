@@ -133,3 +133,17 @@ def test_window_without_shadow_scores_is_refused(synth, log_writer) -> None:
     frame = read_log(log_writer(synth(100, seed=16)))
     with pytest.raises(GateInputError, match="no shadow scores"):
         shadow_report(frame)
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_labelled_rows_of_one_class_wait_for_labels(synth, log_writer, label: int) -> None:
+    """A few labelled rows at a 1% fraud rate are often all legitimate: the gate waits (as
+    with no labels) instead of raising from inside the comparison."""
+    raw, labels = _with_labels(synth(400, seed=5, shadow=True), 5, shadow="close")
+    labels["is_fraud"] = label
+    frame = read_log(log_writer(raw))
+    report = shadow_report(frame, labels, as_of=_after(frame))
+    assert report.gate_result.verdict == "inconclusive"
+    assert not report.passed
+    kind = "fraud" if label else "legitimate"
+    assert f"all {report.n_labelled} labelled shadow rows are {kind}" in report.gate_result.message

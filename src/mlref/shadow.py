@@ -146,7 +146,7 @@ def shadow_report(
     import pandas as pd
 
     from mlgates import no_worse
-    from mlgates.result import GateInputError, GateResult
+    from mlgates.result import GateInputError
     from mlgates.stats import psi, quantile_bins
 
     required = {"transaction_id", "score", "shadow_score", "decision", "threshold"}
@@ -198,32 +198,20 @@ def shadow_report(
             y = labelled["is_fraud"].astype("int64").to_numpy()
 
     if y is None:
-        gate = GateResult(
-            name="no_worse",
-            verdict="inconclusive",
-            measured=None,
-            threshold=-margin,
-            message=f"none of the {len(rows)} shadow rows has a label yet, so the shadow "
-            "model cannot be shown to be no worse than the champion",
-            hint="wait until labels arrive for the shadow window (or review some through "
-            "the flywheel queue), then re-run the shadow report",
-            direction="min",
+        gate = _waiting_for_labels(
+            f"none of the {len(rows)} shadow rows has a label yet, so the shadow model cannot "
+            "be shown to be no worse than the champion",
+            margin,
         )
         notes.append("no labelled shadow rows: the no-worse gate did not run")
     elif int(y.min()) == int(y.max()):
         # a few labelled rows at a 1% fraud rate are often all legit: no metric can compare
         # two models on one class, so this is the same "wait for labels" as none at all
         kind = "fraud" if int(y[0]) == 1 else "legitimate"
-        gate = GateResult(
-            name="no_worse",
-            verdict="inconclusive",
-            measured=None,
-            threshold=-margin,
-            message=f"all {len(y)} labelled shadow rows are {kind}: the shadow model cannot "
-            "be compared with the champion on one class",
-            hint="wait until more labels arrive for the shadow window (or review some "
-            "through the flywheel queue), then re-run the shadow report",
-            direction="min",
+        gate = _waiting_for_labels(
+            f"all {len(y)} labelled shadow rows are {kind}: the shadow model cannot be "
+            "compared with the champion on one class",
+            margin,
         )
         notes.append(f"labelled shadow rows are all {kind}: the no-worse gate did not run")
     else:
@@ -261,3 +249,19 @@ def shadow_report(
         gate.verdict,
     )
     return report
+
+
+def _waiting_for_labels(message: str, margin: float) -> GateResult:
+    """The shadow gate before labels can settle it: inconclusive, so promotion waits."""
+    from mlgates.result import GateResult
+
+    return GateResult(
+        name="no_worse",
+        verdict="inconclusive",
+        measured=None,
+        threshold=-margin,
+        message=message,
+        hint="wait until (more) labels arrive for the shadow window, or review some through "
+        "the flywheel queue, then re-run the shadow report",
+        direction="min",
+    )

@@ -62,6 +62,31 @@ GOAL_SHARE_OF_FLOOR = 0.6
 SATURATED_P99_FACTOR = 20.0  # leave the ladder when p99 exceeds this many budgets
 # the generator is behind its schedule (it, not the server, limits the offered load)
 GENERATOR_LAG_LIMIT_MS = 20.0
+# a point lasts long enough for this many requests: a p99 needs a few hundred above it to
+# be told apart from noise (at 50 req/s a 3 s point has 150 requests, its p99 ~ the max)
+MIN_REQUESTS_PER_POINT = 1000
+P99_CI_CONFIDENCE = 0.95
+
+
+def p99_ci(latencies_ms: Any) -> list[float | None] | None:
+    """Distribution-free 95% CI of the p99 from order statistics (scipy's ``quantile_test``;
+    exact binomial coverage, no resampling). A bound the sample is too small to give is
+    None: with 150 requests the upper bound of a p99 lies past the largest one, and a
+    bootstrap would report a CI far too narrow there."""
+    import numpy as np
+    from scipy import stats as sps
+
+    values = np.asarray(latencies_ms, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    ci = sps.quantile_test(values, q=float(np.quantile(values, 0.99)), p=0.99)
+    interval = ci.confidence_interval(P99_CI_CONFIDENCE)
+    return [None if not np.isfinite(b) else float(b) for b in (interval.low, interval.high)]
+
+
+def point_duration(rate: float, duration_s: float) -> float:
+    """Seconds to offer ``rate``: at least ``duration_s`` and ``MIN_REQUESTS_PER_POINT``."""
+    return max(duration_s, MIN_REQUESTS_PER_POINT / rate)
 
 
 def _batch_stats(port: int) -> tuple[float, float]:
@@ -111,10 +136,9 @@ def _point(url: str, rate: float, duration_s: float, raw_dir: Path, env: dict[st
     if len(ok):
         pct = stats.percentiles(ok, (50, 95, 99))
         point.update(p50_ms=pct["p50"], p95_ms=pct["p95"], p99_ms=pct["p99"])
-    if len(ok) >= 2:
-        # p99 of a 3 s point rests on a handful of requests: carry its bootstrap CI, so a
-        # comparison of two servers' p99 can tell a difference from noise
-        point["p99_ci_ms"] = list(stats.quantile_bootstrap_ci(ok, 0.99, n_resamples=500))
+    # carry p99's confidence interval, so a comparison of two servers' p99 can tell a
+    # difference from noise
+    point["p99_ci_ms"] = p99_ci(ok)
     point["error_share"] = (point["errors"] + point["timed_out"]) / max(point["sent"], 1)
     point["generator_lagging"] = point["generator_lag_p99_ms"] > GENERATOR_LAG_LIMIT_MS
     return point
@@ -183,7 +207,7 @@ def bench_server(
                 scoring = name not in FLOORS
                 before = _batch_stats(handle.port) if scoring else (0.0, 0.0)
                 raw_dir = run_dir / f"{name}-{rate}"
-                point = _point(handle.url, rate, duration_s, raw_dir, env)
+                point = _point(handle.url, rate, point_duration(rate, duration_s), raw_dir, env)
                 if scoring:
                     point["drain_s"] = _wait_drained(handle.port)
                 after = _batch_stats(handle.port) if scoring else (0.0, 0.0)
@@ -229,6 +253,17 @@ def _keeping_up(point: dict[str, Any], budget: float) -> bool:
         and point["error_share"] <= 0.01
         and not point.get("generator_lagging")
     )
+
+
+def _clearly_above(ci: list[float | None] | None, other: list[float | None] | None) -> bool:
+    """This p99's CI lies wholly above the other's; unknown bounds never count as above."""
+    if not ci or not other or ci[0] is None or other[1] is None:
+        return False
+    return ci[0] > other[1]
+
+
+def _comparable(ci: list[float | None] | None, other: list[float | None] | None) -> bool:
+    return bool(ci) and bool(other) and None not in (*ci, *other)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -282,14 +317,13 @@ def _analyse(
             s["p99_clearly_above_off"] = {
                 load: [ci, off["p99_ci_by_offered"][load]]
                 for load, ci in s["p99_ci_by_offered"].items()
-                if ci
-                and off["p99_ci_by_offered"].get(load)
-                and ci[0] > off["p99_ci_by_offered"][load][1]
+                if _clearly_above(ci, off["p99_ci_by_offered"].get(load))
             }
     goals = _goals(summary)
     return {
         "p99_budget_ms": budget,
         "point_duration_s": duration_s,
+        "min_requests_per_point": MIN_REQUESTS_PER_POINT,
         "generator": "mlref.load.loadgen (open loop, Poisson arrivals, own process)",
         "configs": summary,
         "goals": goals,
@@ -356,6 +390,16 @@ def _goals(summary: dict[str, Any]) -> dict[str, Any]:
         goals[f"{name}_not_worse_than_off"] = {
             "throughput_ratio": ratio,
             "loads_with_p99_clearly_above_off": worse,
+            # loads where a CI bound was missing (too few requests): no verdict there
+            "loads_not_comparable": sorted(
+                (
+                    load
+                    for load, ci in s["p99_ci_by_offered"].items()
+                    if load in off["p99_ci_by_offered"]
+                    and not _comparable(ci, off["p99_ci_by_offered"][load])
+                ),
+                key=float,
+            ),
             "met": (ratio or 0.0) >= 1.0 and not worse,
         }
     return goals

@@ -156,7 +156,9 @@ def markdown(results: dict[str, Any]) -> str:
         loads = sorted({float(k) for c in configs.values() for k in c["p99_by_offered"]})
         out += [
             f"## Server: p99 budget {_f(server['p99_budget_ms'])} ms, open-loop load "
-            f"({server['point_duration_s']:g} s per point)",
+            f"({server['point_duration_s']:g} s per point, at least "
+            f"{server.get('min_requests_per_point', 0)} requests; p99 CIs from order "
+            "statistics)",
             "",
             "| server | req/s at p99 budget | max req/s | vs floor (at budget / max) "
             "| vs framework floor (at budget / max) | vs batching off (at budget / max) |",
@@ -188,6 +190,12 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             figure = goal.get("value", goal.get("throughput_ratio"))
             out.append(f"- {key}: {_f(figure)} -> met: {_f(goal['met'])}")
+            if goal.get("loads_with_p99_clearly_above_off"):
+                loads = ", ".join(goal["loads_with_p99_clearly_above_off"])
+                out.append(f"  (p99 CI wholly above batching off's at {loads} req/s)")
+            if goal.get("loads_not_comparable"):
+                loads = ", ".join(goal["loads_not_comparable"])
+                out.append(f"  (p99 not comparable at {loads} req/s: too few requests)")
             if goal.get("floor_limited_by_generator") or goal.get(
                 "floor_unsaturated_at_ladder_top"
             ):

@@ -156,3 +156,44 @@ def test_no_cost_split_without_the_framework_floor(bench: ModuleType) -> None:
         "floor": [point(50, 50, 3, (2, 4))],
     }
     assert bench._analyse(points, 50.0, 3.0)["cost_split"] is None
+
+
+def test_p99_ci_is_order_statistics_and_unbounded_when_the_sample_is_small(
+    bench: ModuleType,
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    small = rng.exponential(10.0, 150)
+    low, high = bench.p99_ci(small)
+    assert high is None  # 150 requests cannot bound a p99 from above
+    assert low in small
+    large = rng.exponential(10.0, 2000)
+    low, high = bench.p99_ci(large)
+    assert low in large
+    assert high in large
+    assert low < np.quantile(large, 0.99) < high
+    # exact binomial coverage: P(order statistic bounds contain the true p99) >= 95%
+    ranks = np.searchsorted(np.sort(large), [low, high]) + 1
+    from scipy import stats as sps
+
+    coverage = sps.binom.cdf(ranks[1] - 1, 2000, 0.99) - sps.binom.cdf(ranks[0] - 1, 2000, 0.99)
+    assert coverage >= 0.95
+    assert bench.p99_ci([1.0]) is None
+
+
+def test_a_load_without_a_bounded_ci_is_not_comparable_not_worse(bench: ModuleType) -> None:
+    points = {
+        "batching_off": [point(50, 50, 10, (8, None))],  # type: ignore[arg-type]
+        "batching_wait_0ms": [point(50, 50, 30, (25, 40))],
+        "floor": [point(50, 50, 3, (2, 4))],
+    }
+    goal = bench._analyse(points, 50.0, 3.0)["goals"]["batching_wait_0ms_not_worse_than_off"]
+    assert goal["loads_with_p99_clearly_above_off"] == {}
+    assert goal["loads_not_comparable"] == ["50"]
+
+
+def test_points_last_long_enough_for_a_p99(bench: ModuleType) -> None:
+    assert bench.point_duration(50, 3.0) == 20.0
+    assert bench.point_duration(200, 3.0) == 5.0
+    assert bench.point_duration(1000, 3.0) == 3.0

@@ -19,9 +19,11 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -232,15 +234,33 @@ class KSResult:
     pvalue: float
     n_reference: int
     n_current: int
+    #: how the p-value was computed: "exact" or "asymp"
+    method: str = "asymp"
 
 
-def ks_2samp(reference: ArrayLike, current: ArrayLike) -> KSResult:
+#: ``method="auto"`` uses the exact p-value up to this many values on the larger side
+#: (scipy's own switch-over, ``scipy.stats.ks_2samp(method="auto")``).
+KS_EXACT_MAX_N = 10_000
+
+
+def ks_2samp(
+    reference: ArrayLike,
+    current: ArrayLike,
+    method: Literal["asymp", "exact", "auto"] = "asymp",
+) -> KSResult:
     """Two-sample Kolmogorov-Smirnov test (two-sided), NaN dropped.
 
-    The statistic is exact (ECDFs compared at every observed value, ties included);
-    the p-value is the asymptotic one (Kolmogorov distribution at ``n = m n / (m + n)``),
-    as ``scipy.stats.ks_2samp(method="asymp")`` computes it.
+    The statistic is exact (ECDFs compared at every observed value, ties included).
+    ``method="asymp"`` gives the asymptotic p-value (Kolmogorov distribution at
+    ``n = m n / (m + n)``, as ``scipy.stats.ks_2samp(method="asymp")``); it is imprecise
+    for small samples and NaN when ``m n / (m + n)`` rounds to 0 (one value per side).
+    ``method="exact"`` gives scipy's exact p-value; ``"auto"`` is exact when the larger
+    side has at most ``KS_EXACT_MAX_N`` values, else asymptotic (as scipy's ``"auto"``).
+    If scipy cannot compute the exact p-value it falls back to the asymptotic one, and
+    ``KSResult.method`` says which one was used.
     """
+    if method not in ("asymp", "exact", "auto"):
+        raise GateInputError(f"method must be asymp, exact or auto, got {method!r}")
     from scipy.stats import kstwo
 
     a = np.sort(np.asarray(reference, dtype=np.float64))
@@ -252,9 +272,28 @@ def ks_2samp(reference: ArrayLike, current: ArrayLike) -> KSResult:
     cdf_a = np.searchsorted(a, grid, side="right") / a.size
     cdf_b = np.searchsorted(b, grid, side="right") / b.size
     d = float(np.max(np.abs(cdf_a - cdf_b)))
-    en = a.size * b.size / (a.size + b.size)
-    p = float(np.clip(kstwo.sf(d, np.round(en)), 0.0, 1.0))
-    return KSResult(d, p, int(a.size), int(b.size))
+    if method == "exact" or (method == "auto" and max(a.size, b.size) <= KS_EXACT_MAX_N):
+        p = _ks_exact_pvalue(a, b)
+        if p is not None:
+            return KSResult(d, p, int(a.size), int(b.size), "exact")
+    en = round(a.size * b.size / (a.size + b.size))
+    if en < 1:  # kstwo is undefined at n = 0 (scipy returns NaN with a warning)
+        return KSResult(d, math.nan, int(a.size), int(b.size), "asymp")
+    p = float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
+    return KSResult(d, p, int(a.size), int(b.size), "asymp")
+
+
+def _ks_exact_pvalue(a: FloatArray, b: FloatArray) -> float | None:
+    """scipy's exact two-sided p-value, or None when scipy had to fall back."""
+    from scipy.stats import ks_2samp as scipy_ks_2samp
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = scipy_ks_2samp(a, b, alternative="two-sided", method="exact")
+    if any("Exact calculation unsuccessful" in str(w.message) for w in caught):
+        return None
+    p = float(res.pvalue)
+    return float(np.clip(p, 0.0, 1.0)) if math.isfinite(p) else None
 
 
 # --------------------------------------------------------------------------- multiplicity

@@ -364,6 +364,18 @@ def psi_drift(
     )
 
 
+#: ``ks_drift`` default floor of non-NaN values per side below which a feature is not tested.
+KS_MIN_ROWS = 20
+
+
+def _min_rows(value: object) -> int:
+    if not stats.is_integer(value) or int(value) < 1:  # type: ignore[call-overload]
+        raise GateInputError(
+            f"min_rows must be an integer >= 1, got {value!r} ({KS_MIN_ROWS} is the default)"
+        )
+    return int(value)  # type: ignore[call-overload]
+
+
 def ks_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -371,18 +383,27 @@ def ks_drift(
     alpha: float = 0.05,
     correction: Literal["holm", "bonferroni", "none"] = "holm",
     min_statistic: float = 0.1,
+    min_rows: int = KS_MIN_ROWS,
 ) -> GateResult:
     """Two-sample KS test per numeric feature, p-values corrected over features.
 
     With large samples a trivial shift is "significant", so a feature fails only when
     its corrected p-value is below ``alpha`` AND its KS statistic D reaches
     ``min_statistic`` (an effect-size floor); significant-but-small shifts warn.
-    Measured is the largest D. NaN are dropped (their share is in the details).
+    Measured is the largest D of the tested features. NaN are dropped (their share is in
+    the details). The p-value is scipy's exact one when the larger side has at most
+    ``stats.KS_EXACT_MAX_N`` values, else the asymptotic one.
+
+    A feature with fewer than ``min_rows`` non-NaN values on either side, or whose
+    p-value is not finite, is not tested: it is ``inconclusive`` (never a pass) and left
+    out of the multiplicity correction. The gate fails if any tested feature fails, else
+    it is inconclusive if any feature is, else warn/pass.
     """
     if not 0 < alpha < 1:
         raise GateInputError(f"alpha must be in (0, 1), got {alpha}")
     if correction not in ("holm", "bonferroni", "none"):
         raise GateInputError(f"correction must be holm, bonferroni or none, got {correction!r}")
+    floor = _min_rows(min_rows)
     ref = as_frame(reference, "reference")
     cur = as_frame(current, "current")
     names = as_list(features)
@@ -403,41 +424,67 @@ def ks_drift(
         f: stats.ks_2samp(
             ref[f].to_numpy(dtype=np.float64, na_value=np.nan),
             cur[f].to_numpy(dtype=np.float64, na_value=np.nan),
+            method="auto",
         )
         for f in names
     }
-    raw = np.array([r.pvalue for r in results.values()])
-    adjusted = {"holm": stats.holm, "bonferroni": stats.bonferroni}.get(
-        correction, lambda p: np.asarray(p, dtype=np.float64)
-    )(raw)
-    rows: dict[str, dict[str, Any]] = {}
-    for (f, r), p_adj in zip(results.items(), adjusted, strict=True):
-        significant = bool(p_adj < alpha)
-        verdict = (
-            "fail"
-            if significant and r.statistic >= min_statistic
-            else "warn"
-            if significant
-            else "pass"
+    few = {f for f, r in results.items() if min(r.n_reference, r.n_current) < floor}
+    nonfinite = {f for f, r in results.items() if f not in few and not math.isfinite(r.pvalue)}
+    tested = [f for f in names if f not in few and f not in nonfinite]
+    adjusted = dict(
+        zip(
+            tested,
+            {"holm": stats.holm, "bonferroni": stats.bonferroni}.get(
+                correction, lambda p: np.asarray(p, dtype=np.float64)
+            )(np.array([results[f].pvalue for f in tested], dtype=np.float64)),
+            strict=True,
         )
+    )
+    rows: dict[str, dict[str, Any]] = {}
+    for f, r in results.items():
+        if f in adjusted:
+            p_tested = float(adjusted[f])
+            p_adj: float | None = p_tested
+            significant = p_tested < alpha
+            verdict = (
+                "fail"
+                if significant and r.statistic >= min_statistic
+                else "warn"
+                if significant
+                else "pass"
+            )
+        else:
+            p_adj, verdict = None, "inconclusive"
         rows[f] = {
             "statistic": r.statistic,
             "pvalue": r.pvalue,
-            "pvalue_adjusted": float(p_adj),
+            "pvalue_adjusted": p_adj,
+            "method": r.method,
             "verdict": verdict,
             "rows_reference": r.n_reference,
             "rows_current": r.n_current,
             "nan_reference": int(ref[f].isna().sum()),
             "nan_current": int(cur[f].isna().sum()),
         }
-    ranked = sorted(rows, key=lambda f: rows[f]["statistic"], reverse=True)
-    measured = rows[ranked[0]]["statistic"]
+    ranked = sorted(tested, key=lambda f: rows[f]["statistic"], reverse=True)
+    measured: float | None = rows[ranked[0]]["statistic"] if ranked else None
+    largest = fmt(measured) if measured is not None else "n/a"
     failed = [f for f in ranked if rows[f]["verdict"] == "fail"]
     warned = [f for f in ranked if rows[f]["verdict"] == "warn"]
-    verdict = "fail" if failed else "warn" if warned else "pass"
+    undecided = [f for f in names if rows[f]["verdict"] == "inconclusive"]
+    verdict = "fail" if failed else "inconclusive" if undecided else "warn" if warned else "pass"
 
     def describe(f: str) -> str:
         return f"{f} D={fmt(rows[f]['statistic'])} (p_adj={rows[f]['pvalue_adjusted']:.2g})"
+
+    def why_untested(f: str) -> str:
+        row = rows[f]
+        if f in few:
+            return (
+                f"{f} has {row['rows_reference']} reference and {row['rows_current']} "
+                "current non-NaN value(s)"
+            )
+        return f"{f} p-value {row['pvalue']} is not finite"
 
     if failed:
         message = (
@@ -445,13 +492,32 @@ def ks_drift(
             f"p < {alpha}, D >= {fmt(min_statistic)}): "
             + "; ".join(describe(f) for f in failed[:MAX_EXAMPLES])
         )
+    elif undecided:
+        message = f"KS could not test {len(undecided)} of {len(rows)} feature(s)"
     elif warned:
         message = (
             f"statistically significant but small shifts (D < {fmt(min_statistic)}) in "
             + "; ".join(describe(f) for f in warned[:MAX_EXAMPLES])
         )
     else:
-        message = f"no significant shift in {len(rows)} feature(s): largest D {fmt(measured)}"
+        message = f"no significant shift in {len(rows)} feature(s): largest D {largest}"
+    if undecided:
+        listed = "; ".join(why_untested(f) for f in undecided[:MAX_EXAMPLES])
+        more = (
+            f"; and {len(undecided) - MAX_EXAMPLES} more" if len(undecided) > MAX_EXAMPLES else ""
+        )
+        parts = []
+        if few:
+            parts.append(f"too few rows (KS needs at least {floor} non-NaN values on each side)")
+        if nonfinite:
+            parts.append("p-value not finite")
+        message += f"; untested, {' and '.join(parts)}: {listed}{more}"
+        if not failed and tested:
+            message += f"; the {len(tested)} tested feature(s) showed " + (
+                f"small shifts in {', '.join(warned[:MAX_EXAMPLES])}"
+                if warned
+                else f"no significant shift (largest D {largest})"
+            )
     return GateResult(
         name="ks_drift",
         verdict=verdict,  # type: ignore[arg-type]
@@ -459,11 +525,19 @@ def ks_drift(
         threshold=min_statistic,
         direction="max",
         message=message,
-        hint="plot the reference and current ECDFs of the named features and trace the change",
+        hint=(
+            f"collect at least {floor} non-NaN rows per side for the untested features "
+            "(or use psi_drift with frozen bins); "
+            if undecided
+            else ""
+        )
+        + "plot the reference and current ECDFs of the named features and trace the change",
         details={
             "features": rows,
             "alpha": alpha,
             "correction": correction,
+            "min_rows": floor,
+            "untested": undecided,
             "skipped_columns": skipped,
         },
         rubric=("monitor-2",),

@@ -411,6 +411,19 @@ def _out_of_fold_encoding(values: pd.Series, y: np.ndarray, seed: int) -> np.nda
     return enc
 
 
+def _leak_ranks(score: np.ndarray) -> np.ndarray:
+    """Dense ranks in the order ``NaN < -inf < finite < +inf`` (AUC depends on order only).
+
+    NaN get rank 0; every other distinct value (the infinities included) its 1-based rank,
+    so NaN never ties with, or overtakes, an extreme value the way ``nanmin - 1`` can.
+    """
+    nan = np.isnan(score)
+    ranks = np.zeros(score.size, dtype=np.float64)
+    present = score[~nan]
+    ranks[~nan] = np.unique(present, return_inverse=True)[1].reshape(-1) + 1.0
+    return ranks
+
+
 def target_leak(
     frame: pd.DataFrame,
     label: str,
@@ -422,7 +435,9 @@ def target_leak(
 
     Strength is ``max(auc, 1 - auc)`` of the feature as a score (numeric: the value,
     NaN ranked lowest; datetime: as a number; categorical: out-of-fold label rate of its
-    category). A feature at or above ``max_auc`` fails: it is probably derived from the
+    category). Values are ranked as ``NaN < -inf < finite values < +inf`` (NaN one tied
+    group of its own, however large or small the finite values are), so a label leaking
+    through ``inf`` or a missing-value sentinel is scored like any other value. A feature at or above ``max_auc`` fails: it is probably derived from the
     label or from information only known after the event.
     """
     df = as_frame(frame, "frame")
@@ -451,19 +466,18 @@ def target_leak(
         else:
             score = s.to_numpy(dtype=np.float64, na_value=np.nan)
             kind = "numeric"
-        nan = ~np.isfinite(score)
+        nan = np.isnan(score)
         if nan.all():
             rows[f] = {"auc": None, "strength": None, "kind": kind, "note": "all missing"}
             continue
-        if nan.any():
-            score = np.where(nan, np.nanmin(np.where(nan, np.nan, score)) - 1.0, score)
-        auc = roc_auc(y, score)
+        auc = roc_auc(y, _leak_ranks(score))
         rows[f] = {
             "auc": auc,
             "strength": max(auc, 1.0 - auc),
             "direction": "higher means positive" if auc >= 0.5 else "lower means positive",
             "kind": kind,
             "missing": int(nan.sum()),
+            "infinite": int(np.isinf(score).sum()),
         }
     scored = [f for f in names if rows[f]["strength"] is not None]
     if not scored:

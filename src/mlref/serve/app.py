@@ -8,7 +8,14 @@ never looks like a dead process.
 
 Shutdown: refuse new scoring requests (503), finish every accepted one (the batcher drains
 without waiting for ``max_wait_ms``), wait for their log records and shadow scores, flush the
-prediction log, stop the threads.
+prediction log, stop the threads. The drain is bounded by ``graceful_timeout_s``: when a model
+or feature-store call hangs past it, the requests still waiting are abandoned (answered 503,
+counted in a warning), the prediction log is still flushed and closed, and the executors are
+shut down without waiting for the hung thread.
+
+Readiness (``/readyz``, the ``mlref_ready`` gauge) is true only while the model and feature
+store are loaded, the server is not shutting down and the batcher's worker is alive: a dead
+worker refuses every request, so the orchestrator must stop routing traffic here.
 
 Per-request cost, measured (``nox -s perf``; see benchmarks/results/perf.md): one process runs
 Python on about one core (the GIL), so every request's CPU counts. Hence: the scoring routes
@@ -82,6 +89,9 @@ SCORING_PATHS = ("/predict", "/predict/batch")
 KNOWN_PATHS = (*SCORING_PATHS, "/healthz", "/readyz", "/metrics")
 # generous per-transaction byte budget for the batch body limit (a transaction is ~200 bytes)
 BYTES_PER_TRANSACTION = 2048
+# after the drain deadline, each remaining shutdown step still gets this long (callers answered
+# with an error need a few event-loop turns to send their responses)
+_SHUTDOWN_GRACE_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,14 @@ class ServeConfig:
     model_card_path: Path | None = None  # its card (JSON); default: <model>.card.json
     log_flush_rows: int = 256
     log_flush_interval_s: float = 0.5
+    # a locked/busy prediction-log insert is retried this many times (backoff doubling from
+    # log_retry_backoff_s), each attempt waiting up to log_busy_timeout_s for the lock;
+    # then its rows are dropped and counted (mlref_prediction_log_rows_dropped_total)
+    log_busy_timeout_s: float = 1.0
+    log_write_retries: int = 4
+    log_retry_backoff_s: float = 0.1
+    # bound on the shutdown drain (accepted requests, their log records and shadow scores);
+    # past it, requests still waiting on a hung model/feature call are abandoned with 503
     graceful_timeout_s: float = 30.0
     # FastAPI's built-in OpenTelemetry spans/metrics/logs. Off by default: even with no OTel
     # provider configured FastAPI checks for one on every request; the server exports its own
@@ -125,6 +143,8 @@ class ServeConfig:
             )
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
+        if not self.graceful_timeout_s > 0:
+            raise ValueError(f"graceful_timeout_s must be > 0, got {self.graceful_timeout_s}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:
@@ -196,6 +216,9 @@ class ServingRuntime:
             self.settings.prediction_log,
             flush_rows=cfg.log_flush_rows,
             flush_interval_s=cfg.log_flush_interval_s,
+            busy_timeout_s=cfg.log_busy_timeout_s,
+            write_retries=cfg.log_write_retries,
+            retry_backoff_s=cfg.log_retry_backoff_s,
         )
         await asyncio.to_thread(self.log.start)
         # one thread: one batch at a time; the model and the feature store are created and
@@ -317,25 +340,66 @@ class ServingRuntime:
 
     async def _stop(self) -> None:
         self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.graceful_timeout_s
+        # a thread still busy (loading, or a hung model/feature call) is never waited for
+        busy_thread = False
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._load_task
-        if self.batcher is not None:
-            await self.batcher.stop()  # drains every accepted request
+            busy_thread = True  # the cancelled load goes on in the inference thread
+        if self.batcher is not None:  # drains every accepted request, or abandons them
+            busy_thread |= await self._stop_batcher(self.batcher, deadline)
         if self._idle is not None:
-            await self._wait_idle()  # their responses, log records and shadow scores
+            # their responses, log records and shadow scores; abandoned callers were answered
+            # with an error and need only a few loop turns to finish
+            await self._wait_idle(max(deadline, loop.time() + _SHUTDOWN_GRACE_S))
         if self.shadow_batcher is not None:
-            await self.shadow_batcher.stop()
+            busy_thread |= await self._stop_batcher(
+                self.shadow_batcher, max(deadline, loop.time() + _SHUTDOWN_GRACE_S)
+            )
         if self.log is not None:
-            await asyncio.to_thread(self.log.close)
+            # flushed whatever happened above; the writer has its own (retry-bounded) budget
+            await asyncio.to_thread(self.log.close, max(self.config.graceful_timeout_s, 5.0))
         for pool in (self._infer_pool, self._shadow_pool):
-            if pool is not None:
+            if pool is None:
+                continue
+            if busy_thread:
+                pool.shutdown(wait=False, cancel_futures=True)
+            else:
                 await asyncio.to_thread(pool.shutdown, True)
         if self._gc_frozen:
             gc.unfreeze()
             self._gc_frozen = False
-        logger.info("stopped; prediction log rows written: %d", self.log.written if self.log else 0)
+        logger.info(
+            "stopped; prediction log rows written: %d, dropped: %d",
+            self.log.written if self.log else 0,
+            self.log.dropped if self.log else 0,
+        )
+
+    async def _stop_batcher(self, batcher: BatchingPredictor[Any, Any], deadline: float) -> bool:
+        """Drain ``batcher`` until ``deadline`` (loop time), then abort it: the callers still
+        waiting get 503 (``PredictorClosed``). True when it had to be aborted."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await batcher.stop()
+            return False
+        except TimeoutError:
+            if batcher.stopped:  # the deadline had passed, but there was nothing left to drain
+                return False
+        abandoned = await batcher.abort(
+            f"shutdown timed out after {self.config.graceful_timeout_s:g} s"
+        )
+        logger.warning(
+            "shutdown: the %s batcher did not drain within graceful_timeout_s=%g s (a model or "
+            "feature-store call hangs); %d requests abandoned and answered 503; the hung thread "
+            "is left behind",
+            batcher.name,
+            self.config.graceful_timeout_s,
+            abandoned,
+        )
+        return True
 
     def _begin(self) -> None:
         """Count work that shutdown must wait for (a request, or its shadow/log follow-up);
@@ -355,8 +419,9 @@ class ServingRuntime:
         else:
             self._idle.clear()
 
-    async def _wait_idle(self) -> None:
-        """Wait for responses, log records and shadow scores of accepted requests.
+    async def _wait_idle(self, deadline: float) -> None:
+        """Wait (until ``deadline``, loop time) for responses, log records and shadow scores
+        of accepted requests.
 
         A shadow job whose background task never runs (the client vanished before the response
         was sent, so Starlette skips it) is logged without a shadow score after the timeout.
@@ -364,14 +429,14 @@ class ServingRuntime:
         assert self._idle is not None
         self._update_idle()
         try:
-            async with asyncio.timeout(self.config.graceful_timeout_s):
+            async with asyncio.timeout_at(deadline):
                 await self._idle.wait()
         except TimeoutError:
             orphans = list(self._shadow_jobs.values())
             self._shadow_jobs.clear()
             logger.warning(
-                "shutdown: %d requests still busy after %.0f s; %d shadow jobs logged without "
-                "a shadow score",
+                "shutdown: %d requests still busy after graceful_timeout_s=%g s; %d shadow jobs "
+                "logged without a shadow score",
                 self._active,
                 self.config.graceful_timeout_s,
                 len(orphans),
@@ -384,6 +449,26 @@ class ServingRuntime:
         if self.scorer is None:
             raise NotReady("model not loaded")
         return self.scorer.score_batch(transactions)
+
+    @property
+    def serving(self) -> bool:
+        """Ready to score: loaded, not shutting down, and the batcher's worker alive."""
+        batcher = self.batcher
+        return self.ready and not self.closing and batcher is not None and batcher.accepting
+
+    def not_ready_reason(self) -> str:
+        if self.closing:
+            return "shutting down"
+        if self.load_error:
+            return f"start-up failed: {self.load_error}"
+        if not self.ready:
+            return "loading the model and the feature store"
+        batcher = self.batcher
+        failure = batcher.worker_failure if batcher is not None else "not started"
+        return (
+            f"the batcher's worker has stopped ({failure or 'ended'}): every scoring request "
+            "is refused; restart the server"
+        )
 
     def check_ready(self) -> None:
         if self.closing:
@@ -826,14 +911,15 @@ def create_app(
             200: {"model": ReadyStatus, "description": "ready to score"},
             503: {
                 "model": NotReadyStatus,
-                "description": "not ready: loading, start-up failed, or shutting down",
+                "description": "not ready: loading, start-up failed, the batcher's worker "
+                "has stopped, or shutting down",
                 "headers": _retry_after_header(),
             },
         },
     )
     async def readyz() -> JSONResponse:
-        """Ready to score: model and feature store loaded, not shutting down."""
-        if runtime.ready and not runtime.closing:
+        """Ready to score: model and feature store loaded, batcher alive, not shutting down."""
+        if runtime.serving:
             return JSONResponse(
                 {
                     "ready": True,
@@ -841,14 +927,8 @@ def create_app(
                     "shadow_version": runtime.shadow.version if runtime.shadow else None,
                 }
             )
-        if runtime.closing:
-            reason = "shutting down"
-        elif runtime.load_error:
-            reason = f"start-up failed: {runtime.load_error}"
-        else:
-            reason = "loading the model and the feature store"
         return JSONResponse(
-            {"ready": False, "reason": reason},
+            {"ready": False, "reason": runtime.not_ready_reason()},
             status_code=503,
             headers={"Retry-After": str(cfg.retry_after_s)},
         )
@@ -860,10 +940,12 @@ def create_app(
         text = runtime.metrics.render(
             queue_depth=batcher.queue_depth if batcher else 0,
             in_flight=batcher.in_flight if batcher else 0,
-            ready=runtime.ready and not runtime.closing,
+            ready=runtime.serving,
             model_version=runtime.model.version if runtime.ready and runtime.model else None,
             shadow_version=runtime.shadow.version if runtime.ready and runtime.shadow else None,
             log_pending=runtime.log.pending if runtime.log else 0,
+            log_written=runtime.log.written if runtime.log else 0,
+            log_dropped=runtime.log.dropped if runtime.log else 0,
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -20,7 +20,12 @@ The rules, after Triton's dynamic batcher and Ray Serve's ``@serve.batch``:
 - The queue is bounded: a submit that does not fit raises ``QueueFull`` at once (load
   shedding) instead of waiting.
 - ``stop()`` refuses new work (``PredictorClosed``), finishes every accepted request without
-  waiting for ``max_wait_ms``, then ends the worker.
+  waiting for ``max_wait_ms``, then ends the worker. ``abort()`` is the hard stop for when a
+  ``process`` call hangs: it ends the worker at once and answers every accepted caller with
+  ``PredictorClosed`` (the hung call keeps its thread; the executor's owner must not wait on it).
+- If the worker task ends any other way (cancelled, or an unexpected error), every queued
+  caller is answered with ``PredictorClosed`` at once, ``accepting`` turns false and
+  ``worker_failure`` says why, so readiness checks can report it.
 
 The queue, the wake-up event and the worker task are created by ``start()`` inside the running
 event loop, never at construction, so the object is bound to the loop that serves.
@@ -125,6 +130,8 @@ class BatchingPredictor(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
         self._in_flight = 0
+        self._running: list[_Pending[T, R]] = []  # the batch being scored
+        self._failure: str | None = None  # why the worker ended, unless by stop()
         # counters read by tests and /metrics
         self.wakeups = 0  # times the idle worker was woken (no tick: only by arrivals/stop)
         self.skipped_waits = 0  # batches sent before the deadline: arrivals too sparse to fill
@@ -144,17 +151,33 @@ class BatchingPredictor(Generic[T, R]):
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._worker = self._loop.create_task(self._run(), name=f"{self.name}-worker")
+        self._worker.add_done_callback(self._worker_done)
 
     async def stop(self) -> None:
         """Refuse new work, finish every accepted request, then end the worker."""
-        if self._worker is None:
-            self._closing = True
-            return
         self._closing = True
+        if self._worker is None:
+            return
         assert self._wakeup is not None
         self._wakeup.set()
-        # shield: a cancelled shutdown must not abandon callers whose requests were accepted
-        await asyncio.shield(self._worker)
+        # asyncio.wait, not await: a cancelled shutdown must not cancel the worker and abandon
+        # callers whose requests were accepted, and a worker that already died must not make
+        # the shutdown raise
+        await asyncio.wait({self._worker})
+
+    async def abort(self, reason: str = "shutdown timed out", timeout: float = 1.0) -> int:
+        """Hard stop: end the worker now and answer every accepted caller (queued or in the
+        running batch) with ``PredictorClosed``. Returns how many callers were answered so.
+
+        The running ``process`` call, if any, is not interrupted (a thread cannot be); its
+        result is discarded when it ever returns."""
+        self._closing = True
+        waiting = [p for p in (*self._running, *self._pending) if not p.future.done()]
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+            await asyncio.wait({self._worker}, timeout=timeout)
+        self._fail_all(f"{self.name} stopped before this request was scored ({reason})")
+        return len(waiting)
 
     async def __aenter__(self) -> BatchingPredictor[T, R]:
         self.start()
@@ -171,6 +194,17 @@ class BatchingPredictor(Generic[T, R]):
     @property
     def accepting(self) -> bool:
         return self._worker is not None and not self._closing and not self._worker.done()
+
+    @property
+    def stopped(self) -> bool:
+        """The worker has ended (or never started): nobody is waiting on it any more."""
+        return self._worker is None or self._worker.done()
+
+    @property
+    def worker_failure(self) -> str | None:
+        """Why the worker ended when it was not by ``stop()`` (cancelled, or the error it
+        raised); None while it runs or after a clean stop."""
+        return self._failure
 
     @property
     def queue_depth(self) -> int:
@@ -215,7 +249,9 @@ class BatchingPredictor(Generic[T, R]):
         if self._closing:
             raise PredictorClosed(f"{self.name} is shutting down and accepts no new requests")
         if self._worker.done():
-            raise PredictorClosed(f"{self.name} worker has stopped; restart the server")
+            raise PredictorClosed(
+                f"{self.name} worker has stopped ({self._failure or 'ended'}); restart the server"
+            )
         free = self.max_queue - len(self._pending)
         if len(payloads) > free:
             raise QueueFull(self.name, self.max_queue, len(self._pending), len(payloads))
@@ -245,6 +281,28 @@ class BatchingPredictor(Generic[T, R]):
                 pending.queued = False
                 self._pending.remove(pending)
                 self.dropped += 1
+
+    def _fail_all(self, message: str) -> None:
+        """Answer every caller still waiting (running batch and queue) with PredictorClosed."""
+        for pending in (*self._running, *self._pending):
+            pending.queued = False
+            if not pending.future.done():
+                pending.future.set_exception(PredictorClosed(message))
+        self._pending.clear()
+        self._running = []
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            self._failure = "worker task was cancelled"
+        elif (exc := task.exception()) is not None:
+            self._failure = f"worker raised {type(exc).__name__}: {exc}"
+        elif not self._closing:
+            self._failure = "worker returned while not stopping"
+        if self._failure is not None:
+            level = logging.WARNING if self._closing else logging.ERROR
+            logger.log(level, "%s: %s; accepting no more requests", self.name, self._failure)
+        # a worker that ended on its own strands nobody: queued callers are answered now
+        self._fail_all(f"{self.name} worker has stopped ({self._failure or 'ended'})")
 
     # -- the worker ------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -301,6 +359,7 @@ class BatchingPredictor(Generic[T, R]):
         started = loop.time()
         queue_wait = started - batch[0].enqueued_at
         self._in_flight = len(batch)
+        self._running = batch
         self.batches += 1
         error: str | None = None
         try:
@@ -336,6 +395,7 @@ class BatchingPredictor(Generic[T, R]):
                     p.future.set_result(result)
         finally:
             self._in_flight = 0
+            self._running = []
         info = BatchInfo(
             size=len(batch),
             dropped=dropped,

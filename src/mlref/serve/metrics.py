@@ -118,7 +118,11 @@ class ServingMetrics:
         model_version: str | None,
         shadow_version: str | None,
         log_pending: int,
+        log_written: int = 0,
+        log_dropped: int = 0,
     ) -> str:
+        """The exposition text. ``log_written``/``log_dropped`` are the prediction log's
+        counters (``PredictionLog.written``/``.dropped``), read at scrape time."""
         p = PREFIX
         with self._lock:
             lines = [
@@ -157,7 +161,15 @@ class ServingMetrics:
             f"# HELP {p}_prediction_log_pending Record groups queued for the log writer.",
             f"# TYPE {p}_prediction_log_pending gauge",
             f"{p}_prediction_log_pending {log_pending}",
-            f"# HELP {p}_ready 1 when the model and the feature store are loaded.",
+            f"# HELP {p}_prediction_log_rows_written_total Prediction log rows committed.",
+            f"# TYPE {p}_prediction_log_rows_written_total counter",
+            f"{p}_prediction_log_rows_written_total {log_written}",
+            f"# HELP {p}_prediction_log_rows_dropped_total Prediction log rows lost: the "
+            "insert failed after every retry, or the log was closed.",
+            f"# TYPE {p}_prediction_log_rows_dropped_total counter",
+            f"{p}_prediction_log_rows_dropped_total {log_dropped}",
+            f"# HELP {p}_ready 1 when the model and the feature store are loaded, the batcher "
+            "runs and the server is not shutting down.",
             f"# TYPE {p}_ready gauge",
             f"{p}_ready {int(ready)}",
         ]

@@ -42,3 +42,14 @@ def trained(frame: pd.DataFrame, config):
     from mlref.train import train
 
     return train(config, frame)
+
+
+@pytest.fixture(scope="session")
+def weak(frame: pd.DataFrame, config):
+    """Two stumps on the same rows: a model clearly worse than ``trained``."""
+    from mlref.train import train
+
+    return train(
+        config.with_(hyperparams={"n_estimators": 2, "max_depth": 1, "learning_rate": 0.3}),
+        frame,
+    )

@@ -16,7 +16,7 @@ import pytest
 
 from mlref.export import ExportResult, export_trained
 from mlref.settings import Settings, make_settings
-from mlref.train import TrainConfig, TrainResult, train
+from mlref.train import TrainConfig, TrainResult
 
 pytestmark = pytest.mark.filterwarnings(
     # mlflow 3.17's SQLAlchemy store configures a loader strategy SQLAlchemy 2.1 deprecates
@@ -39,13 +39,10 @@ def models(
     frame: pd.DataFrame,
     config: TrainConfig,
     trained: TrainResult,
+    weak: TrainResult,
 ) -> dict[str, tuple[ExportResult, TrainResult]]:
     """weak (two stumps, the champion) and good (the full model, the challenger)."""
     out = tmp_path_factory.mktemp("exports")
-    weak = train(
-        config.with_(hyperparams={"n_estimators": 2, "max_depth": 1, "learning_rate": 0.3}),
-        frame,
-    )
     return {
         name: (export_trained(result, out / name), result)
         for name, result in (("weak", weak), ("good", trained))

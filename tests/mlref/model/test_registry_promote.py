@@ -40,13 +40,10 @@ def exports(
     frame: pd.DataFrame,
     config: TrainConfig,
     trained: TrainResult,
+    weak: TrainResult,
 ) -> dict[str, tuple[ExportResult, TrainResult]]:
     """weak (two stumps) < good (the full model); shuffled: trained on permuted labels."""
     out = tmp_path_factory.mktemp("exports")
-    weak = train(
-        config.with_(hyperparams={"n_estimators": 2, "max_depth": 1, "learning_rate": 0.3}),
-        frame,
-    )
     shuffled_frame = frame.copy()
     rng = np.random.default_rng(5)
     shuffled_frame["is_fraud"] = rng.permutation(shuffled_frame["is_fraud"].to_numpy())

@@ -100,6 +100,16 @@ def test_batched_and_per_row_results_are_identical(rows: list[dict[str, object]]
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(row=transform_row())
+@example(  # an amount whose numpy log1p is one ulp from the C library's (AVX-512 here)
+    row={
+        "txn_count_24h": None,
+        "avg_amount_30d": None,
+        "last_txn_ts": None,
+        "amount": 90753.0456191219,
+        "request_ts": 1.7e9,
+        "merchant_category": "grocery",
+    }
+)
 def test_values_match_independent_references(row: dict[str, object]) -> None:
     out = request_features(row)
     ts = float(row["request_ts"])  # type: ignore[arg-type]
@@ -107,7 +117,10 @@ def test_values_match_independent_references(row: dict[str, object]) -> None:
     assert out["hour_of_day"] == when.hour
     assert out["day_of_week"] == when.dayofweek  # Monday = 0
     amount = float(row["amount"])  # type: ignore[arg-type]
-    assert out["log_amount"] == math.log1p(amount)
+    # numpy's SIMD log1p and the C library's differ by one ulp on about 1% of inputs (seen
+    # on AVX-512): an independent reference agrees to the last ulp, not bit for bit
+    expected_log = math.log1p(amount)
+    assert abs(out["log_amount"] - expected_log) <= math.ulp(expected_log)
     count = row["txn_count_24h"]
     expected_count = 0.0 if count is None or math.isnan(float(count)) else float(count)  # type: ignore[arg-type]
     assert out["txn_velocity_24h"] == expected_count

@@ -20,14 +20,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import pandas as pd
     from feast import FeatureStore
 
     from mlgates.fixture import Gates
     from mlref.pipeline import ReferenceSystem
-    from mlref.registry import LoadedModel
     from mlref.settings import Settings
+    from mlref.train.config import TrainConfig
 
 
 @pytest.mark.mlgate("no_worse")
@@ -56,53 +58,68 @@ def test_retrained_candidate_no_worse_than_champion(
 
     The challenger alias is removed afterwards, so the shared registry again serves the
     champion alone (a server started later must not score a shadow model)."""
-    import pandas as pd
-
     from mlgates.gates import no_worse
-    from mlref.features.store import training_frame
     from mlref.pipeline import burn_in
-    from mlref.promote import latest_labelled_window
     from mlref.registry import CHALLENGER, CHAMPION, Registry
     from mlref.train.pipeline import run_training
 
-    system = reference_system
-    events = pd.concat([system.events, system.live], ignore_index=True)
-    frame = training_frame(full_history_store, events)
+    frame = week_later_training_rows(reference_system, full_history_store)
     registry = Registry(ref_settings)
     run = run_training(ref_settings, frame, **burn_in(frame))
     try:
         champion = registry.load(CHAMPION)
         challenger = registry.load(CHALLENGER)
         assert challenger.version == run.version != champion.version
-        later, earlier = run.result.config, system.run.result.config
-        # the candidate learned from later days than the champion did
-        assert later.train_end > earlier.train_end
-        assert later.val_end > earlier.val_end
-        days = (later.test_end - later.test_start) / pd.Timedelta(days=1)
-        window = latest_labelled_window(frame, days=days, label_delay=later.label_delay)
-        # ... and the comparison window lies an embargo after everything either model saw
-        first = window["event_timestamp"].min()
-        assert first >= later.val_end + later.embargo, (first, later.val_end, later.embargo)
-        assert first >= earlier.val_end + earlier.embargo
-
-        slices = merchant_categories(window)
+        window = comparison_window(frame, run.result.config, reference_system.run.result.config)
         mlgates.run(
             no_worse,
             window["is_fraud"].to_numpy(),
-            onnx_scores(champion, window),
-            onnx_scores(challenger, window),
-            slices=slices,
+            onnx_scores(champion.onnx_path, window),
+            onnx_scores(challenger.onnx_path, window),
+            slices=merchant_categories(window),
         )
     finally:
         registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
 
 
-def onnx_scores(model: LoadedModel, window: pd.DataFrame) -> np.ndarray:
-    """The registered ONNX model's scores, fed as promotion feeds it."""
-    from mlref.export import OnnxScorer
-    from mlref.train.fit import feature_matrix
+def week_later_training_rows(system: ReferenceSystem, store: FeatureStore) -> pd.DataFrame:
+    """The training rows a retrain sees a week later: history + the clean live week, with
+    Feast historical features from ``store`` (built from both: ``full_history_store``)."""
+    import pandas as pd
 
-    return OnnxScorer(model.onnx_path).score(feature_matrix(window, model.card["feature_names"]))
+    from mlref.features.store import training_frame
+
+    return training_frame(store, pd.concat([system.events, system.live], ignore_index=True))
+
+
+def comparison_window(
+    frame: pd.DataFrame, candidate: TrainConfig, champion: TrainConfig
+) -> pd.DataFrame:
+    """The latest labelled window of ``frame`` (as long as the candidate's test window, labels
+    matured by its label delay), after checking that it is a fair one: the candidate learned
+    from later days than the champion, and the window starts an embargo after everything
+    either model saw (training and validation)."""
+    import pandas as pd
+
+    from mlref.promote import latest_labelled_window
+
+    assert candidate.train_end > champion.train_end, (candidate.train_end, champion.train_end)
+    assert candidate.val_end > champion.val_end, (candidate.val_end, champion.val_end)
+    assert candidate.test_end is not None
+    days = (candidate.test_end - candidate.test_start) / pd.Timedelta(days=1)
+    window = latest_labelled_window(frame, days=days, label_delay=candidate.label_delay)
+    first = window["event_timestamp"].min()
+    for config in (candidate, champion):
+        assert first >= config.val_end + config.embargo, (first, config.val_end, config.embargo)
+    return window
+
+
+def onnx_scores(onnx_path: Path, window: pd.DataFrame) -> np.ndarray:
+    """An exported model's ONNX Runtime scores, fed as promotion feeds it."""
+    from mlref.export import OnnxScorer
+
+    scorer = OnnxScorer(onnx_path)
+    return scorer.score_frame(window)
 
 
 def merchant_categories(window: pd.DataFrame) -> np.ndarray:

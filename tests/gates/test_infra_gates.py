@@ -183,7 +183,11 @@ def rollback_drill(
             details=details,
             **common,
         )
-    problems = []
+    problems = [
+        f"after promoting version {v} the server answered as {sorted(answered_by[v])}"
+        for v in versions
+        if answered_by[v] != {v}
+    ]
     if tuple(rolled) != (third, second):
         problems.append(f"rollback returned {rolled}, expected {(third, second)}")
     if restored.version != second:

@@ -1,13 +1,16 @@
 """No-worse gates: a candidate is compared with the registry's champion before promotion.
 
 The session's registry holds one model (the champion, promoted as a first deploy). The
-candidate here is a real retrain of the champion's training config on the same training
-rows, registered as ``challenger`` like any candidate; both are loaded back from the
-registry and scored with ONNX Runtime on the same latest labelled window (the champion's
-test window). Training is deterministic (fixed seed, one thread), so the candidate must be
-no worse; a retrain with ANOTHER seed is not used here: on this data it scores about 0.004
-AUC below the champion with a CI straddling the 0.005 margin (an honest "inconclusive"),
-which says more about seed variance than about the gate.
+candidate is what a real deploy promotes a week later: the same training recipe
+(``TrainConfig.from_dates`` with the burn-in) run on the training rows of the history PLUS the
+clean live week (Feast historical features from ``full_history_store``, labels as known at
+the end of that week), so every window moves forward and the candidate learns from days the
+champion never saw. It is registered as ``challenger`` like any candidate; both models are
+loaded back from the registry and scored with ONNX Runtime on the latest labelled window at
+the end of the live week, which neither trained on (it starts an embargo after the
+candidate's validation window, and the champion's training and validation ended earlier).
+Champion and candidate are different models, so the comparison can fail: a candidate built
+by a broken pipeline (labels joined one row off) fails it (tests/mutations/test_model.py).
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
+    from feast import FeatureStore
 
     from mlgates.fixture import Gates
     from mlref.pipeline import ReferenceSystem
-    from mlref.registry import LoadedModel
     from mlref.settings import Settings
+    from mlref.train.config import TrainConfig
 
 
 @pytest.mark.mlgate("no_worse")
@@ -39,46 +46,86 @@ def test_first_deploy_passed_with_a_note(mlgates: Gates, reference_system: Refer
 
 @pytest.mark.mlgate("no_worse", rubric=("model-6",))
 def test_retrained_candidate_no_worse_than_champion(
-    mlgates: Gates, ref_settings: Settings, reference_system: ReferenceSystem
+    mlgates: Gates,
+    ref_settings: Settings,
+    reference_system: ReferenceSystem,
+    full_history_store: FeatureStore,
 ) -> None:
-    """A retrain of the champion's config, registered as challenger, is not worse than the
-    champion by more than the margin (paired bootstrap CI; per merchant-category slices too).
+    """A week later, the champion's recipe retrained on the moved-forward windows and
+    registered as challenger is not worse than the champion by more than the margin, on the
+    latest labelled window neither model trained on (paired comparison; per merchant-category
+    slices too).
 
     The challenger alias is removed afterwards, so the shared registry again serves the
     champion alone (a server started later must not score a shadow model)."""
-    import pandas as pd
-
     from mlgates.gates import no_worse
-    from mlref.data.columns import CATEGORIES
-    from mlref.export import OnnxScorer
-    from mlref.promote import latest_labelled_window
+    from mlref.pipeline import burn_in
     from mlref.registry import CHALLENGER, CHAMPION, Registry
-    from mlref.train.fit import feature_matrix
     from mlref.train.pipeline import run_training
 
-    system = reference_system
-    config = system.run.result.config
+    frame = week_later_training_rows(reference_system, full_history_store)
     registry = Registry(ref_settings)
-    run = run_training(ref_settings, system.frame, config=config)
+    run = run_training(ref_settings, frame, **burn_in(frame))
     try:
         champion = registry.load(CHAMPION)
         challenger = registry.load(CHALLENGER)
         assert challenger.version == run.version != champion.version
-        days = (config.test_end - config.test_start) / pd.Timedelta(days=1)
-        window = latest_labelled_window(system.frame, days=days, label_delay=config.label_delay)
-
-        def scores(model: LoadedModel) -> np.ndarray:
-            scorer = OnnxScorer(model.onnx_path)
-            return scorer.score(feature_matrix(window, model.card["feature_names"]))
-
-        codes = window["merchant_category_code"].astype(int)
-        slices = codes.map(lambda c: CATEGORIES[c] if 0 <= c < len(CATEGORIES) else "unknown")
+        window = comparison_window(frame, run.result.config, reference_system.run.result.config)
         mlgates.run(
             no_worse,
             window["is_fraud"].to_numpy(),
-            scores(champion),
-            scores(challenger),
-            slices=slices.to_numpy(),
+            onnx_scores(champion.onnx_path, window),
+            onnx_scores(challenger.onnx_path, window),
+            slices=merchant_categories(window),
         )
     finally:
         registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
+
+
+def week_later_training_rows(system: ReferenceSystem, store: FeatureStore) -> pd.DataFrame:
+    """The training rows a retrain sees a week later: history + the clean live week, with
+    Feast historical features from ``store`` (built from both: ``full_history_store``)."""
+    import pandas as pd
+
+    from mlref.features.store import training_frame
+
+    return training_frame(store, pd.concat([system.events, system.live], ignore_index=True))
+
+
+def comparison_window(
+    frame: pd.DataFrame, candidate: TrainConfig, champion: TrainConfig
+) -> pd.DataFrame:
+    """The latest labelled window of ``frame`` (as long as the candidate's test window, labels
+    matured by its label delay), after checking that it is a fair one: the candidate learned
+    from later days than the champion, and the window starts an embargo after everything
+    either model saw (training and validation)."""
+    import pandas as pd
+
+    from mlref.promote import latest_labelled_window
+
+    assert candidate.train_end > champion.train_end, (candidate.train_end, champion.train_end)
+    assert candidate.val_end > champion.val_end, (candidate.val_end, champion.val_end)
+    assert candidate.test_end is not None
+    days = (candidate.test_end - candidate.test_start) / pd.Timedelta(days=1)
+    window = latest_labelled_window(frame, days=days, label_delay=candidate.label_delay)
+    first = window["event_timestamp"].min()
+    for config in (candidate, champion):
+        assert first >= config.val_end + config.embargo, (first, config.val_end, config.embargo)
+    return window
+
+
+def onnx_scores(onnx_path: Path, window: pd.DataFrame) -> np.ndarray:
+    """An exported model's ONNX Runtime scores, fed as promotion feeds it."""
+    from mlref.export import OnnxScorer
+
+    scorer = OnnxScorer(onnx_path)
+    return scorer.score_frame(window)
+
+
+def merchant_categories(window: pd.DataFrame) -> np.ndarray:
+    """The slice label of each row: its merchant category's name."""
+    from mlref.data.columns import CATEGORIES
+
+    codes = window["merchant_category_code"].astype(int)
+    names = codes.map(lambda c: CATEGORIES[c] if 0 <= c < len(CATEGORIES) else "unknown")
+    return names.to_numpy()

@@ -3,10 +3,28 @@
 The champion is the reference system's registered ONNX model, scored on the latest labelled
 window exactly as promotion scores it. Candidates are trained here from a private copy of
 the reference training rows with the reference ``TrainConfig``.
+
+The proofs for the gate tests of tests/gates run those tests' own helpers (the module is
+loaded by path, ``gate_suite``) on the defect, so what fails here is the gate test's
+comparison, not a copy of it:
+
+- regression (test_regression_gates): the week-later retrain passes; the same retrain whose
+  labels were joined one row off fails.
+- export parity across training and serving (test_export_gates): the serving path as it is
+  passes; a serving lookup that hands the model float16 features, or one feature cast to an
+  integer, fails. The gate test before it fed one float32 array to both models and never ran
+  the serving code, so neither defect could reach it.
+- rollback drill (test_infra_gates): the real registry passes; a rollback that rewrites the
+  history but leaves the champion alias in place, and one that restores the oldest champion
+  instead of the previous one, fail. The drill before it registered one export twice, so a
+  wrong version restored would have had the same bytes and passed.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -14,9 +32,21 @@ import pandas as pd
 import pytest
 
 from mlref.data.columns import LABEL
+from mlref.registry import CHAMPION, Registry
 
 SMALL_SAMPLE_ROWS = 60
 SMALL_SAMPLE_POSITIVES = 6
+
+
+def gate_suite(name: str) -> ModuleType:
+    """``tests/gates/<name>.py`` as a module (test modules are not importable by name)."""
+    path = Path(__file__).parents[1] / "gates" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"mlref_gate_suite_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _train(reference_system: Any, frame: pd.DataFrame, **hyperparams: Any) -> Any:
@@ -54,16 +84,87 @@ def similar_model(reference_system: Any) -> Any:
     return _train(reference_system, reference_system.frame.copy(), max_depth=3, subsample=0.7)
 
 
-def test_a_retrain_of_the_champion_is_not_worse(
-    reference_system: Any, evaluation_window: pd.DataFrame, champion_scores: np.ndarray
-) -> None:
-    from mlgates.gates import no_worse
+@pytest.fixture(scope="module")
+def regression_gate() -> ModuleType:
+    return gate_suite("test_regression_gates")
 
-    retrain = _train(reference_system, reference_system.frame.copy())
-    result = no_worse(
-        evaluation_window[LABEL].to_numpy(), champion_scores, retrain.scores(evaluation_window)
+
+@pytest.fixture(scope="module")
+def week_later_rows(
+    reference_system: Any, full_history_store: Any, regression_gate: ModuleType
+) -> pd.DataFrame:
+    """The training rows the regression gate's candidate is trained on (a private copy)."""
+    frame = regression_gate.week_later_training_rows(reference_system, full_history_store)
+    return frame.copy()
+
+
+def _regression_gate_verdict(
+    regression_gate: ModuleType,
+    reference_system: Any,
+    champion: Any,
+    rows: pd.DataFrame,
+    workdir: Path,
+    training_rows: pd.DataFrame | None = None,
+) -> Any:
+    """The regression gate test's comparison on ``rows`` with a candidate trained by the real
+    pipeline (train -> ONNX with parity) on ``training_rows`` (default: ``rows``), exported
+    under ``workdir`` (not registered)."""
+    from mlgates.gates import no_worse
+    from mlref.pipeline import burn_in
+    from mlref.train.pipeline import run_training
+
+    frame = rows if training_rows is None else training_rows
+    settings = reference_system.settings.with_(workdir=workdir)
+    run = run_training(settings, frame, register=False, **burn_in(frame))
+    gate = regression_gate
+    window = gate.comparison_window(rows, run.result.config, reference_system.run.result.config)
+    return no_worse(
+        window[LABEL].to_numpy(),
+        gate.onnx_scores(champion.onnx_path, window),
+        gate.onnx_scores(run.export.onnx_path, window),
+        slices=gate.merchant_categories(window),
+    )
+
+
+def test_the_week_later_retrain_passes_the_regression_gate(
+    regression_gate: ModuleType,
+    reference_system: Any,
+    champion: Any,
+    week_later_rows: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    result = _regression_gate_verdict(
+        regression_gate, reference_system, champion, week_later_rows, tmp_path
     )
     assert result.verdict == "pass", result.explain()
+    # a different model from the champion: the comparison had something to measure
+    assert result.details["candidate"] != result.details["champion"]
+
+
+def test_labels_joined_one_row_off_fail_the_regression_gate(
+    regression_gate: ModuleType,
+    reference_system: Any,
+    champion: Any,
+    week_later_rows: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """The defect: the label join is off by one row, so every training row carries the label
+    of the transaction before it (a plausible pipeline bug: the retrain runs, exports with
+    parity and looks like any candidate)."""
+    joined_off = week_later_rows.copy()
+    joined_off[LABEL] = joined_off[LABEL].shift(1, fill_value=0)
+    result = _regression_gate_verdict(
+        regression_gate,
+        reference_system,
+        champion,
+        week_later_rows,  # the comparison reads the true labels
+        tmp_path,
+        training_rows=joined_off,
+    )
+    assert result.verdict == "fail", result.explain()
+    assert "worse than the champion by more than the margin" in result.message
+    # clearly worse, not a CI grazing the margin
+    assert result.details["ci_high"] < -0.005, result.details
 
 
 @pytest.mark.parametrize("defect", ["shuffled_label_model", "stump_model"])
@@ -178,3 +279,137 @@ def test_training_that_is_not_reproducible_fails_the_reproducibility_gate(
     result = model_parity(first.scores(window), again.scores(window), atol=0.0)
     assert result.verdict == "fail", result.explain()
     assert "differ by more than" in result.message, result.message
+
+
+@pytest.fixture(scope="module")
+def export_gate() -> ModuleType:
+    return gate_suite("test_export_gates")
+
+
+class Float16Lookup:
+    """The defect: the serving lookup keeps its features as float16 (a feature cache made
+    smaller), so the model sees values rounded to 11 significant bits."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def lookup(self, requests: Any) -> dict[str, Any]:
+        out = dict(self.source.lookup(requests))
+        with np.errstate(over="ignore"):  # seconds past 65504 become inf, silently
+            return {k: v if k == "unknown_user" else v.astype(np.float16) for k, v in out.items()}
+
+
+class IntegerRatioLookup:
+    """The defect: ``amount_vs_user_avg`` reaches the model cast to an integer (an online
+    store column typed Int64), so every ratio below 1 becomes 0."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def lookup(self, requests: Any) -> dict[str, Any]:
+        out = dict(self.source.lookup(requests))
+        ratio = out["amount_vs_user_avg"]
+        out["amount_vs_user_avg"] = np.where(np.isfinite(ratio), np.trunc(ratio), ratio)
+        return out
+
+
+def test_the_serving_path_reproduces_the_training_path(
+    export_gate: ModuleType, reference_system: Any, champion: Any
+) -> None:
+    from mlgates.gates import model_parity
+
+    reference, served = export_gate.training_and_serving_scores(champion, reference_system.frame)
+    result = model_parity(reference, served)
+    assert result.verdict == "pass", result.explain()
+    assert reference.size > len(reference_system.frame)  # the edge inputs were scored too
+
+
+@pytest.mark.parametrize("defect", [Float16Lookup, IntegerRatioLookup])
+def test_a_dtype_skew_on_the_serving_path_fails_model_parity(
+    defect: type, export_gate: ModuleType, reference_system: Any, champion: Any
+) -> None:
+    from mlgates.gates import model_parity
+
+    reference, served = export_gate.training_and_serving_scores(
+        champion,
+        reference_system.frame,
+        features=lambda rows: defect(export_gate.TrainingRows(rows)),
+    )
+    result = model_parity(reference, served)
+    assert result.verdict == "fail", result.explain()
+    assert "differ by more than" in result.message
+    assert result.details["rows_over_tolerance"] > 0
+
+
+@pytest.fixture(scope="module")
+def infra_gate() -> ModuleType:
+    return gate_suite("test_infra_gates")
+
+
+@pytest.fixture(scope="module")
+def drill_exports(
+    infra_gate: ModuleType, reference_system: Any, tmp_path_factory: pytest.TempPathFactory
+) -> list[Any]:
+    """The drill's three versions, trained once for the three drills below."""
+    return list(infra_gate.drill_exports(reference_system, tmp_path_factory.mktemp("drill")))
+
+
+class AliasLeftInPlace(Registry):
+    """The defect: rollback pops the history and tags the versions, but the ``champion``
+    alias is never moved (the call that moves it was lost in a refactor)."""
+
+    def rollback(self) -> tuple[str, str]:
+        current = self.version_of(CHAMPION)
+        assert current is not None
+        history = self.history()
+        previous = history.pop()
+        self._write_history(history)
+        self.client.set_model_version_tag(self.name, current, "mlref.rolled_back_at", "now")
+        return current, previous
+
+
+class RestoresTheOldest(Registry):
+    """The defect: rollback restores the first champion of the history instead of the last
+    (``history.pop(0)``): with one earlier champion it looks right."""
+
+    def rollback(self) -> tuple[str, str]:
+        current = self.version_of(CHAMPION)
+        assert current is not None
+        history = self.history()
+        previous = history.pop(0)
+        self.client.set_registered_model_alias(self.name, CHAMPION, previous)
+        self._write_history(history)
+        return current, previous
+
+
+def test_the_rollback_drill_passes_on_the_real_registry(
+    infra_gate: ModuleType,
+    ref_settings: Any,
+    reference_system: Any,
+    drill_exports: list[Any],
+    tmp_path: Path,
+) -> None:
+    result = infra_gate.rollback_drill(
+        ref_settings, reference_system, tmp_path, exports=drill_exports
+    )
+    assert result.verdict == "pass", result.explain()
+    assert result.details["rows_changed_by_promotion"] > 0
+
+
+@pytest.mark.parametrize("defect", [AliasLeftInPlace, RestoresTheOldest])
+def test_a_broken_rollback_fails_the_drill(
+    defect: type[Registry],
+    infra_gate: ModuleType,
+    ref_settings: Any,
+    reference_system: Any,
+    drill_exports: list[Any],
+    tmp_path: Path,
+) -> None:
+    result = infra_gate.rollback_drill(
+        ref_settings, reference_system, tmp_path, registry_type=defect, exports=drill_exports
+    )
+    assert result.verdict == "fail", result.explain()
+    second = result.details["versions"][1]
+    # the server did not answer with the restored version's scores
+    assert result.details["rows_restored"] < result.details["requests"]
+    assert f"not {second}" in result.message

@@ -96,6 +96,8 @@ def feast_objects(parquet_path: str) -> FeastObjects:
     for spec in d.VIEWS:
         dtypes = {f.name: f.dtype for f in spec.features}
         dtypes.update({f.prev_name: f.dtype for f in spec.features})
+        # the audit field (definitions: "State time"): in the view, not in the service
+        dtypes.setdefault(spec.state_time_field, d.FEATURES_BY_NAME[d.LAST_TXN_TS].dtype)
         views.append(
             FeatureView(
                 name=spec.name,

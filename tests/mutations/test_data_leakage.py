@@ -277,8 +277,9 @@ def _private_store(
 class Retrieved:
     """What the training path and the audit returned from one private store."""
 
+    store: Any
     frame: pd.DataFrame  # training_frame (the feature service)
-    audit: pd.DataFrame  # point_in_time_audit (every view's state time)
+    audit: pd.DataFrame  # point_in_time_audit (every view's state time) + BAR
 
 
 @pytest.fixture(scope="module")
@@ -302,9 +303,19 @@ def retrieved(
     out = {}
     for name, defect in defects.items():
         store = _private_store(tmp_path_factory.mktemp(f"pit-{name}"), small_log, **defect)
-        out[name] = Retrieved(
-            training_frame(store, small_log), point_in_time_audit(store, small_log)
-        )
+        audit = _with_bar(point_in_time_audit(store, small_log))
+        out[name] = Retrieved(store, training_frame(store, small_log), audit)
+    return out
+
+
+BAR = "before_event"
+
+
+def _with_bar(audit: pd.DataFrame) -> pd.DataFrame:
+    """The gate test's bar: state strictly before the event (event time - 1 ms), written
+    independently of the lookup_time the code under audit computes."""
+    out = audit.copy()
+    out[BAR] = out[EVENT_TIMESTAMP] - pd.Timedelta(milliseconds=1)
     return out
 
 
@@ -333,7 +344,7 @@ def test_point_in_time_rows_pass(retrieved: dict[str, Retrieved]) -> None:
     from mlref.features.store import state_time_column
 
     clean = retrieved["clean"]
-    result = point_in_time(clean.audit, "lookup_time", _audit_columns())
+    result = point_in_time(clean.audit, BAR, _audit_columns())
     assert result.verdict == "pass", result.explain()
     # the audit saw the rows training used: a velocity state exactly where the count is > 0
     # (a present row counts at least its own event), the 30-day state time exactly the one
@@ -350,7 +361,7 @@ def test_state_from_after_the_event_fails_point_in_time(retrieved: dict[str, Ret
 
     clean, leaky = retrieved["clean"], retrieved["window_start"]
     columns = _audit_columns()
-    result = point_in_time(leaky.audit, "lookup_time", columns)
+    result = point_in_time(leaky.audit, BAR, columns)
 
     assert result.verdict == "fail"
     assert "timestamped after the event" in result.message
@@ -359,7 +370,7 @@ def test_state_from_after_the_event_fails_point_in_time(retrieved: dict[str, Ret
     # independent count: rows where any view's state is newer than the lookup time
     late = np.zeros(len(leaky.audit), dtype=bool)
     for column in columns:
-        late |= (leaky.audit[column] > leaky.audit["lookup_time"]).to_numpy()
+        late |= (leaky.audit[column] > leaky.audit[BAR]).to_numpy()
     assert result.measured == int(late.sum()) > 0.2 * len(leaky.audit)
     # the leak shows in the features: the velocity counts events the row has not seen yet
     assert (leaky.frame["txn_velocity_24h"] > clean.frame["txn_velocity_24h"]).mean() > 0.2
@@ -381,12 +392,42 @@ def test_a_24h_view_reading_later_state_fails_point_in_time_naming_it(
     old = point_in_time(_old_audit(leaky.frame), "lookup_time", [STATE_TIME])
     assert old.verdict == "pass", old.explain()
 
-    result = point_in_time(leaky.audit, "lookup_time", [velocity, spend])
+    result = point_in_time(leaky.audit, BAR, [velocity, spend])
     assert result.verdict == "fail"
     assert velocity in result.message
     assert result.details["columns"][spend]["future_rows"] == 0
-    expected = int((leaky.audit[velocity] > leaky.audit["lookup_time"]).sum())
+    expected = int((leaky.audit[velocity] > leaky.audit[BAR]).sum())
     assert result.measured == expected > 0.5 * len(leaky.audit)
+
+
+def test_a_join_as_of_the_event_time_fails_point_in_time(
+    small_log: pd.DataFrame, retrieved: dict[str, Retrieved], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The current event counted: the lookup offset set to 0, so every join reads the state
+    stored at the row's own second (which includes the row itself). Judged against the
+    code's own lookup_time the audit passes (the bar moved with the join); against the
+    contract's bar it fails, for every view."""
+    from mlgates.gates import point_in_time
+
+    clean = retrieved["clean"]
+    monkeypatch.setattr("mlref.features.definitions.LOOKUP_OFFSET", pd.Timedelta(0))
+    from mlref.features.store import point_in_time_audit, training_frame
+
+    store = clean.store
+    audit = _with_bar(point_in_time_audit(store, small_log))
+    frame = training_frame(store, small_log)
+    # the leak is real: every count now includes the row itself (a user's first transaction
+    # in a day read 0 before)
+    assert (frame["txn_velocity_24h"] >= 1).all()
+    assert (clean.frame["txn_velocity_24h"] == 0).mean() > 0.1
+
+    moved = point_in_time(audit, "lookup_time", _audit_columns())
+    assert moved.verdict == "pass", moved.explain()
+    result = point_in_time(audit, BAR, _audit_columns())
+    assert result.verdict == "fail"
+    for column in _audit_columns():
+        assert column in result.message
+    assert result.measured == len(small_log)  # every row reads its own event
 
 
 def test_a_24h_view_with_the_30_day_ttl_fails_feature_parity(

@@ -41,35 +41,29 @@ def test_training_split_is_time_ordered_with_embargo(
 def test_training_rows_use_only_past_state(
     mlgates: Gates, reference_system: ReferenceSystem
 ) -> None:
-    """Audit of every training row as Feast returned it: the stored state behind its
-    features is timestamped at or before the row's lookup time (event time - 1 ms).
+    """Audit of every training row and EVERY feature view: the stored state each view's
+    point-in-time join picked is from strictly before the row's event (its state time at or
+    before event time - 1 ms; state times are whole seconds).
 
-    The state's timestamp is read from the features themselves: a stored row at (user, t)
-    has ``last_txn_ts = t``, and ``seconds_since_last_txn = event time - last_txn_ts``, so
-    ``state_time = event_timestamp - seconds_since_last_txn`` (missing for a user's first
-    transaction, which has no state). A feature that counted the current or a later event
-    shows up as a state time after the lookup time.
+    The state time is the row's own: each view's schema carries ``last_txn_ts`` (the newest
+    event its stored state includes), and ``point_in_time_audit`` returns it per view over the
+    same entity rows as the training retrieval (missing where the view had no row or it had
+    expired). A view whose state counted the current or a later event shows a state time
+    after the bar, under that view's column.
     """
-    import numpy as np
     import pandas as pd
 
     from mlgates.gates import point_in_time
-    from mlref.features.definitions import lookup_time
+    from mlref.features.definitions import VIEWS
+    from mlref.features.store import point_in_time_audit, state_time_column
 
-    frame = reference_system.frame
-    event = frame["event_timestamp"]
-    since = frame["seconds_since_last_txn"].to_numpy(dtype=np.float64)
-    known = np.isfinite(since)
-    since_ns = np.zeros(since.size, dtype=np.int64)
-    since_ns[known] = np.rint(since[known] * 1e9).astype(np.int64)
-    state_time = event - pd.to_timedelta(since_ns, unit="ns")
-    audit = pd.DataFrame(
-        {
-            "lookup_time": lookup_time(event),
-            "state_time": state_time.where(known, pd.NaT),
-        }
-    )
-    mlgates.run(point_in_time, audit, "lookup_time", ["state_time"])
+    system = reference_system
+    audit = point_in_time_audit(system.store, system.events)
+    # The bar is the contract, written here, not the code under audit's lookup_time: a join
+    # moved to the event time (LOOKUP_OFFSET 0) would move that column with it.
+    audit["before_event"] = audit["event_timestamp"] - pd.Timedelta(milliseconds=1)
+    columns = [state_time_column(view.name) for view in VIEWS]
+    mlgates.run(point_in_time, audit, "before_event", columns)
 
 
 @pytest.mark.mlgate("feature_parity", rubric=("data-7",))

@@ -33,6 +33,14 @@ Semantics (the contract every path implements):
   the lookup time and the prev_* fields give the exact state the offline path sees. Offline
   point-in-time joins do not need them; they are not part of the feature service.
 
+* **State time** (audit): every view's schema carries ``last_txn_ts``, the time of the newest
+  event its stored state includes (for a stored row at ``(user, t)`` that is ``t``: every
+  window ends at the row's own event). A point-in-time join that returns it for each view
+  shows which state that view's join picked, from the row itself; a correct join never
+  returns a state time after the lookup time. It is read by the audit
+  (:func:`mlref.features.store.point_in_time_audit`), not by the model: the feature service
+  (the model's input contract) is unchanged.
+
 Unknown users (no row at all) get the defaults above (velocity 0, means/last NaN) and the
 serving path raises an ``unknown_user`` flag.
 
@@ -109,6 +117,12 @@ class ViewSpec:
     def field_names(self) -> tuple[str, ...]:
         """All stored fields of the view (served + prev_* companions)."""
         return (*self.served_fields, *(f.prev_name for f in self.features))
+
+    @property
+    def state_time_field(self) -> str:
+        """The audit field of the view: unix seconds of the newest event its stored state
+        includes (see *State time* in the module docstring)."""
+        return LAST_TXN_TS
 
 
 VELOCITY_VIEW = "user_velocity_24h"

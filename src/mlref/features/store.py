@@ -10,13 +10,15 @@ module is cheap.
   from historical data).
 * :func:`training_frame`: ``get_historical_features`` with the feature service, at
   ``lookup_time`` of each transaction, through the DuckDB offline store; every entity row is
-  checked to come back, in input order.
+  checked to come back, in input order. :func:`point_in_time_audit`: over the same entity
+  rows, the state time of the row each feature view's join picked (the leakage audit).
 * :func:`push_events`: the online path (:class:`mlref.features.online.OnlineAggregator`)
   pushed through the push source in micro-batches.
 * :func:`online_feature_arrays` (and its DataFrame face :func:`online_model_features`): one
   online-store read per feature view per batch (``Provider.online_read``, see
   :class:`_OnlineReader`), the same TTL rule as offline (the online store does not enforce
-  TTLs, feast issue 6821), then the shared request transforms.
+  TTLs, feast issue 6821), then the shared request transforms. :func:`online_state_times`:
+  per view, when each user's online row was written (the freshness audit of what is served).
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ from mlref.features.definitions import (
     REQUEST_TS,
     STORED_COLUMNS,
     VIEWS,
+    VIEWS_BY_NAME,
     datetime_ns,
     lookup_time,
+    seconds_to_ns,
     to_epoch_ns,
     to_utc,
 )
@@ -248,17 +252,15 @@ def _request_ts(event_ts: pd.Series) -> np.ndarray:
     return to_epoch_ns(event_ts) / _NS
 
 
-def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
-    """Training rows from ``get_historical_features`` with the feature service.
-
-    One row per input transaction, in input order: transaction_id, user_id, event_timestamp,
-    the label columns present in ``events`` (is_fraud, label_timestamp), then MODEL_FEATURES.
-    Each transaction at ``t`` reads the stored state as of ``lookup_time(t)``.
+def _entity_rows(events: pd.DataFrame, what: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The entity rows of a historical retrieval (one per transaction, as of its
+    ``lookup_time``, with the request fields) and the transactions' event times. Training
+    and the point-in-time audit both build them here, so the audit joins what training joined.
     """
     need = [TRANSACTION_ID, USER_ID, EVENT_TIMESTAMP, AMOUNT, MERCHANT_CATEGORY]
     missing = [c for c in need if c not in events.columns]
     if missing:
-        raise ValueError(f"training_frame: events are missing columns {missing}")
+        raise ValueError(f"{what}: events are missing columns {missing}")
     event_ts = to_utc(events[EVENT_TIMESTAMP]).reset_index(drop=True)
     entity_df = pd.DataFrame(
         {
@@ -270,10 +272,14 @@ def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
             MERCHANT_CATEGORY: events[MERCHANT_CATEGORY].astype(str).to_numpy(dtype=object),
         }
     )
+    return entity_df, event_ts
+
+
+def _historical(store: FeatureStore, entity_df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """``get_historical_features(...).to_df()``, one row per entity row, in entity order."""
     started = time.perf_counter()
-    service = store.get_feature_service(FEATURE_SERVICE)
     with _known_feast_warnings():
-        result = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+        result = store.get_historical_features(entity_df=entity_df, **kwargs).to_df()
     elapsed = time.perf_counter() - started
     logger.info("historical features for %d rows: %.2fs", len(entity_df), elapsed)
 
@@ -286,7 +292,19 @@ def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
             "rows (or not each exactly once); check the offline store type in "
             "feature_store.yaml (duckdb) and the entity timestamps"
         )
-    result = result.sort_values(_ROW_ID, kind="mergesort").reset_index(drop=True)
+    return result.sort_values(_ROW_ID, kind="mergesort").reset_index(drop=True)
+
+
+def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
+    """Training rows from ``get_historical_features`` with the feature service.
+
+    One row per input transaction, in input order: transaction_id, user_id, event_timestamp,
+    the label columns present in ``events`` (is_fraud, label_timestamp), then MODEL_FEATURES.
+    Each transaction at ``t`` reads the stored state as of ``lookup_time(t)``.
+    """
+    entity_df, event_ts = _entity_rows(events, "training_frame")
+    service = store.get_feature_service(FEATURE_SERVICE)
+    result = _historical(store, entity_df, features=service)
     out = pd.DataFrame(
         {
             TRANSACTION_ID: events[TRANSACTION_ID].to_numpy(),
@@ -299,6 +317,57 @@ def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
             out[col] = events[col].reset_index(drop=True)  # keeps dtypes (tz-aware, int8)
     for name in MODEL_FEATURES:
         out[name] = result[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def state_time_column(view: str) -> str:
+    """The audit column of ``view`` in :func:`point_in_time_audit` (Feast's full name)."""
+    return f"{view}__{VIEWS_BY_NAME[view].state_time_field}"
+
+
+def point_in_time_audit(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
+    """For each transaction and EVERY feature view, the state time of the stored row that
+    view's point-in-time join picked for it (the view's ``state_time_field``: the newest
+    event that state includes), from the same entity rows as :func:`training_frame`.
+
+    Columns: transaction_id, event_timestamp, lookup_time, then one UTC timestamp column per
+    view (:func:`state_time_column`; NaT where the view had no row or it had expired). A
+    correct join never returns a state time after ``lookup_time``.
+
+    A separate retrieval of the audit fields, not part of the feature service: the service is
+    the model's input contract (training and serving name it), and Feast joins each view on
+    its own (source, timestamp field, TTL) whatever fields of it are asked for, so the same
+    entity rows pick the same stored row per view as training did.
+    """
+    entity_df, event_ts = _entity_rows(events, "point_in_time_audit")
+    refs = [f"{view.name}:{view.state_time_field}" for view in VIEWS]
+    result = _historical(store, entity_df, features=refs, full_feature_names=True)
+    out = pd.DataFrame(
+        {
+            TRANSACTION_ID: events[TRANSACTION_ID].to_numpy(),
+            EVENT_TIMESTAMP: event_ts,
+            "lookup_time": lookup_time(event_ts),
+        }
+    )
+    for view in VIEWS:
+        column = state_time_column(view.name)
+        seconds = result[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        out[column] = pd.to_datetime(seconds_to_ns(seconds), utc=True)  # NaN -> NaT
+    return out
+
+
+def online_state_times(store: FeatureStore, user_ids: Sequence[int]) -> dict[str, pd.Series]:
+    """Per feature view, the timestamp of each user's row in the ONLINE store (what serving
+    reads; NaT where the store has no row), indexed by user_id: the clock of the served
+    state, for freshness checks (the newest row of a view is when its feed last delivered).
+    """
+    users = sorted({int(u) for u in user_ids})
+    _, row_ts = _reader(store).read(users)
+    index = pd.Index(users, name=USER_ID)
+    out = {}
+    for view in VIEWS:
+        stamps = pd.to_datetime(row_ts[view.name], utc=True)  # NAT_NS -> NaT
+        out[view.name] = pd.Series(stamps, index=index, name=view.name)
     return out
 
 

@@ -5,7 +5,9 @@ Entity ``user`` -> FileSource (parquet of stored rows) + PushSource (online path
 calling the shared :func:`mlref.features.transforms.request_features`)
 -> versioned FeatureService ``fraud_model_v1`` (what training and serving name).
 
-Everything is derived from :mod:`mlref.features.definitions`. The objects are built by
+Each view's schema also carries its state-time audit field (``last_txn_ts``, see
+*State time* in :mod:`mlref.features.definitions`); the service leaves it out, since it is
+not a model input. Everything is derived from :mod:`mlref.features.definitions`. The objects are built by
 :func:`feast_objects` (the parquet path differs per workdir), so importing this module only
 costs the Feast import; nothing is created at import time.
 """
@@ -96,6 +98,8 @@ def feast_objects(parquet_path: str) -> FeastObjects:
     for spec in d.VIEWS:
         dtypes = {f.name: f.dtype for f in spec.features}
         dtypes.update({f.prev_name: f.dtype for f in spec.features})
+        # the audit field (definitions: "State time"): in the view, not in the service
+        dtypes.setdefault(spec.state_time_field, d.FEATURES_BY_NAME[d.LAST_TXN_TS].dtype)
         views.append(
             FeatureView(
                 name=spec.name,

@@ -10,6 +10,12 @@ Defects:
 - the stream processor counts ``txn_velocity_24h`` over 25 hours;
 - serving counts the current event (the stream pushes before scoring and the online read is
   as of the event time instead of ``lookup_time``).
+
+The same defects (and an online read that forgets the TTL rule) also fail the property test
+of the gate suite (``test_online_incremental_state_matches_offline_windows``): its generated
+event logs replayed through ``mlref.features.replay`` with the defective part injected as a
+parameter, the offline windows unchanged. Expected mismatch counts come from plain loops
+over the logs, not from either path.
 """
 
 from __future__ import annotations
@@ -23,8 +29,14 @@ import pandas as pd
 import pytest
 
 from mlref.data.columns import EVENT_TIMESTAMP, TRANSACTION_ID, USER_ID
-from mlref.features.definitions import MODEL_FEATURES
-from mlref.features.online import OnlineAggregator
+from mlref.features.definitions import (
+    MODEL_FEATURES,
+    NAT_NS,
+    PREV_LAST_TXN_TS,
+    seconds_to_ns,
+    to_epoch_ns,
+)
+from mlref.features.online import OnlineAggregator, latest_per_user, state_from_rows
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"),
@@ -218,3 +230,138 @@ def inclusive_counts_at_event(world: SkewWorld) -> list[float]:
         t = int(pd.Timestamp(by_id.at[txn, EVENT_TIMESTAMP]).timestamp())
         out.append(float(sum(t - 24 * 3600 < e <= t for e in seconds[user])))
     return out
+
+
+# ------------------------------------------------------------ the generated-log property test
+# As many logs as the gate suite replays by default (pyproject: skew_replay_examples).
+REPLAY_EXAMPLES = 100
+DAY_S = 86_400
+MONTH_S = 30 * DAY_S
+
+
+def read_ignoring_ttl(rows: pd.DataFrame, users: np.ndarray, lookup_ns: np.ndarray) -> Any:
+    """The defect: the online read serves whatever row the store holds, however old (the
+    Feast online store does not enforce TTLs, feast issue 6821, and this read forgets to).
+
+    Read as of the time of the row it uses, every row is 0 s old, so no TTL can expire it:
+    the latest row if it is not after the lookup, else (an earlier event of the same second
+    was pushed) its previous-state companions, stamped ``prev_last_txn_ts``.
+    """
+    latest = latest_per_user(rows).set_index(USER_ID).reindex(users)
+    row_ns = to_epoch_ns(latest[EVENT_TIMESTAMP]) if len(rows) else np.full(len(users), NAT_NS)
+    prev_ns = seconds_to_ns(latest[PREV_LAST_TXN_TS].to_numpy(dtype=np.float64))
+    as_of = np.where(row_ns <= lookup_ns, row_ns, np.where(prev_ns != NAT_NS, prev_ns, lookup_ns))
+    return state_from_rows(rows, users, np.where(row_ns != NAT_NS, as_of, lookup_ns))
+
+
+def _user_seconds(replays: Any) -> list[tuple[int, list[int]]]:
+    """Per event (replays.events order): its second and its user's event seconds in that log."""
+    events = replays.events
+    log = events[TRANSACTION_ID].str.split(":").str[0]
+    sec = events[EVENT_TIMESTAMP].to_numpy("datetime64[s]").view(np.int64).tolist()
+    by_user: dict[tuple[str, int], list[int]] = {}
+    for lg, user, t in zip(log, events[USER_ID], sec, strict=True):
+        by_user.setdefault((lg, int(user)), []).append(t)
+    return [
+        (t, by_user[(lg, int(user))]) for lg, user, t in zip(log, events[USER_ID], sec, strict=True)
+    ]
+
+
+def _expired_reads(replays: Any, ttl_s: int) -> int:
+    """Events whose user's latest event in an earlier second is more than ``ttl_s`` before
+    the lookup (t - 1 ms): the offline join serves the default, a TTL-less read does not."""
+    count = 0
+    for t, mine in _user_seconds(replays):
+        before = [s for s in mine if s < t]
+        count += bool(before) and t - max(before) > ttl_s
+    return count
+
+
+def _same_second_followers(replays: Any) -> int:
+    """Events of a user with an earlier event in the same second (by transaction id)."""
+    events = replays.events
+    log = events[TRANSACTION_ID].str.split(":").str[0]
+    return int(events.groupby([log, USER_ID, EVENT_TIMESTAMP]).cumcount().gt(0).sum())
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    from mlref.features.replay import generated_replays
+
+    return {
+        "clean": generated_replays(REPLAY_EXAMPLES),
+        "velocity_25h": generated_replays(
+            REPLAY_EXAMPLES, aggregator_factory=Velocity25hAggregator
+        ),
+        "as_of_event_time": generated_replays(REPLAY_EXAMPLES, lookup_offset=pd.Timedelta(0)),
+        "ignoring_ttl": generated_replays(REPLAY_EXAMPLES, read=read_ignoring_ttl),
+    }
+
+
+def _parity(replays: Any) -> Any:
+    from mlgates.gates import feature_parity
+
+    return feature_parity(
+        replays.offline, replays.online, keys=TRANSACTION_ID, features=list(MODEL_FEATURES)
+    )
+
+
+def _mismatching(result: Any) -> dict[str, int]:
+    return {f: r["mismatches"] for f, r in result.details["features"].items() if r["mismatches"]}
+
+
+def test_generated_logs_clean_replay_passes(generated: dict[str, Any]) -> None:
+    result = _parity(generated["clean"])
+    assert result.verdict == "pass", result.explain()
+    assert result.details["matched"] == len(generated["clean"].events)
+    # the defects below all run on these very logs (derandomized)
+    for name in ("velocity_25h", "as_of_event_time", "ignoring_ttl"):
+        assert generated[name].events.equals(generated["clean"].events), name
+
+
+def test_generated_logs_fail_a_25_hour_velocity_window(generated: dict[str, Any]) -> None:
+    replays = generated["velocity_25h"]
+    result = _parity(replays)
+
+    assert result.verdict == "fail", result.explain()
+    assert list(_mismatching(result)) == ["txn_velocity_24h"]
+    assert "txn_velocity_24h" in result.message
+    # a wider window only ever counts more
+    merged = replays.offline.merge(replays.online, on=TRANSACTION_ID, suffixes=("_o", "_s"))
+    assert (merged["txn_velocity_24h_s"] >= merged["txn_velocity_24h_o"]).all()
+
+
+def test_generated_logs_fail_a_read_as_of_the_event_time(generated: dict[str, Any]) -> None:
+    """Reading the store as of t (not t - 1 ms) lets an earlier event of the same second
+    count: the offline rule says it is not "before" the transaction at 1 s resolution."""
+    replays = generated["as_of_event_time"]
+    result = _parity(replays)
+
+    assert result.verdict == "fail", result.explain()
+    mismatching = _mismatching(result)
+    expected = _same_second_followers(replays)
+    assert expected >= 5
+    # every such event sees the same-second one as its last transaction, 0 s ago
+    assert mismatching["seconds_since_last_txn"] == expected
+    assert mismatching["txn_velocity_24h"] == expected
+    for feature in ("txn_velocity_24h", "seconds_since_last_txn"):
+        assert feature in result.message
+    for feature in ("log_amount", "hour_of_day", "day_of_week", "merchant_category_code"):
+        assert feature not in mismatching
+
+
+def test_generated_logs_fail_an_online_read_without_ttl(generated: dict[str, Any]) -> None:
+    replays = generated["ignoring_ttl"]
+    result = _parity(replays)
+
+    assert result.verdict == "fail", result.explain()
+    mismatching = _mismatching(result)
+    # velocity (TTL 24 h): every read of state older than a day keeps its count (>= 1)
+    expired_24h = _expired_reads(replays, DAY_S)
+    assert expired_24h >= 5
+    assert mismatching["txn_velocity_24h"] == expired_24h
+    # the 30-day view: its state is served after its TTL too
+    expired_30d = _expired_reads(replays, MONTH_S)
+    assert expired_30d >= 1
+    assert mismatching["seconds_since_last_txn"] == expired_30d
+    assert "txn_velocity_24h" in result.message

@@ -11,6 +11,14 @@ Defects:
 - serving counts the current event (the stream pushes before scoring and the online read is
   as of the event time instead of ``lookup_time``).
 
+The online store after the replay (``test_online_store_matches_offline_store_after_replay``:
+every user probed one second after the live day, rows from materialize for users without
+live traffic, from the push path for the others) fails on:
+- a push path that drops a field (the stream job's rows reach Feast without
+  ``avg_amount_30d``);
+- a feature job that fills the online store from the last 24 h of events (the velocity
+  view's TTL) instead of the 30 days the spend view needs.
+
 The same defects (and an online read that forgets the TTL rule) also fail the property test
 of the gate suite (``test_online_incremental_state_matches_offline_windows``): its generated
 event logs replayed through ``mlref.features.replay`` with the defective part injected as a
@@ -365,3 +373,141 @@ def test_generated_logs_fail_an_online_read_without_ttl(generated: dict[str, Any
     assert expired_30d >= 1
     assert mismatching["seconds_since_last_txn"] == expired_30d
     assert "txn_velocity_24h" in result.message
+
+
+# ------------------------------------------------------------ the online store after the replay
+
+
+class DroppedSpendAggregator(OnlineAggregator):
+    """The defect: the stream job's rows reach the push source without ``avg_amount_30d``
+    (e.g. a renamed column re-indexed to the push schema: the field arrives empty)."""
+
+    def process(self, events: pd.DataFrame) -> pd.DataFrame:
+        from mlref.features.definitions import AVG_AMOUNT_30D
+
+        return super().process(events).assign(**{AVG_AMOUNT_30D: np.nan})
+
+
+@dataclass
+class StoreWorld:
+    probes: pd.DataFrame
+    live_users: set[int]  # probed users with live events (their rows come from the push path)
+    offline: pd.DataFrame  # Feast historical features of the probes (the full log)
+    online: dict[str, pd.DataFrame]  # Feast online features of the probes after the replay
+
+
+def _store_after_replay(
+    settings: Any, history: pd.DataFrame, live: pd.DataFrame, *, job_days: float | None, agg: Any
+) -> Any:
+    """As the reference system: the feature job builds and materializes the store from the
+    history (its last ``job_days`` days if given: the defect), the stream processor (warmed
+    on the last 30 days) pushes the live day."""
+    from mlref.features.store import build_feature_store, push_events
+
+    end = history[EVENT_TIMESTAMP].max()
+    job = history
+    if job_days is not None:
+        job = history.loc[history[EVENT_TIMESTAMP] > end - pd.Timedelta(days=job_days)]
+    store = build_feature_store(settings, job)
+    agg.process(history.loc[history[EVENT_TIMESTAMP] > end - pd.Timedelta(days=30)])
+    push_events(store, live, aggregator=agg)
+    return store
+
+
+@pytest.fixture(scope="module")
+def store_world(tmp_path_factory: pytest.TempPathFactory, world: SkewWorld) -> StoreWorld:
+    from mlref.features.store import build_feature_store, online_model_features, training_frame
+    from mlref.settings import make_settings
+
+    def settings(name: str) -> Any:
+        s = make_settings(tmp_path_factory.mktemp(f"store-{name}") / "mlref")
+        s.ensure_dirs()
+        return s
+
+    everything = pd.concat([world.history, world.live], ignore_index=True)
+    last = everything.sort_values([EVENT_TIMESTAMP, TRANSACTION_ID]).groupby(USER_ID).tail(1)
+    at = world.live[EVENT_TIMESTAMP].max() + pd.Timedelta(seconds=1)
+    probes = pd.DataFrame(
+        {
+            TRANSACTION_ID: [f"probe-{u}" for u in last[USER_ID]],
+            USER_ID: last[USER_ID].to_numpy(),
+            "amount": last["amount"].to_numpy(),
+            "merchant_category": last["merchant_category"].to_numpy(),
+            EVENT_TIMESTAMP: pd.DatetimeIndex([at] * len(last)),
+        }
+    )
+    offline = training_frame(build_feature_store(settings("truth"), everything), probes)
+    online = {}
+    for name, job_days, agg in (
+        ("clean", None, OnlineAggregator()),
+        ("dropped_spend", None, DroppedSpendAggregator()),
+        ("job_24h", 1.0, OnlineAggregator()),
+    ):
+        store = _store_after_replay(
+            settings(name), world.history, world.live, job_days=job_days, agg=agg
+        )
+        frame = online_model_features(store, probes)[MODEL_FEATURES]
+        frame.insert(0, TRANSACTION_ID, probes[TRANSACTION_ID].to_numpy())
+        online[name] = frame
+    return StoreWorld(
+        probes,
+        set(world.live[USER_ID].astype(int)),
+        offline[[TRANSACTION_ID, *MODEL_FEATURES]],
+        online,
+    )
+
+
+def _store_parity(world: StoreWorld, name: str) -> Any:
+    from mlgates.gates import feature_parity
+
+    return feature_parity(
+        world.offline, world.online[name], keys=TRANSACTION_ID, features=list(MODEL_FEATURES)
+    )
+
+
+def test_clean_store_after_replay_matches_offline(store_world: StoreWorld) -> None:
+    result = _store_parity(store_world, "clean")
+    assert result.verdict == "pass", result.explain()
+    assert result.details["matched"] == len(store_world.probes)
+    # both kinds of online rows were probed
+    assert 10 <= len(store_world.live_users) <= len(store_world.probes) - 10
+
+
+def test_a_push_path_dropping_a_field_fails_naming_it(store_world: StoreWorld) -> None:
+    result = _store_parity(store_world, "dropped_spend")
+
+    assert result.verdict == "fail", result.explain()
+    rows = result.details["features"]
+    assert [f for f, r in rows.items() if r["mismatches"]] == [
+        "avg_order_30d",
+        "amount_vs_user_avg",
+    ]
+    assert "avg_order_30d" in result.message
+    # exactly the probed users whose row came from the push path (all had a 30 d average)
+    offline = store_world.offline
+    pushed = offline[TRANSACTION_ID].str.removeprefix("probe-").astype(int)
+    pushed = pushed.isin(store_world.live_users)
+    assert rows["avg_order_30d"]["mismatches"] == int(pushed.sum())
+    merged = offline.merge(store_world.online["dropped_spend"], on=TRANSACTION_ID)
+    assert merged.loc[pushed.to_numpy(), "avg_order_30d_y"].isna().all()
+
+
+def test_a_feature_job_looking_back_24_hours_fails(store_world: StoreWorld) -> None:
+    result = _store_parity(store_world, "job_24h")
+
+    assert result.verdict == "fail", result.explain()
+    rows = result.details["features"]
+    for feature in ("avg_order_30d", "seconds_since_last_txn"):
+        assert rows[feature]["mismatches"] > 0, feature
+        assert feature in result.message
+    # the pushed rows are right: only users without live traffic are served wrong state
+    merged = store_world.offline.merge(
+        store_world.online["job_24h"], on=TRANSACTION_ID, suffixes=("_o", "_s")
+    )
+    users = merged[TRANSACTION_ID].str.removeprefix("probe-").astype(int)
+    pushed = users.isin(store_world.live_users).to_numpy()
+    wrong = ~np.isclose(
+        merged["avg_order_30d_o"], merged["avg_order_30d_s"], rtol=1e-9, atol=1e-9, equal_nan=True
+    )
+    assert not wrong[pushed].any()
+    assert wrong[~pushed].sum() == rows["avg_order_30d"]["mismatches"]

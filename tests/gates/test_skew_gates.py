@@ -160,7 +160,9 @@ def test_online_incremental_state_matches_offline_windows(mlgates: Gates) -> Non
     incremental state (``OnlineAggregator`` per event, pushed in micro-batches, each
     transaction scored before its own event is pushed and read the way serving reads the
     store, as of ``lookup_time``) against the OFFLINE vectorised windows over the whole log
-    (``stored_rows`` + point-in-time join, what training computes).
+    (``stored_rows`` + point-in-time join, what training computes). Each log is split at a
+    generated point: before it, the store holds the materialized rows and the stream
+    processor is warm-started (``warm_started``); after it, events are streamed and scored.
 
     Hypothesis logs (``mlref.features.replay.event_logs``): bursts, several events of a user
     in the same second, gaps longer than the TTL, events exactly on the 24 h and 30 d window

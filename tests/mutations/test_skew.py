@@ -263,16 +263,16 @@ def read_ignoring_ttl(rows: pd.DataFrame, users: np.ndarray, lookup_ns: np.ndarr
 
 
 def _user_seconds(replays: Any) -> list[tuple[int, list[int]]]:
-    """Per event (replays.events order): its second and its user's event seconds in that log."""
+    """Per live (scored) event: its second and its user's event seconds in that log (history
+    included)."""
     events = replays.events
     log = events[TRANSACTION_ID].str.split(":").str[0]
     sec = events[EVENT_TIMESTAMP].to_numpy("datetime64[s]").view(np.int64).tolist()
     by_user: dict[tuple[str, int], list[int]] = {}
     for lg, user, t in zip(log, events[USER_ID], sec, strict=True):
         by_user.setdefault((lg, int(user)), []).append(t)
-    return [
-        (t, by_user[(lg, int(user))]) for lg, user, t in zip(log, events[USER_ID], sec, strict=True)
-    ]
+    rows = zip(log, events[USER_ID], sec, events["live"], strict=True)
+    return [(t, by_user[(lg, int(user))]) for lg, user, t, live in rows if live]
 
 
 def _expired_reads(replays: Any, ttl_s: int) -> int:
@@ -286,10 +286,11 @@ def _expired_reads(replays: Any, ttl_s: int) -> int:
 
 
 def _same_second_followers(replays: Any) -> int:
-    """Events of a user with an earlier event in the same second (by transaction id)."""
+    """Live events of a user with an earlier event in the same second (by transaction id)."""
     events = replays.events
     log = events[TRANSACTION_ID].str.split(":").str[0]
-    return int(events.groupby([log, USER_ID, EVENT_TIMESTAMP]).cumcount().gt(0).sum())
+    follower = events.groupby([log, USER_ID, EVENT_TIMESTAMP]).cumcount().gt(0)
+    return int((follower & events["live"]).sum())
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +304,8 @@ def generated() -> dict[str, Any]:
         ),
         "as_of_event_time": generated_replays(REPLAY_EXAMPLES, lookup_offset=pd.Timedelta(0)),
         "ignoring_ttl": generated_replays(REPLAY_EXAMPLES, read=read_ignoring_ttl),
+        "warm_up_30d": generated_replays(REPLAY_EXAMPLES, warm_up=pd.Timedelta(days=30)),
+        "cold_start": generated_replays(REPLAY_EXAMPLES, warm_up=pd.Timedelta(0)),
     }
 
 
@@ -321,9 +324,9 @@ def _mismatching(result: Any) -> dict[str, int]:
 def test_generated_logs_clean_replay_passes(generated: dict[str, Any]) -> None:
     result = _parity(generated["clean"])
     assert result.verdict == "pass", result.explain()
-    assert result.details["matched"] == len(generated["clean"].events)
+    assert result.details["matched"] == int(generated["clean"].events["live"].sum())
     # the defects below all run on these very logs (derandomized)
-    for name in ("velocity_25h", "as_of_event_time", "ignoring_ttl"):
+    for name in ("velocity_25h", "as_of_event_time", "ignoring_ttl", "warm_up_30d", "cold_start"):
         assert generated[name].events.equals(generated["clean"].events), name
 
 
@@ -400,8 +403,9 @@ def _store_after_replay(
     settings: Any, history: pd.DataFrame, live: pd.DataFrame, *, job_days: float | None, agg: Any
 ) -> Any:
     """As the reference system: the feature job builds and materializes the store from the
-    history (its last ``job_days`` days if given: the defect), the stream processor (warmed
-    on the last 30 days) pushes the live day."""
+    history (its last ``job_days`` days if given: the defect), the stream processor
+    (warm-started on the history) pushes the live day."""
+    from mlref.features.online import warm_started
     from mlref.features.store import build_feature_store, push_events
 
     end = history[EVENT_TIMESTAMP].max()
@@ -409,8 +413,7 @@ def _store_after_replay(
     if job_days is not None:
         job = history.loc[history[EVENT_TIMESTAMP] > end - pd.Timedelta(days=job_days)]
     store = build_feature_store(settings, job)
-    agg.process(history.loc[history[EVENT_TIMESTAMP] > end - pd.Timedelta(days=30)])
-    push_events(store, live, aggregator=agg)
+    push_events(store, live, aggregator=warm_started(history, agg))
     return store
 
 
@@ -511,3 +514,41 @@ def test_a_feature_job_looking_back_24_hours_fails(store_world: StoreWorld) -> N
     )
     assert not wrong[pushed].any()
     assert wrong[~pushed].sum() == rows["avg_order_30d"]["mismatches"]
+
+
+def test_generated_logs_fail_a_stream_warmed_on_30_days(generated: dict[str, Any]) -> None:
+    """The reference pipeline's old warm-up (the longest window, 30 days): the first row the
+    stream pushes for a user carries prev_* state computed over a truncated window, served
+    to a second event in the same second (the pinned example of ``generated_replays``: the
+    user's day-0 amount 1000 is missing from the day-20 state, 1.0 instead of 500.5)."""
+    result = _parity(generated["warm_up_30d"])
+
+    assert result.verdict == "fail", result.explain()
+    rows = result.details["features"]
+    assert _mismatching(result) == {"avg_order_30d": 1, "amount_vs_user_avg": 1}
+    example = rows["avg_order_30d"]["examples"][0]
+    assert (example["offline"], example["online"]) == (500.5, 1.0)
+    assert "avg_order_30d" in result.message
+
+
+def test_generated_logs_fail_a_cold_started_stream(generated: dict[str, Any]) -> None:
+    """A stream processor started without the history: the first row it pushes per user
+    forgets the history's events in its windows."""
+    result = _parity(generated["cold_start"])
+
+    assert result.verdict == "fail", result.explain()
+    mismatching = _mismatching(result)
+    for feature in ("txn_velocity_24h", "avg_order_30d"):
+        assert mismatching.get(feature, 0) > 0, feature
+        assert feature in result.message
+    # every wrong row is a live event whose user has history (a new user has nothing to lose)
+    replays = generated["cold_start"]
+    merged = replays.offline.merge(replays.online, on=TRANSACTION_ID, suffixes=("_o", "_s"))
+    wrong = merged.loc[merged["txn_velocity_24h_o"] != merged["txn_velocity_24h_s"]]
+    events = replays.events.set_index(TRANSACTION_ID)
+    log = events.index.str.split(":").str[0]
+    with_history = set(
+        zip(log[~events["live"]], events.loc[~events["live"].to_numpy(), USER_ID], strict=True)
+    )
+    for txn in wrong[TRANSACTION_ID]:
+        assert (txn.split(":")[0], int(events.at[txn, USER_ID])) in with_history, txn

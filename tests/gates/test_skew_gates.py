@@ -11,6 +11,13 @@ feature service (``training_frame``) on a store holding the whole event log (his
   end of the live window for users with and without live traffic;
 - the online incremental state against the offline vectorised windows on generated event
   logs (Hypothesis, no Feast: the two computations themselves, at their edges).
+
+Mutation proofs (each defect fails its gate, the clean counterpart passes):
+``tests/mutations/test_skew.py`` (a 25 h velocity window and counting the current event on
+the Feast online path; a push path dropping a field and a 24 h feature job for the store
+after the replay; those and a TTL-less read, a 30-day or cold stream warm-up on the
+generated logs) and ``tests/mutations/test_served_scores.py`` (a server assembling the model
+inputs in another order).
 """
 
 from __future__ import annotations

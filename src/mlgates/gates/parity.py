@@ -70,7 +70,8 @@ def feature_parity(
 
     Numeric features match when ``|online - offline| <= atol + rtol * |offline|`` (per
     feature overrides in ``tolerances``: ``{"f": atol}``, ``{"f": (atol, rtol)}`` or
-    ``{"f": {"atol": .., "rtol": ..}}``); NaN matches NaN. Other columns (strings,
+    ``{"f": {"atol": .., "rtol": ..}}``); NaN matches NaN, an infinity only the same
+    infinity. Other columns (strings,
     categories, booleans, timestamps) must be equal. Keys missing on either side fail.
     Measured is the worst feature's mismatch rate over matched keys.
     """

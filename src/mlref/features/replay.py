@@ -11,9 +11,10 @@ differ, side by side.
   the vectorised windows over the whole log (:func:`mlref.features.offline.stored_rows`)
   and the point-in-time join (:func:`mlref.features.offline.batch_model_features`).
 
-Both return ``transaction_id`` + MODEL_FEATURES in the events' order; ``feature_parity``
-compares them. The pieces a defect can live in (the aggregator, the online read, the lookup
-offset) are parameters, so a test can inject one without touching this code.
+Both return ``transaction_id`` + MODEL_FEATURES in the events' order (the replay: the
+streamed events only); ``feature_parity`` compares them. The pieces a defect can live in
+(the aggregator, its warm-up, the online read, the lookup offset) are parameters, so a test
+can inject one without touching this code.
 :func:`event_logs` generates the event logs and :func:`generated_replays` runs both paths on
 them (Hypothesis, a test dependency: imported only there).
 """

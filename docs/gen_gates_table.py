@@ -65,7 +65,8 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "feature_parity": (
         "training/serving skew: the same feature computed differently offline and online",
-        "keyed comparison with per-feature `atol`/`rtol` (`tolerances`), NaN == NaN, "
+        "keyed comparison with per-feature `atol`/`rtol` (`tolerances`), NaN == NaN, +-inf "
+        "only equal to itself, "
         "missing keys. Measured: worst feature's mismatch rate; fails above "
         "`max_mismatch_rate`",
     ),

@@ -359,14 +359,14 @@ def replay_live(
     """Score ``n_requests`` of the live transactions against the server, in time order.
 
     Every live transaction (scored or not) goes through the online path as the stream
-    processor would push it (``OnlineAggregator`` warmed on the last 30 days of history ->
+    processor would push it (``OnlineAggregator`` warm-started on the history ->
     ``push_events``): before each request, every live event of its user older than the
     request is in the online store, so the server scores on the features training computes
     offline (``batch_model_features`` over history + live). Requests go in concurrent chunks
     of up to ``max_chunk`` cut by :func:`replay_chunks`; the rest of the stream is pushed at
     the end, leaving the online store at the end of the live window.
     """
-    from mlref.features.online import OnlineAggregator
+    from mlref.features.online import warm_started
     from mlref.features.store import push_events
 
     live = system.live.sort_values([EVENT_TIMESTAMP, TRANSACTION_ID], kind="mergesort")
@@ -377,10 +377,8 @@ def replay_live(
     sample = live.sample(n=n, random_state=seed).sort_values(
         [EVENT_TIMESTAMP, TRANSACTION_ID], kind="mergesort"
     )
-    # the online state needs the last 30 days of history (the longest window)
-    warm_from = system.history_end - pd.Timedelta(days=30)
-    aggregator = OnlineAggregator()
-    aggregator.process(system.events.loc[system.events[EVENT_TIMESTAMP] > warm_from])
+    # the stream starts after the history; its first rows' prev_* state needs window + TTL
+    aggregator = warm_started(system.events)
     responses: list[dict[str, Any]] = []
     pushed_until = 0  # live rows [0, pushed_until) are in the online store
     chunks = replay_chunks(sample, live, max_chunk=max_chunk)

@@ -2,7 +2,9 @@
 window, binned by the PSI bins frozen at training time (registered beside the champion).
 
 The serving window is ``served_log``: clean live traffic (the generator's drift switch off),
-so these gates must stay quiet; the mutation proofs turn the switch on.
+so these gates must stay quiet; the mutation proofs turn the switch on
+(``tests/mutations/test_serving.py`` for the features, ``tests/mutations/test_served_scores.py``
+for the scores).
 """
 
 from __future__ import annotations

@@ -9,7 +9,15 @@ feature service (``training_frame``) on a store holding the whole event log (his
   random sample of it scored, each request seeing complete state);
 - the Feast online store after that replay (``online_model_features``), probed after the
   end of the live window for users with and without live traffic;
-- the request-time transform on one row (dict) vs the same rows as a batch (Hypothesis).
+- the online incremental state against the offline vectorised windows on generated event
+  logs (Hypothesis, no Feast: the two computations themselves, at their edges).
+
+Mutation proofs (each defect fails its gate, the clean counterpart passes):
+``tests/mutations/test_skew.py`` (a 25 h velocity window and counting the current event on
+the Feast online path; a push path dropping a field and a 24 h feature job for the store
+after the replay; those and a TTL-less read, a 30-day or cold stream warm-up on the
+generated logs) and ``tests/mutations/test_served_scores.py`` (a server assembling the model
+inputs in another order).
 """
 
 from __future__ import annotations
@@ -125,61 +133,62 @@ def test_online_store_matches_offline_store_after_replay(
     mlgates.run(feature_parity, offline, online, "transaction_id", features=list(MODEL_FEATURES))
 
 
+def _edge_coverage(events: pd.DataFrame) -> dict[str, int]:
+    """What the generated logs exercised, counted independently of both paths (pairs of
+    one user's events by their distance in seconds)."""
+    import numpy as np
+
+    from mlref.features.definitions import FEATURES_BY_NAME, VIEWS_BY_NAME
+
+    windows = {f.name: f.window for f in FEATURES_BY_NAME.values() if f.window is not None}
+    day = int(windows["txn_count_24h"].total_seconds())
+    month = int(windows["avg_amount_30d"].total_seconds())
+    ttl = int(VIEWS_BY_NAME["user_velocity_24h"].ttl.total_seconds())
+    counts = dict.fromkeys(
+        ("same_second", "at_24h_edge", "at_30d_edge", "gap_over_ttl", "new_user_mid_log"), 0
+    )
+    for _, log in events.groupby(events["transaction_id"].str.split(":").str[0]):
+        first_event = log["event_timestamp"].min()
+        for _, mine in log.groupby("user_id"):
+            sec = np.sort(mine["event_timestamp"].to_numpy("datetime64[s]").view(np.int64))
+            apart = sec[None, :] - sec[:, None]
+            upper = np.triu(np.ones_like(apart, dtype=bool), k=1)
+            counts["same_second"] += int(((apart == 0) & upper).sum())
+            counts["at_24h_edge"] += int(((apart == day) & upper).sum())
+            counts["at_30d_edge"] += int(((apart == month) & upper).sum())
+            counts["gap_over_ttl"] += int((np.diff(sec) > ttl).sum())
+            counts["new_user_mid_log"] += int(mine["event_timestamp"].min() > first_event)
+    return counts
+
+
 @pytest.mark.mlgate("feature_parity", rubric=("data-7",))
-def test_request_transform_row_equals_batch(mlgates: Gates) -> None:
-    """``request_features`` on one row (a dict, as the single-request path calls it) gives
-    bit-identical model inputs to the same rows in a DataFrame batch, over Hypothesis-generated
-    state and requests (missing state, zero/huge averages, unknown categories, far timestamps).
+def test_online_incremental_state_matches_offline_windows(mlgates: Gates) -> None:
+    """The two feature paths that really differ agree on generated event logs: the ONLINE
+    incremental state (``OnlineAggregator`` per event, pushed in micro-batches, each
+    transaction scored before its own event is pushed and read the way serving reads the
+    store, as of ``lookup_time``) against the OFFLINE vectorised windows over the whole log
+    (``stored_rows`` + point-in-time join, what training computes). Each log is split at a
+    generated point: before it, the store holds the materialized rows and the stream
+    processor is warm-started (``warm_started``); after it, events are streamed and scored.
+
+    Hypothesis logs (``mlref.features.replay.event_logs``): bursts, several events of a user
+    in the same second, gaps longer than the TTL, events exactly on the 24 h and 30 d window
+    edges (and 1 s either side), users appearing mid-log, amounts 0 / 1e-6 / 1e7.
+    Deterministic (derandomized, no example database); size ``skew_replay_examples``.
     """
-    import pandas as pd
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
     from mlgates.gates import feature_parity
-    from mlref.data.columns import CATEGORIES
-    from mlref.features.transforms import TRANSFORM_INPUTS, request_features
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.features.replay import generated_replays
 
-    missing = st.none()
-    row = st.fixed_dictionaries(
-        {
-            "txn_count_24h": missing | st.integers(0, 10_000).map(float),
-            "avg_amount_30d": missing
-            | st.just(0.0)
-            | st.floats(0.0, 1e7, allow_nan=False, allow_infinity=False),
-            "last_txn_ts": missing | st.floats(0.0, 4e9, allow_nan=False),
-            "amount": st.floats(0.0, 1e7, allow_nan=False, allow_infinity=False),
-            "request_ts": st.floats(0.0, 4e9, allow_nan=False),
-            "merchant_category": st.sampled_from([*CATEGORIES, "crypto", "", None]),
-        }
-    )
-    batched: list[pd.DataFrame] = []
-    single: list[pd.DataFrame] = []
+    replays = generated_replays(int(mlgates.setting("skew_replay_examples", 100)))
 
-    @settings(
-        max_examples=int(mlgates.setting("transform_examples", 60)),
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    @given(rows=st.lists(row, min_size=1, max_size=25))
-    def collect(rows: list[dict[str, object]]) -> None:
-        offset = sum(len(b) for b in batched)
-        keys = list(range(offset, offset + len(rows)))
-        frame = pd.DataFrame({name: [r[name] for r in rows] for name in TRANSFORM_INPUTS})
-        out = request_features(frame).reset_index(drop=True)
-        out.insert(0, "row", keys)
-        batched.append(out)
-        one = pd.DataFrame([request_features(r) for r in rows])
-        one.insert(0, "row", keys)
-        single.append(one)
-
-    collect()
+    # the logs must reach every boundary the two paths could disagree on
+    coverage = _edge_coverage(replays.events)
+    assert min(coverage.values()) >= 5, f"the generated logs miss an edge case: {coverage}"
     mlgates.run(
         feature_parity,
-        pd.concat(batched, ignore_index=True),
-        pd.concat(single, ignore_index=True),
-        "row",
-        atol=0.0,
-        rtol=0.0,
+        replays.offline,
+        replays.online,
+        "transaction_id",
+        features=list(MODEL_FEATURES),
     )

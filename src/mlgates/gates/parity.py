@@ -70,7 +70,8 @@ def feature_parity(
 
     Numeric features match when ``|online - offline| <= atol + rtol * |offline|`` (per
     feature overrides in ``tolerances``: ``{"f": atol}``, ``{"f": (atol, rtol)}`` or
-    ``{"f": {"atol": .., "rtol": ..}}``); NaN matches NaN. Other columns (strings,
+    ``{"f": {"atol": .., "rtol": ..}}``); NaN matches NaN, an infinity only the same
+    infinity. Other columns (strings,
     categories, booleans, timestamps) must be equal. Keys missing on either side fail.
     Measured is the worst feature's mismatch rate over matched keys.
     """
@@ -125,7 +126,9 @@ def feature_parity(
             bv = b.to_numpy(dtype=np.float64, na_value=np.nan)
             with np.errstate(invalid="ignore"):
                 diff = np.abs(bv - av)
-                close = (av == bv) | (diff <= fa + fb * np.abs(av))
+                # an infinite value matches only itself: rtol * |inf| would accept anything
+                both_finite = np.isfinite(av) & np.isfinite(bv)
+                close = (av == bv) | (both_finite & (diff <= fa + fb * np.abs(av)))
             equal = close | (np.isnan(av) & np.isnan(bv))
             finite = np.isfinite(diff)
             row.update(

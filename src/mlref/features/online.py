@@ -16,6 +16,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -140,6 +141,37 @@ class OnlineAggregator:
     def latest_rows(self) -> pd.DataFrame:
         """The latest stored row of every user seen (what the online store should hold)."""
         return rows_frame([self._row(u) for u in sorted(self._current)])
+
+
+def _longest(spans: list[timedelta]) -> pd.Timedelta:
+    return pd.Timedelta(max(spans))
+
+
+# A stream processor started at the end of the history must hold, per user, the state at the
+# user's latest history event: the first row it pushes for that user carries that state as its
+# prev_* companions, served (within the view's TTL) when a second event of the same second is
+# scored. That event may be a TTL old and its window reaches a window further back, so the
+# warm-up needs the longest window + the longest TTL of history (a warm-up of only the longest
+# window gives those companions a truncated window).
+STREAM_WARM_UP: pd.Timedelta = _longest(
+    [f.window for f in STORED_FEATURES if f.window is not None]
+) + _longest([v.ttl for v in VIEWS])
+
+
+def warm_started(
+    history: pd.DataFrame,
+    aggregator: OnlineAggregator | None = None,
+    *,
+    warm_up: pd.Timedelta = STREAM_WARM_UP,
+) -> OnlineAggregator:
+    """The stream processor as it starts after ``history`` (the online store then holds the
+    materialized rows): fed the history's last ``warm_up`` (:data:`STREAM_WARM_UP`)."""
+    aggregator = OnlineAggregator() if aggregator is None else aggregator
+    if history.empty:
+        return aggregator
+    end = pd.Timestamp(history[EVENT_TIMESTAMP].max())
+    aggregator.process(history.loc[history[EVENT_TIMESTAMP] > end - warm_up])
+    return aggregator
 
 
 def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:

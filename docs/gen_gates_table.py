@@ -76,10 +76,14 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "no_worse": (
         "a candidate model worse than the champion in production, overall or on a slice",
-        "paired bootstrap CI of candidate - champion on the same rows (+ DeLong for AUC; "
-        "slices Holm-corrected), signed so positive = candidate better for every metric. "
-        "Measured: CI lower bound; "
-        "pass > -`margin`, fail when the whole CI is below, else inconclusive. "
+        "CI of candidate - champion on the same rows, signed so positive = candidate "
+        "better: DeLong's paired test for `roc_auc` (Wald CI from DeLong's variance), the "
+        "paired bootstrap (percentile CI) for other metrics; `details.test` says which. "
+        "Measured: CI lower bound; pass > -`margin`, fail when the whole CI is below, else "
+        "inconclusive; fewer than `min_class_rows` of a class or a degenerate variance never "
+        "passes. Slices: the same test and guards per slice, one-sided p-values "
+        "Holm-corrected (analytic, so any number of slices can fail); an undecided slice "
+        "makes the gate inconclusive unless one fails. "
         "No champion (first deploy) passes with a note",
     ),
     "latency_budget": (

@@ -225,6 +225,54 @@ def psi(
     return float(psi_terms(bin_counts(ref, edges), bin_counts(current, edges), eps).sum())
 
 
+@dataclass(frozen=True)
+class PSINoise:
+    """How much PSI sampling noise alone explains for the given counts (see ``psi_noise``)."""
+
+    #: PSI at or below which identical distributions land with probability ``confidence``
+    critical: float
+    #: p-value of H0 "same distribution": P(chi2(df) >= psi * n_eff)
+    pvalue: float
+    #: ``1 / (1 / n_reference + 1 / n_current)``
+    n_eff: float
+    #: bins seen on either side, minus one
+    df: int
+    #: PSI expected from sampling noise alone, ``df / n_eff`` (its upward small-sample bias)
+    expected: float
+
+
+def psi_noise(
+    reference_counts: ArrayLike, current_counts: ArrayLike, psi_value: float, confidence: float
+) -> PSINoise:
+    """The null distribution of PSI for these sample sizes: ``PSI * n_eff ~ chi2(df)``.
+
+    PSI is Jeffreys' divergence of the binned shares; for two samples of one distribution
+    it is, to second order, Pearson's statistic ``sum (c - r)^2 / p`` with
+    ``Var(c_i - r_i) = p_i (1 - p_i) (1 / n_ref + 1 / n_cur)``, so ``PSI * n_eff`` is
+    approximately ``chi2(k - 1)`` with ``n_eff = 1 / (1 / n_ref + 1 / n_cur)`` and ``k`` the
+    bins seen on either side (bins fitted on reference quantiles included: the random bin
+    masses add the ``1 / n_ref`` term). Hence PSI is biased upward by about ``(k - 1) /
+    n_eff``: 0.09 for 10 bins and 200 rows a side, 0.19 with 20 bins. ``critical`` is the
+    ``confidence`` quantile of that null; ``pvalue`` the chance of a PSI at least this large
+    from sampling noise alone.
+    """
+    from scipy.stats import chi2
+
+    if not 0.0 < confidence < 1.0:
+        raise GateInputError(f"confidence must be in (0, 1), got {confidence!r}")
+    r = np.asarray(reference_counts, dtype=np.float64)
+    c = np.asarray(current_counts, dtype=np.float64)
+    n_r, n_c = float(r.sum()), float(c.sum())
+    if n_r <= 0 or n_c <= 0:
+        raise GateInputError("PSI needs at least one row on each side")
+    n_eff = 1.0 / (1.0 / n_r + 1.0 / n_c)
+    df = max(int(np.count_nonzero(r + c)) - 1, 1)
+    critical = float(chi2.ppf(confidence, df)) / n_eff
+    # a non-finite PSI (eps too small for an empty bin) is beyond any noise
+    pvalue = float(chi2.sf(psi_value * n_eff, df)) if math.isfinite(psi_value) else 0.0
+    return PSINoise(critical, pvalue, n_eff, df, df / n_eff)
+
+
 # --------------------------------------------------------------------------- KS
 
 
@@ -437,6 +485,20 @@ class DeLongResult:
         if self.se == 0:
             return 0.0 if self.diff > -margin else 1.0
         return 1.0 - NormalDist().cdf((self.diff + margin) / self.se)
+
+    def pvalue_inferior(self, margin: float) -> float:
+        """One-sided p-value for H0: ``auc_b - auc_a >= -margin`` (b not worse by the margin).
+
+        Small when b is worse than a by more than ``margin``: the p-value that fails a gate.
+        """
+        if self.se == 0:
+            return 0.0 if self.diff < -margin else 1.0
+        return NormalDist().cdf((self.diff + margin) / self.se)
+
+    def ci(self, confidence: float = 0.95) -> tuple[float, float]:
+        """Two-sided Wald interval of ``auc_b - auc_a`` from DeLong's variance."""
+        half = normal_quantile(1 - (1 - confidence) / 2) * self.se
+        return self.diff - half, self.diff + half
 
 
 def midrank(x: ArrayLike) -> FloatArray:

@@ -33,7 +33,11 @@ PROSE: dict[str, tuple[str, str]] = {
         "input features whose distribution moved between a reference (training) and "
         "current (production) frame",
         "PSI per feature on reference-quantile bins (or frozen bins from JSON); categorical "
-        "with an unseen bucket. Measured: largest PSI; warn > `warn`, fail > `fail`",
+        "with an unseen bucket. Measured: largest PSI; warn > `warn`; fail > `fail` AND "
+        "beyond sampling noise: the PSI's p-value under 'same distribution' (simulated null "
+        "given the reference counts, same bins and rows; Holm over features) < 1 - "
+        "`confidence`. Small samples inflate PSI by about (bins - 1) / n_eff; over `fail` "
+        "within noise warns with the rows that would tell",
     ),
     "ks_drift": (
         "numeric features whose distribution moved (a second opinion to PSI)",
@@ -42,8 +46,9 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "prediction_drift": (
         "the model's score distribution or mean score moving in production",
-        "PSI of scores and relative mean shift (with `mean_floor` for rare positives). "
-        "Measured: the binding one of the two",
+        "PSI of scores and relative mean shift (with `mean_floor` for rare positives), each "
+        "failing only beyond noise (PSI: simulated null p < 1 - `confidence`; mean: z > "
+        "`mean_z`), else warn. Measured: the binding one of the two",
     ),
     "time_split": (
         "random or overlapping train/val/test splits; a gap shorter than the label delay",

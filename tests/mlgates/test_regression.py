@@ -29,7 +29,7 @@ def test_better_candidate_passes_with_delong() -> None:
     assert r.threshold == -0.005
     assert r.details["delong"]["pvalue_noninferiority"] < 0.05
     assert "DeLong" in r.message
-    assert r.rubric == ("infra-4", "monitor-7")
+    assert r.rubric == ("infra-4",)
 
 
 def test_shuffled_candidate_fails() -> None:

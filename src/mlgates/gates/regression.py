@@ -296,9 +296,9 @@ def no_worse(
     y = binary_labels(y_true)
     n = y.size
     cand = as_scores(candidate_scores, n, "candidate_scores")
-    rubric: tuple[str, ...] = ("infra-4", "monitor-7") + (
-        ("model-6",) if slices is not None else ()
-    )
+    # infra-4 (quality validated before serving); not monitor-7, which is the served model
+    # regressing over time, not a candidate against a champion on the same rows
+    rubric: tuple[str, ...] = ("infra-4",) + (("model-6",) if slices is not None else ())
     if champion_scores is None:
         value = m(y, cand)
         return GateResult(

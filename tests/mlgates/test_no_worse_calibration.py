@@ -22,32 +22,43 @@ SIGMA = 0.5
 SEEDS = 1000
 
 
-def true_auc(sigma: float) -> float:
-    return NormalDist().cdf(MU / np.sqrt(2 * (1 + sigma**2)))
+def true_auc(sigma: float, mu: float = MU) -> float:
+    return NormalDist().cdf(mu / np.sqrt(2 * (1 + sigma**2)))
 
 
-def sigma_for_auc(auc: float) -> float:
+def sigma_for_auc(auc: float, mu: float = MU) -> float:
     """The noise SD whose model has true AUC ``auc``."""
-    ratio = MU / NormalDist().inv_cdf(auc)
+    ratio = mu / NormalDist().inv_cdf(auc)
     return float(np.sqrt(ratio**2 / 2 - 1))
 
 
 def _draw(
-    rng: np.random.Generator, n_pos: int, n_neg: int, sigma_a: float, sigma_b: float
+    rng: np.random.Generator,
+    n_pos: int,
+    n_neg: int,
+    sigma_a: float,
+    sigma_b: float,
+    mu: float = MU,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
-    latent = rng.normal(size=y.size) + MU * y
+    latent = rng.normal(size=y.size) + mu * y
     a = latent + sigma_a * rng.normal(size=y.size)
     b = latent + sigma_b * rng.normal(size=y.size)
     return y, a, b
 
 
 def _verdicts(
-    seeds: int, n_pos: int, n_neg: int, sigma_a: float, sigma_b: float, **kw: object
+    seeds: int,
+    n_pos: int,
+    n_neg: int,
+    sigma_a: float,
+    sigma_b: float,
+    mu: float = MU,
+    **kw: object,
 ) -> np.ndarray:
     out = []
     for seed in range(seeds):
-        y, a, b = _draw(np.random.default_rng(seed), n_pos, n_neg, sigma_a, sigma_b)
+        y, a, b = _draw(np.random.default_rng(seed), n_pos, n_neg, sigma_a, sigma_b, mu)
         out.append(no_worse(y, a, b, **kw).verdict)  # type: ignore[arg-type]
     return np.asarray(out)
 
@@ -136,14 +147,37 @@ def test_a_a_false_fail_rate_on_small_samples(n_pos: int, n_neg: int) -> None:
         assert not (verdicts == "pass").any()
 
 
-@pytest.mark.parametrize(("n_pos", "n_neg"), [(400, 1600), (30, 300)])
-def test_false_pass_rate_at_the_margin(n_pos: int, n_neg: int) -> None:
+@pytest.mark.parametrize(
+    ("n_pos", "n_neg", "margin"),
+    [(400, 1600, 0.005), (30, 300, 0.005), (13, 131, 0.01), (77, 21, 0.01)],
+)
+def test_false_pass_rate_at_the_margin(n_pos: int, n_neg: int, margin: float) -> None:
     """A candidate worse by exactly the margin must pass in at most 1 - confidence of seeds.
 
     This is the error that promotes a worse model. The pass rule (whole 95% CI above
-    -margin) is one-sided at 2.5%; measured over 1000 seeds: 2.7% at 2,000 rows, 3.2% at
-    30 positives (DeLong's Wald interval is a little narrow on small samples, still under 5%).
+    -margin) is one-sided at 2.5%; DeLong's Wald interval is a little narrow on small
+    samples but stays under 5%. The two small cases are the slices of
+    examples/sklearn_breast_cancer (13 malignant small tumours, 21 benign large ones), run
+    with ``min_class_rows`` lowered below them to show what the guard would otherwise hide.
     """
-    worse = sigma_for_auc(true_auc(SIGMA) - 0.005)
-    verdicts = _verdicts(SEEDS, n_pos, n_neg, SIGMA, worse, margin=0.005)
+    worse = sigma_for_auc(true_auc(SIGMA) - margin)
+    verdicts = _verdicts(SEEDS, n_pos, n_neg, SIGMA, worse, margin=margin, min_class_rows=1)
+    assert float(np.mean(verdicts == "pass")) <= 0.05
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation, not fixed: near AUC 0.99 with few of a class DeLong's Wald CI "
+    "is too narrow (the percentile bootstrap it replaced was too: 8.8% at 30 positives)",
+)
+def test_false_pass_rate_at_the_margin_near_auc_1_on_30_positives() -> None:
+    """True AUC 0.987 (MU 3.5), 30 positives and 300 negatives, margin 0.01.
+
+    Measured false-pass rate: 9.7% over 2000 seeds (13 positives: 13%; 90 positives and
+    152 negatives: 5.3%), against the 2.5% the one-sided rule claims. ``min_class_rows``
+    (30) is not enough near AUC 1; a transformed (e.g. logit) interval of the difference
+    would be the fix. Fails (xfail strict) until then, so the gap stays visible.
+    """
+    worse = sigma_for_auc(true_auc(SIGMA, mu=3.5) - 0.01, mu=3.5)
+    verdicts = _verdicts(SEEDS, 30, 300, SIGMA, worse, mu=3.5, margin=0.01)
     assert float(np.mean(verdicts == "pass")) <= 0.05

@@ -82,8 +82,8 @@ PROSE: dict[str, tuple[str, str]] = {
     "no_worse": (
         "a candidate model worse than the champion in production, overall or on a slice",
         "CI of candidate - champion on the same rows, signed so positive = candidate "
-        "better: DeLong's paired test for `roc_auc` (DeLong's variances; MOVER interval on "
-        "logit AUCs, which holds its level near AUC 1), the "
+        "better: DeLong's paired test for `roc_auc` (hull of DeLong's Wald interval and its "
+        "logit-scale counterpart, which holds up near AUC 1), the "
         "paired bootstrap (percentile CI) for other metrics; `details.test` says which. "
         "Measured: CI lower bound; pass > -`margin`, fail when the whole CI is below, else "
         "inconclusive; fewer than `min_class_rows` of a class or a degenerate variance never "

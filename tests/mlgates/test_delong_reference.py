@@ -78,27 +78,29 @@ def test_delong_variance_by_brute_force_structural_components() -> None:
     assert d.se == pytest.approx(math.sqrt(var), rel=1e-10)
 
 
-def test_delong_variances_and_mover_interval_of_the_hand_example() -> None:
+def test_delong_variances_and_logit_statistic_of_the_hand_example() -> None:
     """Per-model variances from the same components: var_a = (1/18)/2 + (1/12)/3 = 1/18,
-    var_b = (2/9)/2 + (1/12)/3 = 5/36, cov = (1/9)/2 + (1/24)/3 = 5/72; then the MOVER
-    interval (Zou & Donner 2008) on logit-scale limits, written out with scipy."""
+    var_b = (2/9)/2 + (1/12)/3 = 5/36, cov = (1/9)/2 + (1/24)/3 = 5/72; then the logit-scale
+    z of H0 ``auc_b - auc_a = delta`` by the delta method, written out with scipy."""
     y = np.array([1, 1, 0, 0, 0])
     a = np.array([0.9, 0.4, 0.5, 0.2, 0.1])
     b = np.array([0.8, 0.6, 0.7, 0.65, 0.1])
     d = stats.delong(y, a, b)
     assert (d.var_a, d.var_b, d.cov_ab) == pytest.approx((1 / 18, 5 / 36, 5 / 72), abs=1e-12)
-    z = norm.ppf(0.975)
-
-    def limits(auc: float, var: float) -> tuple[float, float]:
-        half = z * math.sqrt(var) / (auc * (1 - auc))
-        return float(expit(logit(auc) - half)), float(expit(logit(auc) + half))
-
-    (l1, u1), (l2, u2) = limits(5 / 6, 1 / 18), limits(2 / 3, 5 / 36)
-    r = (5 / 72) / math.sqrt(1 / 18 * 5 / 36)
-    t1, t2 = 5 / 6, 2 / 3
-    low = (t2 - t1) - math.sqrt((t2 - l2) ** 2 + (u1 - t1) ** 2 - 2 * r * (t2 - l2) * (u1 - t1))
-    high = (t2 - t1) + math.sqrt((u2 - t2) ** 2 + (t1 - l1) ** 2 - 2 * r * (u2 - t2) * (t1 - l1))
-    assert stats.auc_difference_ci(d, 2, 3, z) == pytest.approx((low, high), abs=1e-12)
+    delta = -0.1
+    a0, b0 = 5 / 6 + delta, 2 / 3
+    ga, gb = a0 * (1 - a0), b0 * (1 - b0)
+    var = (5 / 36) / gb**2 + (1 / 18) / ga**2 - 2 * (5 / 72) / (ga * gb)
+    expected = float((logit(b0) - logit(a0)) / math.sqrt(var))
+    assert stats.auc_difference_z(d, 2, 3, delta) == pytest.approx(expected, abs=1e-12)
+    # the interval holds the deltas the statistic does not reject at z = 1.96: on 5 rows
+    # the upper side reaches the end of the range (auc_b cannot exceed 1)
+    low, high = stats.auc_difference_ci(d, 2, 3, norm.ppf(0.975))
+    assert stats.auc_difference_z(d, 2, 3, low) == pytest.approx(norm.ppf(0.975), abs=1e-6)
+    assert high == pytest.approx(1 - 5 / 6, abs=1e-9)
+    assert stats.auc_difference_z(d, 2, 3, high) > -norm.ppf(0.975)
+    assert low < -1 / 6 < high
+    assert float(expit(0.0)) == 0.5  # scipy's expit/logit are the reference transforms
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.02])
@@ -110,11 +112,12 @@ def test_auc_difference_pvalues_invert_the_interval(margin: float) -> None:
     champ, better = latent + rng.normal(size=400), latent + 0.3 * rng.normal(size=400)
     d = stats.delong(y, champ, better)  # candidate clearly better: "not worse" p is small
     p_worse, p_ok = stats.auc_difference_pvalues(d, int(y.sum()), int((1 - y).sum()), margin)
-    assert p_worse == 1.0
+    assert p_worse + p_ok == pytest.approx(1.0)
+    assert p_ok < 0.5
     low, _ = stats.auc_difference_ci(d, int(y.sum()), int((1 - y).sum()), norm.isf(p_ok))
     assert low == pytest.approx(-margin, abs=1e-9)
     flipped = stats.delong(y, better, champ)
     p_worse, p_ok = stats.auc_difference_pvalues(flipped, int(y.sum()), int((1 - y).sum()), margin)
-    assert p_ok == 1.0
+    assert p_worse < 0.5
     _, high = stats.auc_difference_ci(flipped, int(y.sum()), int((1 - y).sum()), norm.isf(p_worse))
     assert high == pytest.approx(-margin, abs=1e-9)

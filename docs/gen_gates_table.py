@@ -33,7 +33,11 @@ PROSE: dict[str, tuple[str, str]] = {
         "input features whose distribution moved between a reference (training) and "
         "current (production) frame",
         "PSI per feature on reference-quantile bins (or frozen bins from JSON); categorical "
-        "with an unseen bucket. Measured: largest PSI; warn > `warn`, fail > `fail`",
+        "with an unseen bucket. Measured: largest PSI; warn > `warn`; fail > `fail` AND "
+        "beyond sampling noise: the PSI's p-value under 'same distribution' (simulated null "
+        "given the reference counts, same bins and rows; Holm over features) < 1 - "
+        "`confidence`. Small samples inflate PSI by about (bins - 1) / n_eff; over `fail` "
+        "within noise warns with the rows that would tell",
     ),
     "ks_drift": (
         "numeric features whose distribution moved (a second opinion to PSI)",
@@ -42,8 +46,9 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "prediction_drift": (
         "the model's score distribution or mean score moving in production",
-        "PSI of scores and relative mean shift (with `mean_floor` for rare positives). "
-        "Measured: the binding one of the two",
+        "PSI of scores and relative mean shift (with `mean_floor` for rare positives), each "
+        "failing only beyond noise (PSI: simulated null p < 1 - `confidence`; mean: z > "
+        "`mean_z`), else warn. Measured: the binding one of the two",
     ),
     "time_split": (
         "random or overlapping train/val/test splits; a gap shorter than the label delay",
@@ -77,10 +82,15 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "no_worse": (
         "a candidate model worse than the champion in production, overall or on a slice",
-        "paired bootstrap CI of candidate - champion on the same rows (+ DeLong for AUC; "
-        "slices Holm-corrected), signed so positive = candidate better for every metric. "
-        "Measured: CI lower bound; "
-        "pass > -`margin`, fail when the whole CI is below, else inconclusive. "
+        "CI of candidate - champion on the same rows, signed so positive = candidate "
+        "better: DeLong's paired test for `roc_auc` (hull of DeLong's Wald interval and its "
+        "logit-scale counterpart, which holds up near AUC 1), the "
+        "paired bootstrap (percentile CI) for other metrics; `details.test` says which. "
+        "Measured: CI lower bound; pass > -`margin`, fail when the whole CI is below, else "
+        "inconclusive; fewer than `min_class_rows` of a class or a degenerate variance never "
+        "passes. Slices: the same test and guards per slice, one-sided p-values "
+        "Holm-corrected (analytic, so any number of slices can fail); an undecided slice "
+        "makes the gate inconclusive unless one fails. "
         "No champion (first deploy) passes with a note",
     ),
     "latency_budget": (

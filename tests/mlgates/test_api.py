@@ -61,7 +61,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         assert isinstance(r, GateResult)
         assert r.name == name
         assert r.message
-        assert r.rubric
+        # a gate may automate no ML Test Score item (tests/mlgates/test_rubric_mapping.py)
         assert set(r.rubric) <= RUBRIC_IDS
         json.loads(r.to_json())
         assert r.explain().startswith(f"[mlgates] {name}:")

@@ -3,26 +3,31 @@
 ``GATES`` maps each gate's ``name`` (the one in its result and in ``[tool.mlgates.<name>]``)
 to its function.
 
-ML Test Score items (Breck et al. 2017) each gate covers:
+ML Test Score items (Breck et al. 2017) each gate automates (only items whose title it
+tests; a test that automates more, e.g. freshness of the model's own training time, claims
+it with ``@pytest.mark.mlgate(..., rubric=(...))``):
 
 ==================  ======================  ==============================================
 gate                rubric ids              why
 ==================  ======================  ==============================================
-psi_drift           monitor-2               data invariants hold for inputs
-ks_drift            monitor-2               data invariants hold for inputs
-prediction_drift    monitor-7               prediction quality has not regressed (proxy)
-time_split          model-2                 offline metrics stay predictive of online ones
-point_in_time       data-7, model-2         feature code is tested for look-ahead
-entity_overlap      model-2                 test measures unseen entities
-target_leak         model-2                 no label leak inflating offline metrics
-feature_parity      monitor-3               training and serving are not skewed
-model_parity        infra-3, monitor-3      exported model integration-tested vs native
-no_worse            infra-4, monitor-7      quality validated before serving, no regression
+psi_drift           monitor-2               serving inputs keep the training distribution
+ks_drift            monitor-2               serving inputs keep the training distribution
+prediction_drift    monitor-7               prediction bias/drift on served data (the
+                                            paper's label-free check of this item)
+time_split          (none)                  guards offline metrics; model-2 needs online
+                                            metrics, which it does not measure
+point_in_time       data-7                  feature code's output tested for look-ahead
+entity_overlap      (none)                  as time_split
+target_leak         (none)                  as time_split
+feature_parity      monitor-3               training and serving features agree
+model_parity        (none)                  two builds' scores agree; not the full
+                                            pipeline (infra-3) nor features (monitor-3)
+no_worse            infra-4                 quality validated before serving
                     (+ model-6 with slices) quality sufficient on important slices
 latency_budget      monitor-6               computing performance has not regressed
 cost_budget         monitor-6               computing performance (cost) within budget
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
-freshness           monitor-4               models/data are not too stale
+freshness           (none)                  data age; monitor-4 is the model's age
 ==================  ======================  ==============================================
 """
 

@@ -9,6 +9,15 @@ the reference counts, so monitoring can compute PSI without the reference frame
 
 Categorical layout: the reference categories, then ``__unseen__`` (values the reference
 never had), then ``__nan__``. Numeric layout: open-ended quantile bins, then ``__nan__``.
+
+PSI on small samples: two samples of one distribution give PSI of about ``(k - 1) / n_eff``
+(``k`` bins, ``n_eff = 1 / (1 / n_ref + 1 / n_cur)``), 0.09 for 10 bins and 200 rows a side,
+so a fixed threshold alone fails identical distributions on small windows. ``psi_drift`` and
+``prediction_drift`` fail only when PSI is over the threshold AND beyond sampling noise: its
+p-value under "same distribution" (``stats.psi_noise``: PSI of current samples drawn like
+the reference, at the same ``n_cur``, bins and ``eps``) is below ``1 - confidence`` (Holm
+over features in ``psi_drift``). Over the threshold but within noise
+warns and says roughly how many rows would tell.
 """
 
 from __future__ import annotations
@@ -191,11 +200,30 @@ def _default_features(
     return usable, skipped
 
 
-def _feature_verdict(value: float, warn: float, fail: float) -> str:
-    """pass/warn/fail of one PSI; a non-finite PSI never passes (``nan > fail`` is False)."""
+def _feature_verdict(value: float, warn: float, fail: float, beyond_noise: bool = True) -> str:
+    """pass/warn/fail of one PSI; a non-finite PSI never passes (``nan > fail`` is False).
+
+    Over ``fail`` but within sampling noise (``beyond_noise`` False) warns: the sample
+    cannot tell that PSI from two samples of one distribution.
+    """
     if not math.isfinite(value):
         return "fail"
-    return "fail" if value > fail else "warn" if value > warn else "pass"
+    if value > fail:
+        return "fail" if beyond_noise else "warn"
+    return "warn" if value > warn else "pass"
+
+
+def _rows_to_tell(noise: stats.PSINoise, value: float, n_current: int, alpha: float) -> int | None:
+    """Current rows at which a PSI this large would be beyond noise (same reference)."""
+    from scipy.stats import chi2
+
+    if not math.isfinite(value) or value <= 0:
+        return None
+    n_eff_needed = float(chi2.ppf(1 - alpha, noise.df)) / value
+    n_ref = 1.0 / (1.0 / noise.n_eff - 1.0 / n_current)
+    if n_eff_needed >= n_ref:
+        return None  # the reference is too small for any current window to tell
+    return math.ceil(1.0 / (1.0 / n_eff_needed - 1.0 / n_ref))
 
 
 def _rank_key(value: float) -> float:
@@ -239,16 +267,26 @@ def psi_drift(
     fail: float = 0.2,
     n_bins: int = 10,
     eps: float = stats.DEFAULT_EPS,
+    confidence: float = 0.95,
 ) -> GateResult:
     """PSI of every feature between a reference and a current frame.
 
-    Fails when any feature's PSI exceeds ``fail`` (warns above ``warn``); measured is
-    the largest PSI. ``bins`` (a ``FrozenBins`` or the path of its JSON) fixes the bins;
-    without it they are fitted on ``reference``. With frozen bins ``reference`` may be
-    None: the stored reference counts are used.
+    Fails when a feature's PSI exceeds ``fail`` AND is beyond sampling noise; warns above
+    ``warn``; measured is the largest PSI. Sampling noise: for two samples of one
+    distribution PSI is about ``(k - 1) / n_eff`` with no shift at all (``n_eff = 1 / (1 /
+    n_ref + 1 / n_cur)``, ``k`` bins seen: 0.09 for 10 bins and 200 rows a side). A PSI over
+    ``fail`` is beyond noise when its p-value under "same distribution" (simulated:
+    ``stats.psi_noise``), Holm-corrected over the features, is below ``1 - confidence``;
+    over ``fail`` but within noise warns, with roughly the rows that would tell
+    (``details.features.<name>.noise_*``). ``bins`` (a ``FrozenBins`` or the path of its
+    JSON) fixes the bins; without it they are fitted on ``reference``. With frozen bins
+    ``reference`` may be None: the stored reference counts are used (their total is
+    ``n_ref``).
     """
     if not 0 <= _threshold(warn, "warn") <= _threshold(fail, "fail"):
         raise GateInputError(f"need 0 <= warn <= fail, got warn={warn}, fail={fail}")
+    if not 0 < _threshold(confidence, "confidence") < 1:
+        raise GateInputError(f"confidence must be in (0, 1) (e.g. 0.95), got {confidence!r}")
     stats.check_eps(eps)
     if bins is None:
         stats.quantile_bins([], n_bins)  # validates n_bins before any work
@@ -270,6 +308,7 @@ def psi_drift(
         require_columns(ref, names, "reference")
 
     rows: dict[str, dict[str, Any]] = {}
+    binned: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
     for name in names:
         if frozen is not None:
             if name not in frozen.features:
@@ -290,9 +329,9 @@ def psi_drift(
         terms = stats.psi_terms(ref_counts, cur_counts, eps)
         value = float(terms.sum())
         labels = fb.labels()
+        binned[name] = (ref_counts, cur_counts)
         row: dict[str, Any] = {
             "psi": value,
-            "verdict": _feature_verdict(value, warn, fail),
             "finite": math.isfinite(value),
             "kind": fb.kind,
             "rows_reference": int(ref_counts.sum()),
@@ -304,31 +343,88 @@ def psi_drift(
             row["unseen_share_current"] = float(cur_counts[-2] / cur_counts.sum())
         rows[name] = row
 
+    alpha = 1.0 - confidence
+    level = f"{round(100 * confidence)}%"
+    # the noise test matters only where PSI is over `fail` (elsewhere it cannot fail); the
+    # other features enter Holm with p = 1, which only makes it more conservative
+    n_draws = max(stats.PSI_NULL_DRAWS, math.ceil(20 * len(rows) / alpha))
+    noises = {
+        f: stats.psi_noise(*binned[f], rows[f]["psi"], confidence, eps, n_draws)
+        for f in rows
+        if not rows[f]["finite"] or rows[f]["psi"] > fail
+    }
+    adjusted = stats.holm([noises[f].pvalue if f in noises else 1.0 for f in rows])
+    for f, p_adj in zip(rows, adjusted, strict=True):
+        row = rows[f]
+        r_counts, c_counts = binned[f]
+        n_eff = 1.0 / (1.0 / r_counts.sum() + 1.0 / c_counts.sum())
+        k_seen = int(np.count_nonzero(r_counts + c_counts))
+        beyond = bool(p_adj < alpha)
+        row.update(
+            noise_expected=max(k_seen - 1, 1) / n_eff,
+            n_eff=n_eff,
+            beyond_noise=beyond if f in noises else None,
+            verdict=_feature_verdict(row["psi"], warn, fail, beyond),
+        )
+        if f in noises:
+            row.update(
+                noise_critical=noises[f].critical,
+                noise_pvalue=noises[f].pvalue,
+                noise_pvalue_holm=float(p_adj),
+                noise_draws=noises[f].n_draws,
+            )
+            if row["finite"] and not beyond:
+                row["rows_to_tell"] = _rows_to_tell(
+                    noises[f], row["psi"], row["rows_current"], alpha / len(rows)
+                )
+
     ranked = sorted(rows, key=lambda f: _rank_key(rows[f]["psi"]), reverse=True)
     worst = ranked[0]
     measured = rows[worst]["psi"]
-    verdict = _feature_verdict(measured, warn, fail)
+    verdict = (
+        "fail"
+        if any(r["verdict"] == "fail" for r in rows.values())
+        else "warn"
+        if any(r["verdict"] == "warn" for r in rows.values())
+        else "pass"
+    )
     flagged = [f for f in ranked if rows[f]["verdict"] != "pass"]
 
     def describe(f: str) -> str:
-        top = rows[f]["top_bins"]
+        row = rows[f]
+        top = row["top_bins"]
         where = ""
         if top:
             t = top[0]
             where = f" (bin {t['bin']}: {pct(t['reference_share'])} -> {pct(t['current_share'])})"
-        if not rows[f]["finite"]:
-            return f"{f} PSI {rows[f]['psi']} is not finite (check eps and the bin counts)"
-        return f"{f} PSI {fmt(rows[f]['psi'])}{where}"
+        if not row["finite"]:
+            return f"{f} PSI {row['psi']} is not finite (check eps and the bin counts)"
+        text = f"{f} PSI {fmt(row['psi'])}{where}"
+        if row["psi"] > fail and not row["beyond_noise"]:
+            need = row.get("rows_to_tell")
+            text += (
+                f" within sampling noise (noise alone gives about {fmt(row['noise_expected'])} "
+                f"at {row['rows_reference']} vs {row['rows_current']} rows, {level} bound "
+                f"{fmt(row['noise_critical'])}, Holm p={row['noise_pvalue_holm']:.2g}; "
+                + (
+                    f"about {need} current rows would tell)"
+                    if need is not None
+                    else "a larger reference is needed to tell)"
+                )
+            )
+        return text
 
     if flagged:
         listed = "; ".join(describe(f) for f in flagged[:MAX_EXAMPLES])
         more = f"; and {len(flagged) - MAX_EXAMPLES} more" if len(flagged) > MAX_EXAMPLES else ""
         n_fail = sum(rows[f]["verdict"] == "fail" for f in flagged)
-        n_warn = len(flagged) - n_fail
+        n_noise = sum(rows[f]["verdict"] == "warn" and rows[f]["psi"] > fail for f in flagged)
+        n_warn = len(flagged) - n_fail - n_noise
         counts = ", ".join(
             part
             for part, k in (
-                (f"{n_fail} over {fmt(fail)}", n_fail),
+                (f"{n_fail} over {fmt(fail)} beyond noise", n_fail),
+                (f"{n_noise} over {fmt(fail)} within noise", n_noise),
                 (f"{n_warn} over {fmt(warn)}", n_warn),
             )
             if k
@@ -356,6 +452,8 @@ def psi_drift(
             "features": rows,
             "warn": warn,
             "fail": fail,
+            "confidence": confidence,
+            "noise_test": "simulated PSI null given the reference counts, Holm over features",
             "eps": eps,
             "frozen_bins": frozen is not None,
             "skipped_columns": skipped,
@@ -554,6 +652,7 @@ def prediction_drift(
     n_bins: int = 10,
     bins: ArrayLike | None = None,
     mean_z: float = 3.0,
+    confidence: float = 0.95,
 ) -> GateResult:
     """Shift of the score distribution (PSI) and of the mean score (relative change).
 
@@ -564,9 +663,14 @@ def prediction_drift(
     must exceed ``mean_z`` (default 3). On a small window (e.g. 500 requests at a 1% base
     rate the SE of the mean is a large part of the threshold) a relative shift over
     ``mean_shift`` with ``z <= mean_z`` warns "within noise" instead of failing.
-    Fails when PSI > ``psi_fail`` or (relative shift > ``mean_shift`` and z > ``mean_z``);
-    warns when PSI > ``psi_warn`` or on a within-noise mean shift. Measured/threshold are
-    those of the binding criterion (the one closer to or further over its limit).
+    The score PSI likewise counts only beyond sampling noise: its p-value under "same
+    distribution" (simulated, ``stats.psi_noise``) must be below ``1 - confidence``; a small
+    window otherwise shows a PSI of about ``(k - 1) / n_eff`` with no shift at all (``n_eff
+    = 1 / (1 / n_ref + 1 / n_cur)``, ``k`` bins seen).
+    Fails when (PSI > ``psi_fail`` and beyond noise) or (relative shift > ``mean_shift`` and
+    z > ``mean_z``); warns when PSI > ``psi_warn`` or on a within-noise PSI or mean shift.
+    Measured/threshold are those of the binding criterion (the one closer to or further
+    over its limit).
     """
     ref = as_1d(ref_scores, "ref_scores")
     cur = as_1d(cur_scores, "cur_scores")
@@ -598,10 +702,14 @@ def prediction_drift(
         raise GateInputError(f"mean_floor must be > 0, got {mean_floor}")
     if mean_z < 0:
         raise GateInputError(f"mean_z must be >= 0, got {mean_z}")
+    if not 0 < _threshold(confidence, "confidence") < 1:
+        raise GateInputError(f"confidence must be in (0, 1) (e.g. 0.95), got {confidence!r}")
     edges = stats.quantile_bins(ref, n_bins) if bins is None else stats.check_edges(bins, "bins")
     rc, cc = stats.bin_counts(ref, edges), stats.bin_counts(cur, edges)
     terms = stats.psi_terms(rc, cc)
     value = float(terms.sum())
+    psi_null = stats.psi_noise(rc, cc, value, confidence, n_draws=stats.PSI_NULL_DRAWS)
+    psi_noise = value > psi_fail and psi_null.pvalue >= 1 - confidence
     mr, mc = float(ref.mean()), float(cur.mean())
     rel = abs(mc - mr) / max(abs(mr), mean_floor)
     var_r = float(ref.var(ddof=1)) if ref.size > 1 else 0.0
@@ -613,10 +721,12 @@ def prediction_drift(
     by_mean = mean_ratio > psi_ratio
     over_mean = rel > mean_shift
     noise = over_mean and z <= mean_z
-    fail_psi, fail_mean = value > psi_fail, over_mean and not noise
+    fail_psi, fail_mean = value > psi_fail and not psi_noise, over_mean and not noise
     verdict = "fail" if fail_psi or fail_mean else "warn" if value > psi_warn or noise else "pass"
     found = (
-        f"score PSI {fmt(value)} (fail > {fmt(psi_fail)}); mean score {fmt(mr)} -> {fmt(mc)}, "
+        f"score PSI {fmt(value)} (fail > {fmt(psi_fail)} beyond noise: noise alone gives about "
+        f"{fmt(psi_null.expected)}, p={psi_null.pvalue:.2g}); "
+        f"mean score {fmt(mr)} -> {fmt(mc)}, "
         f"relative shift {pct(rel)} (fail > {pct(mean_shift)}, floor {fmt(mean_floor)}), "
         f"z = {fmt(z)} (SE {fmt(se)}, fail needs z > {fmt(mean_z)}; "
         f"{cur.size} current vs {ref.size} reference rows)"
@@ -641,6 +751,17 @@ def prediction_drift(
             if need is not None
             else "no shift to test"
         )
+    if psi_noise:
+        need = _rows_to_tell(psi_null, value, int(cur.size), 1 - confidence)
+        message += (
+            f". The score PSI is within sampling noise at {cur.size} vs {ref.size} rows "
+            f"({round(100 * confidence)}% bound {fmt(psi_null.critical)}): "
+            + (
+                f"about {need} current rows would tell"
+                if need is not None
+                else "a larger reference is needed to tell"
+            )
+        )
     return GateResult(
         name="prediction_drift",
         verdict=verdict,  # type: ignore[arg-type]
@@ -661,6 +782,11 @@ def prediction_drift(
             "mean_shift_z": z,
             "mean_shift_within_noise": noise,
             "criterion": "mean_shift" if by_mean else "psi",
+            "psi_noise_expected": psi_null.expected,
+            "psi_noise_critical": psi_null.critical,
+            "psi_noise_pvalue": psi_null.pvalue,
+            "psi_within_noise": psi_noise,
+            "n_eff": psi_null.n_eff,
             "top_bins": _top_bins(stats.bin_labels(edges), rc, cc, terms),
             "rows_reference": int(ref.size),
             "rows_current": int(cur.size),

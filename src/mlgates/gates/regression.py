@@ -1,6 +1,6 @@
 """``no_worse``: never deploy a model that is worse than the one in production.
 
-Both models score the same rows. The paired bootstrap gives a confidence interval of
+Both models score the same rows. The gate builds a confidence interval of
 ``candidate - champion`` (oriented so positive = candidate better, also for log loss
 and Brier). With ``m = margin``:
 
@@ -9,15 +9,33 @@ and Brier). With ``m = margin``:
 - inconclusive: the interval straddles ``-m``; the result reports the minimum detectable
   effect and roughly how many rows would settle it.
 
-For ``roc_auc`` DeLong's test is reported alongside (details.delong). With ``slices``
-every slice is tested the same way; one-sided bootstrap p-values are Holm-corrected
-over slices, and a slice that is significantly worse fails the gate.
+Which test decides (``details.test``, and named in the message):
+
+- ``roc_auc``: DeLong's paired test (DeLong, DeLong & Clarke-Pearson 1988) from DeLong's
+  variances and covariance of the two correlated AUCs. The interval of the difference is
+  the hull of the Wald interval ``diff +- z * SE`` and the logit-scale one
+  (``stats.auc_difference_ci``: the differences that a delta-method z test of
+  ``logit(auc_cand) - logit(auc_champ + delta)`` does not reject); a p-value is the larger
+  of the two tests'. Near AUC 1 with few of a class the Wald interval alone is too narrow on
+  the pass side, the logit one alone on the fail side. Analytic, so p-values are continuous
+  (Holm over any number of slices can reach them) and no resampling is needed.
+- every other metric: the paired bootstrap (percentile CI of the resampled differences).
+  For slices the p-values are the normal ones from the bootstrap SE,
+  ``Phi((difference + m) / SE)``: a resampled p-value cannot go below ``1 /
+  (n_resamples + 1)``, which Holm over more than ~25 slices can never reach.
+
+With ``slices`` every slice is compared the same way, with the same small-sample and
+degenerate-variance guards as the whole set; one-sided p-values are Holm-corrected over the
+tested slices. A slice that is significantly worse fails the gate; otherwise an undecided
+slice makes the gate inconclusive.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -94,6 +112,155 @@ def degenerate_auc_half_width(
     return z * math.sqrt(2.0) * hanley_mcneil_se(a, n_pos, n_neg)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One champion-vs-candidate comparison (the whole set or one slice), before guards."""
+
+    #: "delong" or "paired_bootstrap": the test that decided
+    test: str
+    champion: float
+    candidate: float
+    #: candidate - champion, oriented so positive = candidate better
+    estimate: float
+    low: float
+    high: float
+    #: standard error of the difference (DeLong's, or the bootstrap SD; floored if degenerate)
+    se: float
+    #: one-sided p-value of H0 "not worse by more than the margin" (small: fail)
+    pvalue_worse: float
+    #: one-sided p-value of H0 "worse by at least the margin" (small: pass)
+    pvalue_not_worse: float
+    #: the variance is zero although the models rank/score the rows differently
+    degenerate: bool
+    #: half-width the CI was widened to when degenerate (roc_auc only), else 0
+    floor: float
+    n_resamples: int = 0
+    n_invalid: int = 0
+    bootstrap: stats.BootstrapResult | None = None
+    delong: stats.DeLongResult | None = None
+
+    @property
+    def test_name(self) -> str:
+        if self.test == "delong":
+            return "DeLong's paired test (Wald and logit-scale intervals)"
+        return f"paired bootstrap ({self.n_resamples} resamples)"
+
+
+def _normal_pvalues(estimate: float, se: float, margin: float) -> tuple[float, float]:
+    """(p worse, p not worse) of ``estimate`` against ``-margin`` with a normal SE."""
+    if se <= 0:
+        return (0.0 if estimate < -margin else 1.0), (0.0 if estimate > -margin else 1.0)
+    p = NormalDist().cdf((estimate + margin) / se)
+    return p, 1.0 - p
+
+
+def compare(
+    y: np.ndarray,
+    champ: np.ndarray,
+    cand: np.ndarray,
+    m: Metric,
+    margin: float,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> Comparison:
+    """Compare two models on the same rows: DeLong for ``roc_auc``, else paired bootstrap.
+
+    ``y`` must hold both classes. Raises ``GateInputError`` when the metric is undefined
+    in too many resamples.
+    """
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    z = stats.normal_quantile(1 - (1 - confidence) / 2)
+    # the same ranking (rank metrics) or the same scores give the same value on any rows
+    same = (
+        np.array_equal(stats.midrank(champ), stats.midrank(cand))
+        if m.kind == "rank"
+        else np.array_equal(champ, cand)
+    )
+    if m.name == "roc_auc":
+        d = stats.delong(y, champ, cand)
+        degenerate = d.se == 0 and not same
+        floor = 0.0
+        if d.se == 0:
+            se = 0.0
+            if degenerate:
+                # no discordant pair to learn the variance from (e.g. both models separate
+                # a small sample perfectly): DeLong's SE of 0 says nothing about new rows
+                floor = degenerate_auc_half_width(d.auc_a, d.auc_b, n_pos, n_neg, confidence)
+                se = floor / z
+            low, high = d.diff - z * se, d.diff + z * se
+            p_worse, p_ok = _normal_pvalues(d.diff, se, margin)
+        else:
+            # the hull of DeLong's Wald interval and the logit-scale one: near AUC 1 with
+            # few of a class the Wald interval alone is too narrow on the pass side, the
+            # logit one alone on the fail side (tests/mlgates/test_no_worse_calibration.py)
+            wald_low, wald_high = d.ci(confidence)
+            logit_low, logit_high = stats.auc_difference_ci(d, n_pos, n_neg, z)
+            low, high = min(wald_low, logit_low), max(wald_high, logit_high)
+            wald_p = _normal_pvalues(d.diff, d.se, margin)
+            logit_p = stats.auc_difference_pvalues(d, n_pos, n_neg, margin)
+            p_worse, p_ok = max(wald_p[0], logit_p[0]), max(wald_p[1], logit_p[1])
+            se = (high - low) / (2 * z)
+        return Comparison(
+            test="delong",
+            champion=d.auc_a,
+            candidate=d.auc_b,
+            estimate=d.diff,
+            low=low,
+            high=high,
+            se=se,
+            pvalue_worse=p_worse,
+            pvalue_not_worse=p_ok,
+            degenerate=degenerate,
+            floor=floor,
+            delong=d,
+        )
+    boot = stats.paired_bootstrap(y, champ, cand, m, n_resamples, confidence, seed)
+    p_worse, p_ok = _normal_pvalues(boot.estimate, boot.std, margin)
+    return Comparison(
+        test="paired_bootstrap",
+        champion=boot.value_a,
+        candidate=boot.value_b,
+        estimate=boot.estimate,
+        low=boot.low,
+        high=boot.high,
+        se=boot.std,
+        pvalue_worse=p_worse,
+        pvalue_not_worse=p_ok,
+        degenerate=bool(np.ptp(boot.diffs) == 0) and not same,
+        floor=0.0,
+        n_resamples=n_resamples,
+        n_invalid=boot.n_invalid,
+        bootstrap=boot,
+    )
+
+
+def _guard(comp: Comparison, n_pos: int, n_neg: int, min_class_rows: int) -> tuple[bool, list[str]]:
+    """(blocks a pass?, reasons): the small-sample and degenerate-variance guards."""
+    reasons: list[str] = []
+    if min(n_pos, n_neg) < min_class_rows:
+        reasons.append(
+            f"too few rows of one class: {n_pos} positive(s) and {n_neg} negative(s), "
+            f"min_class_rows is {min_class_rows}"
+        )
+    if comp.degenerate:
+        if comp.test == "delong":
+            reasons.append(
+                "DeLong's variance is degenerate (SE 0: no pair of rows that the models "
+                "order differently shows how they would differ on new rows)"
+                + (f"; CI widened to +-{fmt(comp.floor)} (Hanley-McNeil SE)" if comp.floor else "")
+            )
+        else:
+            reasons.append(
+                f"the bootstrap is degenerate (all {comp.n_resamples - comp.n_invalid} "
+                f"resamples give the same difference {fmt(comp.estimate)}: no resample shows "
+                "the models disagree)"
+            )
+    blocking = min(n_pos, n_neg) < min_class_rows or (comp.degenerate and comp.floor == 0.0)
+    return blocking, reasons
+
+
 def no_worse(
     y_true: ArrayLike,
     champion_scores: ArrayLike | None,
@@ -109,23 +276,42 @@ def no_worse(
 ) -> GateResult:
     """Is the candidate no worse than the champion (by more than ``margin``) on ``metric``?
 
+    The test that decides (``details.test``, named in the message): for ``roc_auc``
+    DeLong's paired test (the hull of DeLong's Wald interval of the difference and its
+    logit-scale counterpart, see the module docstring); for other metrics the paired
+    bootstrap
+    (percentile CI over ``n_resamples`` resamples). Measured is the lower bound of the CI
+    of candidate - champion that the verdict used (``details.ci_low``: the widened bound
+    when the variance is degenerate); the threshold is ``-margin``.
+    ``champion_scores=None`` (first deploy) passes with a note.
+
     ``slices``: one label per row, or a mapping name -> boolean mask. Slices with fewer
-    than ``min_slice_rows`` rows (or a single class, for rank metrics) are skipped and
-    listed. Measured is the lower bound of the CI of candidate - champion that the verdict
-    used (``details.ci_low``: the widened bound when the bootstrap is degenerate); the
-    threshold is ``-margin``. ``champion_scores=None`` (first deploy) passes with a note.
+    than ``min_slice_rows`` rows are skipped and listed. Every other slice is compared
+    like the whole set, under the same guards (below): a single-class slice, one with
+    fewer than ``min_class_rows`` of a class, or one whose variance is degenerate cannot
+    pass. One-sided p-values (DeLong's normal ones; for bootstrap metrics normal ones from
+    the bootstrap SE, so that they are not floored at ``1 / (n_resamples + 1)``) are
+    Holm-corrected over the compared slices. The gate fails if the whole set or any slice
+    is worse by more than the margin; otherwise it is inconclusive if the whole set or any
+    slice is undecided (each listed with why in the message and ``details.slices``).
 
     Small samples: with fewer than ``min_class_rows`` rows of either class the gate does
-    not pass (a would-be pass becomes inconclusive; a clear fail stays a fail): a bootstrap
-    over a handful of positives can be degenerate (e.g. both models separate 6 positives
-    perfectly, every resample differs by exactly 0, CI [0, 0]) and cannot resolve a
-    ``margin`` of 0.005. When the bootstrap is degenerate (every resample gives the same
-    difference although the models rank the rows differently) the CI is widened: for
-    ``roc_auc`` to at least ``degenerate_auc_half_width`` (Hanley-McNeil SE at the
-    rule-of-three AUC) on each side, and the widened CI decides; for other metrics a
-    would-be pass becomes inconclusive. The message says how many rows (and
-    positives) would settle it. Labels of a single class raise ``GateInputError`` for every
-    metric (no sample at that class rate could ever settle the comparison).
+    not pass (a would-be pass becomes inconclusive; a clear fail stays a fail). When the
+    variance is degenerate (DeLong's SE is 0, or every bootstrap resample gives the same
+    difference, although the models rank the rows differently: typically both separate a
+    handful of positives perfectly) the data say nothing about new rows: for ``roc_auc``
+    the CI is widened to at least ``degenerate_auc_half_width`` (Hanley-McNeil SE at the
+    rule-of-three AUC) on each side and the widened CI decides; for other metrics a would-be
+    pass becomes inconclusive. The message says how many rows (and positives) would settle
+    it. Labels of a single class raise ``GateInputError`` for every metric (no sample at
+    that class rate could ever settle the comparison).
+
+    Calibration (tests/mlgates/test_no_worse_calibration.py, 1000 seeds each): at AUC 0.83
+    equal true AUCs fail in 1.8-2.2% of samples at ``margin=0`` (the one-sided level is
+    2.5%) and a candidate worse by exactly the margin passes in 2.3-3.2%, down to 13
+    positives. Near AUC 0.99 equal AUCs fail in 0.3-1.4%, and a candidate worse by the
+    margin passes in 3.8% (13 positives), 5.2% (30) and 3.2% (90): still above the 2.5%
+    claimed at 30 positives (Wald alone 9.7%, the old percentile bootstrap 8.8%).
     """
     m = get_metric(metric)
     if margin < 0:
@@ -135,9 +321,9 @@ def no_worse(
     y = binary_labels(y_true)
     n = y.size
     cand = as_scores(candidate_scores, n, "candidate_scores")
-    rubric: tuple[str, ...] = ("infra-4", "monitor-7") + (
-        ("model-6",) if slices is not None else ()
-    )
+    # infra-4 (quality validated before serving); not monitor-7, which is the served model
+    # regressing over time, not a candidate against a champion on the same rows
+    rubric: tuple[str, ...] = ("infra-4",) + (("model-6",) if slices is not None else ())
     if champion_scores is None:
         value = m(y, cand)
         return GateResult(
@@ -166,72 +352,54 @@ def no_worse(
             "whose labels have matured, or check the label join (unlabelled rows filled "
             "with 0?)"
         )
-    boot = stats.paired_bootstrap(y, champ, cand, m, n_resamples, confidence, seed)
+    comp = compare(y, champ, cand, m, margin, confidence, n_resamples, seed)
     bound = -margin
     minority = min(n_pos, n_neg)
-    low, high, std = boot.low, boot.high, boot.std
-    # the same ranking (rank metrics) or the same scores give the same value on any rows
-    same = (
-        np.array_equal(stats.midrank(champ), stats.midrank(cand))
-        if m.kind == "rank"
-        else np.array_equal(champ, cand)
-    )
-    degenerate = bool(np.ptp(boot.diffs) == 0) and not same
-    floor = 0.0
-    if degenerate and m.name == "roc_auc":
-        floor = degenerate_auc_half_width(boot.value_a, boot.value_b, n_pos, n_neg, confidence)
-        low, high = min(low, boot.estimate - floor), max(high, boot.estimate + floor)
-        std = max(std, floor / stats.normal_quantile(1 - (1 - confidence) / 2))
+    low, high, std = comp.low, comp.high, comp.se
     overall = "pass" if low > bound else "fail" if high < bound else "inconclusive"
-    small_reasons: list[str] = []
-    if minority < min_class_rows:
-        small_reasons.append(
-            f"too few rows of one class: {n_pos} positive(s) and {n_neg} negative(s), "
-            f"min_class_rows is {min_class_rows}"
-        )
-    if degenerate:
-        small_reasons.append(
-            f"the bootstrap is degenerate (all {boot.diffs.size} resamples give the same "
-            f"difference {fmt(boot.estimate)}: no resample shows the models disagree)"
-            + (f"; CI widened to +-{fmt(floor)} (Hanley-McNeil SE)" if floor else "")
-        )
-    blocking = minority < min_class_rows or (degenerate and floor == 0.0)
+    blocking, small_reasons = _guard(comp, n_pos, n_neg, min_class_rows)
     if blocking and overall == "pass":
         overall = "inconclusive"
     level = f"{round(100 * confidence)}%"
     head = (
-        f"{m.name}: champion {fmt(boot.value_a)}, candidate {fmt(boot.value_b)}, "
-        f"difference {fmt(boot.estimate)} ({level} CI [{fmt(low)}, {fmt(high)}], "
-        f"margin {fmt(margin)}, {n} rows, {n_pos} positives"
-        + (f", {boot.n_invalid} degenerate resamples dropped" if boot.n_invalid else "")
+        f"{m.name}: champion {fmt(comp.champion)}, candidate {fmt(comp.candidate)}, "
+        f"difference {fmt(comp.estimate)} ({level} CI [{fmt(low)}, {fmt(high)}] by "
+        f"{comp.test_name}, margin {fmt(margin)}, {n} rows, {n_pos} positives"
+        + (f", {comp.n_invalid} degenerate resamples dropped" if comp.n_invalid else "")
         + ")"
     )
     details: dict[str, Any] = {
         "metric": m.name,
+        "test": comp.test,
         "higher_is_better": m.higher_is_better,
         "rows": n,
         "positives": n_pos,
         "negatives": n_neg,
         "min_class_rows": min_class_rows,
-        "degenerate_bootstrap": degenerate,
-        "ci_floor_half_width": floor,
-        "bootstrap_ci_low": boot.low,
-        "bootstrap_ci_high": boot.high,
-        "champion": boot.value_a,
-        "candidate": boot.value_b,
-        "difference": boot.estimate,
+        "degenerate": comp.degenerate,
+        "ci_floor_half_width": comp.floor,
+        "champion": comp.champion,
+        "candidate": comp.candidate,
+        "difference": comp.estimate,
         "ci_low": low,
         "ci_high": high,
-        "bootstrap_std": boot.std,
+        "se": comp.se,
+        "pvalue_worse": comp.pvalue_worse,
+        "pvalue_not_worse": comp.pvalue_not_worse,
         "confidence": confidence,
         "margin": margin,
-        "n_resamples": n_resamples,
         "seed": seed,
         "overall_verdict": overall,
     }
-    delong_note = ""
-    if m.name == "roc_auc":
-        d = stats.delong(y, champ, cand)
+    test_note = ""
+    if comp.bootstrap is not None:
+        details.update(
+            n_resamples=n_resamples,
+            bootstrap_ci_low=comp.bootstrap.low,
+            bootstrap_ci_high=comp.bootstrap.high,
+        )
+    if comp.delong is not None:
+        d = comp.delong
         details["delong"] = {
             "auc_champion": d.auc_a,
             "auc_candidate": d.auc_b,
@@ -241,20 +409,36 @@ def no_worse(
             "pvalue_two_sided": d.pvalue,
             "pvalue_noninferiority": d.pvalue_noninferior(margin),
         }
-        delong_note = (
+        test_note = (
             f"; DeLong z={d.z:.2f}, p={d.pvalue:.3g} (two-sided), non-inferiority "
             f"p={d.pvalue_noninferior(margin):.3g}"
         )
 
     slice_failures: list[str] = []
     slice_inconclusive: list[str] = []
+    slice_skipped: list[str] = []
     if slices is not None:
-        rows, slice_failures, slice_inconclusive = _slices(
-            y, champ, cand, m, slices, margin, confidence, n_resamples, seed, min_slice_rows
+        rows, slice_failures, slice_inconclusive, slice_skipped = _slices(
+            y,
+            champ,
+            cand,
+            m,
+            slices,
+            margin,
+            confidence,
+            n_resamples,
+            seed,
+            min_slice_rows,
+            min_class_rows,
         )
         details["slices"] = rows
 
-    verdict = "fail" if overall == "fail" or slice_failures else overall
+    if overall == "fail" or slice_failures:
+        verdict = "fail"
+    elif overall == "inconclusive" or slice_inconclusive:
+        verdict = "inconclusive"
+    else:
+        verdict = "pass"
     parts = []
     if overall == "pass":
         parts.append(f"candidate is not worse than the champion: {head}")
@@ -265,7 +449,7 @@ def no_worse(
         if small_reasons:
             parts.append("note: small sample (" + "; ".join(small_reasons) + ")")
     else:
-        mde, needed = _settle(low, high, boot.estimate, std, confidence, n, margin)
+        mde, needed = _settle(low, high, comp.estimate, std, confidence, n, margin)
         for_classes = None
         if minority < min_class_rows:
             for_classes = math.ceil(min_class_rows * n / minority)
@@ -290,22 +474,28 @@ def no_worse(
             f"inconclusive: {why}: {head}. Minimum "
             f"detectable effect at this size (80% power) is {fmt(mde)}; {rows_txt}"
         )
-    parts[0] += delong_note
+    parts[0] += test_note
     if slice_failures:
         parts.append("worse on slice(s): " + "; ".join(slice_failures))
     if slice_inconclusive:
-        parts.append(f"undecided slice(s): {', '.join(slice_inconclusive)}")
+        parts.append(
+            f"undecided slice(s), so the gate is {verdict} unless a slice fails: "
+            + "; ".join(slice_inconclusive)
+        )
+    if slice_skipped:
+        parts.append(f"skipped slice(s) (< {min_slice_rows} rows): {', '.join(slice_skipped)}")
     hints = {
         "fail": "keep the champion; look at the slices/rows where the candidate loses "
         "(details) and at training-data or feature changes since the champion",
-        "inconclusive": "evaluate on more labelled rows (see details.rows_to_settle) or "
-        "accept a larger margin explicitly; do not promote on a coin flip",
+        "inconclusive": "evaluate on more labelled rows (see details.rows_to_settle and the "
+        "undecided slices in details.slices) or accept a larger margin explicitly; do not "
+        "promote on a coin flip",
         "pass": "",
     }
     return GateResult(
         name="no_worse",
         verdict=verdict,  # type: ignore[arg-type]
-        measured=low,  # the bound the verdict used (widened when the bootstrap is degenerate)
+        measured=low,  # the bound the verdict used (widened when the variance is degenerate)
         threshold=bound,
         direction="min",
         message=". ".join(parts),
@@ -326,50 +516,79 @@ def _slices(
     n_resamples: int,
     seed: int,
     min_slice_rows: int,
-) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    min_class_rows: int,
+) -> tuple[dict[str, dict[str, Any]], list[str], list[str], list[str]]:
+    """Per-slice rows, and the failed / undecided (with why) / skipped slices.
+
+    Every slice of at least ``min_slice_rows`` rows is compared like the whole set
+    (``compare``) under the same guards (``_guard``): a slice with fewer than
+    ``min_class_rows`` of a class, a single class or a degenerate variance cannot pass.
+    The one-sided p-values are Holm-corrected over the compared slices; a slice fails
+    when its corrected "worse" p-value is below ``(1 - confidence) / 2``.
+    """
     masks = _slice_masks(slices, y.size)
     rows: dict[str, dict[str, Any]] = {}
-    tested: list[tuple[str, stats.BootstrapResult]] = []
+    tested: list[tuple[str, Comparison, bool, list[str]]] = []
+    undecided_why: dict[str, str] = {}
+    skipped: list[str] = []
     for i, (name, mask) in enumerate(masks.items()):
         ys = y[mask]
         size = int(mask.sum())
+        pos = int(ys.sum())
         if size < min_slice_rows:
             rows[name] = {"rows": size, "verdict": "skipped", "reason": f"< {min_slice_rows} rows"}
+            skipped.append(f"{name!r} ({size} rows)")
             continue
-        if m.kind == "rank" and (ys.all() or not ys.any()):
-            rows[name] = {"rows": size, "verdict": "skipped", "reason": "single class"}
+        if pos == 0 or pos == size:
+            reason = f"single class ({pos} positives of {size} rows): {m.name} cannot compare"
+            rows[name] = {"rows": size, "positives": pos, "verdict": "inconclusive"}
+            rows[name]["reason"] = reason
+            undecided_why[name] = reason
             continue
         try:
-            b = stats.paired_bootstrap(
-                ys, champ[mask], cand[mask], m, n_resamples, confidence, seed + 1 + i
+            c = compare(
+                ys, champ[mask], cand[mask], m, margin, confidence, n_resamples, seed + 1 + i
             )
         except GateInputError as exc:
-            rows[name] = {"rows": size, "verdict": "skipped", "reason": str(exc)}
+            rows[name] = {"rows": size, "positives": pos, "verdict": "inconclusive"}
+            rows[name]["reason"] = str(exc)
+            undecided_why[name] = str(exc)
             continue
-        tested.append((name, b))
+        blocking, reasons = _guard(c, pos, size - pos, min_class_rows)
+        tested.append((name, c, blocking, reasons))
         rows[name] = {
             "rows": size,
-            "positives": int(ys.sum()),
-            "champion": b.value_a,
-            "candidate": b.value_b,
-            "difference": b.estimate,
-            "ci_low": b.low,
-            "ci_high": b.high,
+            "positives": pos,
+            "test": c.test,
+            "champion": c.champion,
+            "candidate": c.candidate,
+            "difference": c.estimate,
+            "ci_low": c.low,
+            "ci_high": c.high,
+            "se": c.se,
+            "degenerate": c.degenerate,
         }
     alpha = (1.0 - confidence) / 2  # one side of the two-sided interval
-    p_worse = stats.holm([b.pvalue_below(-margin) for _, b in tested])
-    p_ok = stats.holm([b.pvalue_above(-margin) for _, b in tested])
-    failures, undecided = [], []
-    for (name, b), pw, po in zip(tested, p_worse, p_ok, strict=True):
+    p_worse = stats.holm([c.pvalue_worse for _, c, _, _ in tested])
+    p_ok = stats.holm([c.pvalue_not_worse for _, c, _, _ in tested])
+    failures = []
+    for (name, c, blocking, reasons), pw, po in zip(tested, p_worse, p_ok, strict=True):
         verdict = "fail" if pw < alpha else "pass" if po < alpha else "inconclusive"
+        if verdict == "pass" and blocking:
+            verdict = "inconclusive"
         rows[name].update(
             verdict=verdict, pvalue_worse_holm=float(pw), pvalue_not_worse_holm=float(po)
         )
+        if reasons:
+            rows[name]["reason"] = "; ".join(reasons)
         if verdict == "fail":
             failures.append(
-                f"{name!r} difference {fmt(b.estimate)} (CI [{fmt(b.low)}, {fmt(b.high)}], "
-                f"Holm p={pw:.3g}, {rows[name]['rows']} rows)"
+                f"{name!r} difference {fmt(c.estimate)} (CI [{fmt(c.low)}, {fmt(c.high)}], "
+                f"{c.test_name}, Holm p={pw:.3g}, {rows[name]['rows']} rows)"
             )
         elif verdict == "inconclusive":
-            undecided.append(name)
-    return rows, failures, undecided
+            undecided_why[name] = "; ".join(
+                reasons or [f"Holm p worse {pw:.3g}, not worse {po:.3g} (need < {alpha:.3g})"]
+            )
+    undecided = [f"{name!r} ({undecided_why[name]})" for name in rows if name in undecided_why]
+    return rows, failures, undecided, skipped

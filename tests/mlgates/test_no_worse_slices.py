@@ -1,0 +1,113 @@
+"""no_worse slices: the overall guards apply to every slice; undecided slices are reported."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlgates import no_worse
+
+
+def _models(n: int, seed: int, rate: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rate).astype(int)
+    champion = rng.normal(size=n) + 1.5 * y
+    # a retrain: nearly the same ranking, so the whole set can show "not worse"
+    return y, champion, champion + 0.05 * rng.normal(size=n)
+
+
+def _separating_slice(
+    y: np.ndarray, champ: np.ndarray, cand: np.ndarray, mask: np.ndarray, n_pos: int, seed: int
+) -> None:
+    """Make the slice ``mask`` hold ``n_pos`` positives that both models rank perfectly."""
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(mask)
+    y[idx] = 0
+    y[idx[:n_pos]] = 1
+    champ[idx] = np.where(y[idx] == 1, rng.uniform(5, 6, idx.size), rng.uniform(-6, -5, idx.size))
+    cand[idx] = np.where(y[idx] == 1, rng.uniform(5, 6, idx.size), rng.uniform(-6, -5, idx.size))
+
+
+def test_a_slice_with_few_positives_cannot_pass_and_makes_the_gate_inconclusive() -> None:
+    y, champ, cand = _models(6000, 1)
+    region = np.where(np.arange(y.size) < 200, "rare", "main")
+    # both models separate the rare slice's 5 positives perfectly: a bootstrap of it is
+    # degenerate (CI [0, 0]), and 5 positives cannot resolve a margin of 0.005
+    _separating_slice(y, champ, cand, region == "rare", 5, 2)
+    r = no_worse(y, champ, cand, slices=region)
+    rare = r.details["slices"]["rare"]
+    assert rare["verdict"] == "inconclusive", rare
+    assert "too few rows of one class: 5 positive(s)" in rare["reason"]
+    assert r.details["overall_verdict"] == "pass"
+    assert r.verdict == "inconclusive", r.explain()
+    assert "undecided slice(s)" in r.message
+    assert "'rare' (too few rows of one class: 5 positive(s)" in r.message
+    # relaxing the guard explicitly lets the widened DeLong CI decide
+    relaxed = no_worse(y, champ, cand, slices=region, min_class_rows=5)
+    assert relaxed.details["slices"]["rare"]["degenerate"] is True
+
+
+def test_a_single_class_slice_is_inconclusive_not_skipped() -> None:
+    y, champ, cand = _models(4000, 3)
+    region = np.where(np.arange(y.size) < 100, "no_fraud", "rest")
+    y[:100] = 0
+    r = no_worse(y, champ, cand, slices=region)
+    assert r.details["slices"]["no_fraud"]["verdict"] == "inconclusive"
+    assert "single class" in r.details["slices"]["no_fraud"]["reason"]
+    assert r.verdict == "inconclusive", r.explain()
+
+
+def test_a_slice_that_clearly_fails_wins_over_undecided_ones() -> None:
+    y, champ, cand = _models(8000, 4)
+    region = np.where(np.arange(y.size) % 4 == 0, "FR", "DE").astype(object)
+    region[:150] = "tiny_rare"
+    _separating_slice(y, champ, cand, region == "tiny_rare", 4, 5)
+    fr = region == "FR"
+    cand[fr] = np.random.default_rng(6).permutation(cand[fr])
+    r = no_worse(y, champ, cand, slices=region)
+    assert r.details["slices"]["tiny_rare"]["verdict"] == "inconclusive"
+    assert r.details["slices"]["FR"]["verdict"] == "fail"
+    assert r.verdict == "fail", r.explain()
+    assert "worse on slice(s): 'FR'" in r.message
+    assert "'tiny_rare'" in r.message  # the undecided slice is still reported
+
+
+def test_small_slices_are_listed_in_the_message() -> None:
+    y, champ, cand = _models(2000, 7)
+    region = np.where(np.arange(y.size) < 10, "tiny", "big")
+    r = no_worse(y, champ, cand, slices=region)
+    assert r.details["slices"]["tiny"]["verdict"] == "skipped"
+    assert "skipped slice(s) (< 30 rows): 'tiny' (10 rows)" in r.message
+
+
+def test_the_result_says_which_test_decided() -> None:
+    y, champ, cand = _models(3000, 8)
+    p_a, p_b = 1 / (1 + np.exp(-champ)), 1 / (1 + np.exp(-cand))
+    slices = np.where(np.arange(y.size) % 2 == 0, "a", "b")
+    auc = no_worse(y, champ, cand, slices=slices)
+    assert auc.details["test"] == "delong"
+    assert {row["test"] for row in auc.details["slices"].values()} == {"delong"}
+    assert "by DeLong's paired test" in auc.message
+    brier = no_worse(y, p_a, p_b, metric="brier", slices=slices, n_resamples=300)
+    assert brier.details["test"] == "paired_bootstrap"
+    assert {row["test"] for row in brier.details["slices"].values()} == {"paired_bootstrap"}
+    assert "by paired bootstrap (300 resamples)" in brier.message
+
+
+def test_bootstrap_slices_can_fail_after_holm_over_40_slices() -> None:
+    """A resampled p-value is >= 1/1001; Holm over 40 slices needs < 0.025/40 = 0.000625.
+
+    The slices' p-values come from the bootstrap SE (normal), so a clearly broken slice
+    still fails.
+    """
+    rng = np.random.default_rng(9)
+    y, champ, cand = _models(16000, 10)
+    p_a = 1 / (1 + np.exp(-(champ - 1.5)))
+    p_b = 1 / (1 + np.exp(-(cand - 1.5)))
+    region = (np.arange(y.size) % 40).astype(str)
+    broken = region == "0"
+    p_b[broken] = rng.permutation(p_b[broken])
+    r = no_worse(y, p_a, p_b, metric="brier", slices=region, margin=0.0)
+    row = r.details["slices"]["0"]
+    assert row["verdict"] == "fail", row
+    assert row["pvalue_worse_holm"] < 0.025
+    assert r.verdict == "fail", r.explain()

@@ -1,0 +1,92 @@
+"""Each gate claims only ML Test Score items whose title it really tests.
+
+The pinned mapping below is the reviewed one (titles in ``mlgates.rubric``); a gate that
+starts claiming another item must be reviewed again. model-2 ("Offline proxy metrics
+correlate with actual online impact metrics") needs online metrics, which no gate measures.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlgates import rubric
+from mlgates.gates import (
+    GATES,
+    entity_overlap,
+    freshness,
+    model_parity,
+    no_worse,
+    point_in_time,
+    target_leak,
+    time_split,
+)
+
+RUBRIC_ID = re.compile(r"\"((?:data|model|infra|monitor)-[1-7])\"")
+
+REVIEWED: dict[str, set[str]] = {
+    "psi_drift": {"monitor-2"},
+    "ks_drift": {"monitor-2"},
+    "prediction_drift": {"monitor-7"},
+    "time_split": set(),
+    "point_in_time": {"data-7"},
+    "entity_overlap": set(),
+    "target_leak": set(),
+    "feature_parity": {"monitor-3"},
+    "model_parity": set(),
+    "no_worse": {"infra-4", "model-6"},
+    "latency_budget": {"monitor-6"},
+    "cost_budget": {"monitor-6"},
+    "schema_gate": {"data-1", "monitor-2"},
+    "freshness": set(),
+}
+
+
+def test_every_gate_is_reviewed() -> None:
+    assert set(GATES) == set(REVIEWED)
+
+
+@pytest.mark.parametrize("name", sorted(REVIEWED))
+def test_gate_source_claims_only_reviewed_items(name: str) -> None:
+    claimed = set(RUBRIC_ID.findall(inspect.getsource(GATES[name])))
+    assert claimed == REVIEWED[name]
+    assert not rubric.unknown_ids(claimed)
+
+
+def test_no_gate_claims_offline_online_correlation() -> None:
+    for fn in GATES.values():
+        assert '"model-2"' not in inspect.getsource(fn)
+
+
+def _times(n: int, start: str) -> pd.Series:
+    return pd.Series(pd.date_range(start, periods=n, freq="h"))
+
+
+def test_leakage_gates_return_no_model_2() -> None:
+    train = pd.DataFrame({"t": _times(50, "2024-01-01"), "user": range(50)})
+    test = pd.DataFrame({"t": _times(50, "2024-03-01"), "user": range(100, 150)})
+    assert time_split(train, test, "t").rubric == ()
+    assert entity_overlap(train, test, "user").rubric == ()
+    frame = pd.DataFrame({"t": _times(50, "2024-01-01")})
+    frame["f_time"] = frame["t"] - pd.Timedelta(hours=1)
+    assert point_in_time(frame, "t", ["f_time"]).rubric == ("data-7",)
+    rng = np.random.default_rng(0)
+    leak = pd.DataFrame({"x": rng.normal(size=200), "y": rng.integers(0, 2, 200)})
+    assert target_leak(leak, "y").rubric == ()
+
+
+def test_model_parity_and_freshness_claim_nothing_they_do_not_test() -> None:
+    assert model_parity(np.zeros(5), np.zeros(5)).rubric == ()
+    assert freshness(_times(5, "2024-01-01"), "2024-01-01 05:00").rubric == ()
+
+
+def test_no_worse_claims_quality_validation_and_slices_only() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.3).astype(int)
+    s = y + rng.normal(size=2000)
+    assert no_worse(y, s, s).rubric == ("infra-4",)
+    assert no_worse(y, s, s, slices=np.arange(2000) % 2).rubric == ("infra-4", "model-6")

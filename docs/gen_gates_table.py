@@ -80,7 +80,8 @@ PROSE: dict[str, tuple[str, str]] = {
         "slices Holm-corrected), signed so positive = candidate better for every metric. "
         "Measured: CI lower bound; "
         "pass > -`margin`, fail when the whole CI is below, else inconclusive. "
-        "No champion (first deploy) passes with a note",
+        "No champion (first deploy): a note, which does not block and earns no ML Test "
+        "Score point",
     ),
     "latency_budget": (
         "tail latency over budget",
@@ -101,8 +102,8 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "freshness": (
         "stale data: a feed or materialization job that stopped",
-        "age of the newest timestamp at `as_of`; fails above `max_age` (required "
-        "argument); warns on timestamps after `as_of` (clock skew)",
+        "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
+        "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
 }
 
@@ -148,9 +149,10 @@ def render() -> str:
         "`details`, `explain()`); it never raises on a failed check, only `GateInputError` on",
         "unusable input. In pytest, `mlgates.run(<gate>, ...)` fills every config key the call",
         "leaves out from the `@pytest.mark.mlgate(...)` overrides, then",
-        "`[tool.mlgates.<gate>]` in pyproject.toml, then the default below. Required arguments",
-        "(data, and thresholds without a default such as `freshness(max_age=...)`) are passed",
-        "in the call.",
+        "`[tool.mlgates.<gate>]` in pyproject.toml, then the default below (the gate's",
+        "signature). Required arguments (the data, and any threshold without a default) are",
+        "passed in the call. A gate with nothing to judge (`no_worse` on a first deploy) says",
+        "note: it does not block and earns no ML Test Score point.",
         "",
         "| gate | catches | measures / verdict | required arguments | config keys = default "
         "| ML Test Score |",
@@ -173,7 +175,8 @@ def render() -> str:
         "",
         "Breck et al., *The ML Test Score* (IEEE Big Data 2017). An item earns 1 point when a",
         "gate covering it passes in the run, 0.5 when its best verdict is warn or when it is",
-        "listed as manual, 0 otherwise; the score is the minimum over the four sections.",
+        "listed as manual, 0 otherwise (fail, inconclusive, a gate test that errored or was",
+        "skipped; a note claims no item); the score is the minimum over the four sections.",
         "",
         "| id | item | gates |",
         "| --- | --- | --- |",

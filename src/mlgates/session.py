@@ -76,14 +76,18 @@ def _path_option(config: pytest.Config, option: str) -> Path | None:
     return path
 
 
-def load_state(config: pytest.Config) -> RunState:
+def read_config(config: pytest.Config) -> GatesConfig:
+    """``[tool.mlgates]`` of the run's pyproject.toml plus ini ``mlgates_thresholds`` lines,
+    validated; bad config is a usage error."""
     label = config.inipath.name if config.inipath is not None else "ini"
     try:
-        gates_config = load_config(
-            _pyproject(config), config.getini("mlgates_thresholds"), ini_label=label
-        )
+        return load_config(_pyproject(config), config.getini("mlgates_thresholds"), ini_label=label)
     except ConfigError as exc:
         raise pytest.UsageError(f"mlgates: {exc}") from None
+
+
+def load_state(config: pytest.Config) -> RunState:
+    gates_config = read_config(config)
     workers = None
     numprocesses = getattr(config.option, "numprocesses", None)
     if isinstance(numprocesses, int):

@@ -241,16 +241,14 @@ class GateSession:
             if report.when == "call" and item.stash.get(failed_by_gate_key, False):
                 return None  # the gate's own verdict failed the test: already recorded
             verdict = "error"
-            ran = any(r.get("test") == item.nodeid for r in self.state.results)
-            where = {
-                "setup": "error in setup (the test did not run)",
-                "teardown": "error in teardown",
-            }.get(
-                report.when,
-                "the test failed after its gate returned"
-                if ran
-                else ("the test raised before its gate returned"),
-            )
+            if report.when == "setup":
+                where = "error in setup (the test did not run)"
+            elif report.when == "teardown":
+                where = "error in teardown"
+            elif any(r.get("test") == item.nodeid for r in self.state.results):
+                where = "the test failed after its gate returned"
+            else:
+                where = "the test raised before its gate returned"
             reason = f"{where}: {_failure_text(call, report, item.config.rootpath)}"
         else:
             return None

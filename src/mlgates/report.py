@@ -354,15 +354,12 @@ def table_rows(results: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str
 HEADER = ("gate", "test", "measured", "threshold", "verdict")
 # rows whose message is the point (why nothing was measured): shown under the row
 EXPLAINED = frozenset({"note", "error", "skipped"})
-MIN_TEST_WIDTH = 24
+MIN_TEST_WIDTH = 40
 REASON_LINES = 4
 
 
-def wrap_id(text: str, width: int) -> list[str]:
-    """A test id in lines of at most ``width``, broken after ``/``, ``::`` or ``[`` where
-    possible: the whole id, never cut."""
-    if len(text) <= width:
-        return [text]
+def id_pieces(text: str) -> list[str]:
+    """A test id split after each ``/``, ``::`` and ``[``: the places it may wrap."""
     pieces: list[str] = []
     start = 0
     for i, ch in enumerate(text):
@@ -370,8 +367,16 @@ def wrap_id(text: str, width: int) -> list[str]:
             pieces.append(text[start : i + 1])
             start = i + 1
     pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def wrap_id(text: str, width: int) -> list[str]:
+    """A test id in lines of at most ``width``, broken after ``/``, ``::`` or ``[`` where
+    possible: the whole id, never cut."""
+    if len(text) <= width:
+        return [text]
     lines: list[str] = [""]
-    for piece in pieces:
+    for piece in id_pieces(text):
         while piece:
             room = width - len(lines[-1])
             if len(piece) <= room:
@@ -388,21 +393,37 @@ def wrap_id(text: str, width: int) -> list[str]:
 def table_blocks(
     results: Sequence[Mapping[str, Any]], width: int = 120
 ) -> tuple[str, list[list[str]]]:
-    """The header line and, per result, its lines: the row (the test id wrapped in its
-    column, never shortened) and, for notes, errors and skips, the reason under it."""
+    """The header line and, per result, its lines: the row, the whole test id (never
+    shortened) and, for notes, errors and skips, the reason under it.
+
+    The test id is a column when it fits in ``width``, or wraps in a column of at least
+    ``MIN_TEST_WIDTH`` at ``/`` and ``::`` only; otherwise it goes on its own lines under
+    the row, so the figures stay on one line and no name is cut if it fits a line."""
     rows = table_rows(results)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
     others = sum(widths) - widths[1] + 2 * (len(HEADER) - 1)
-    widths[1] = max(MIN_TEST_WIDTH, len(HEADER[1]), min(widths[1], width - others))
+    room = width - others
+    # a column only if every id wraps there at / and :: (no word cut) with room to read
+    inline = room >= widths[1] or (
+        room >= MIN_TEST_WIDTH
+        and all(len(piece) <= room for row in rows for piece in id_pieces(row[1]))
+    )
+    columns = list(range(len(HEADER))) if inline else [0, 2, 3, 4]
+    if inline:
+        widths[1] = min(widths[1], room)
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+        return "  ".join(cells[i].ljust(widths[i]) for i in columns).rstrip()
 
     blocks: list[list[str]] = []
     for r, row in zip(results, rows, strict=True):
-        parts = wrap_id(row[1], widths[1])
-        block = [line((row[0], parts[0], *row[2:]))]
-        block += [line(("", part, "", "", "")) for part in parts[1:]]
+        if inline:
+            parts = wrap_id(row[1], widths[1])
+            block = [line((row[0], parts[0], *row[2:]))]
+            block += [line(("", part, "", "", "")) for part in parts[1:]]
+        else:
+            block = [line(row)]
+            block += ["  " + part for part in wrap_id(row[1], max(20, width - 2))]
         if str(r.get("verdict")) in EXPLAINED and r.get("message"):
             indent = "    "
             reason = textwrap.wrap(

@@ -102,13 +102,21 @@ def test_text_table_wraps_the_whole_test_id_to_fit() -> None:
         {"name": "no_worse", "test": test_id, "measured": -0.0012,
          "threshold": -0.005, "direction": "min", "verdict": "pass", "unit": ""},
     ]  # fmt: skip
-    lines = report.text_table(rows, width=70)
-    assert all(len(line) <= 70 for line in lines)
-    assert "..." not in "".join(lines)
+    # wide enough for a test column: the id wraps inside it, broken after / and ::
+    lines = report.text_table(rows, width=100)
+    assert all(len(line) <= 100 for line in lines)
     assert lines[1].startswith("no_worse  tests/gates/")
     assert lines[1].endswith("-0.0012   >= -0.005  PASS")
     column = lines[1].index("tests/")
     assert "".join(line[column:].split("  ")[0] for line in lines[1:]) == test_id
+    # too narrow: the figures stay on the row, the id goes whole on the lines under it
+    lines = report.text_table(rows, width=70)
+    assert all(len(line) <= 70 for line in lines)
+    assert lines[0].split() == ["gate", "measured", "threshold", "verdict"]
+    assert lines[1].split() == ["no_worse", "-0.0012", ">=", "-0.005", "PASS"]
+    assert all(line.startswith("  ") for line in lines[2:])
+    assert "".join(line.strip() for line in lines[2:]) == test_id
+    assert "..." not in "".join(lines)
 
 
 def test_markdown_escapes_pipes() -> None:

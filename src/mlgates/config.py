@@ -52,6 +52,13 @@ class ConfigError(ValueError):
     """The mlgates configuration is invalid; the message names the key and the fix."""
 
 
+_MISSING: Any = object()
+
+
+def default_registry_loader() -> Registry:
+    return default_registry()
+
+
 @dataclass(frozen=True)
 class GatesConfig:
     """Validated settings: global policy, per-gate keyword defaults, free-form settings."""
@@ -65,6 +72,49 @@ class GatesConfig:
 
     def gate_defaults(self, name: str) -> dict[str, Any]:
         return dict(self.gates.get(name, {}))
+
+    def threshold(
+        self,
+        gate: str,
+        key: str,
+        default: Any = _MISSING,
+        registry: RegistryLoader | Registry = default_registry_loader,
+    ) -> Any:
+        """The value ``mlgates.run(gate, ...)`` would use for ``key`` without a marker or a
+        call override: ``[tool.mlgates.<gate>]`` (ini lines win), else the gate's own
+        default (its signature), else ``default``. ConfigError names an unknown gate or key.
+
+        For code that has no test marker: session fixtures (the ``mlgates_config``
+        fixture), a retrain job deciding promotion with CI's numbers.
+        """
+        table = self.gates.get(gate, {})
+        if key in table:
+            return table[key]
+        if gate in self.custom_gates:
+            if default is not _MISSING:
+                return default
+            raise ConfigError(
+                f"custom gate {gate!r} has no {key!r} in [tool.mlgates.{gate}] and mlgates "
+                "cannot know its default; set it there or pass default="
+            )
+        known = registry() if callable(registry) else registry
+        if gate not in known:
+            names = ", ".join(sorted(known)) or "(none)"
+            raise ConfigError(
+                f"unknown gate {gate!r}; known gates: {names} (list your own gates in "
+                "[tool.mlgates] custom_gates)"
+            )
+        params = tunable_parameters(known[gate])
+        if key in params:
+            return params[key].default
+        if default is not _MISSING:
+            return default
+        valid = ", ".join(sorted(params)) or "(none)"
+        raise ConfigError(f"gate {gate!r} has no setting {key!r}; valid keys: {valid}")
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A free-form value from ``[tool.mlgates.settings]`` (ini lines win), or ``default``."""
+        return self.settings.get(key, default)
 
 
 @dataclass(frozen=True)

@@ -64,15 +64,70 @@ def parse_marker(marker: pytest.Mark | None) -> MarkerInfo:
     return MarkerInfo(name=name, overrides=kwargs, rubric=tuple(items), settings=settings)
 
 
+# Set on an item when one of its gate results failed the test, so the run's report hook can
+# tell a gate's verdict from a test that broke before (or after) its gate returned.
+failed_by_gate_key = pytest.StashKey[bool]()
+# The item's position in the final collection: reports list results in test order, also
+# when xdist workers send them back in the order they finished.
+order_key = pytest.StashKey[int]()
+
+
 def make_record(
-    result: GateResult, test: str, extra_rubric: tuple[str, ...], params: Mapping[str, Any]
+    result: GateResult,
+    test: str,
+    extra_rubric: tuple[str, ...],
+    params: Mapping[str, Any],
+    order: int | None = None,
 ) -> dict[str, Any]:
     """The JSON-able record of one result, as stored, shipped from workers and reported."""
     record = result.to_dict()
-    record["rubric"] = list(dict.fromkeys([*record.get("rubric", []), *extra_rubric]))
+    if result.verdict in rubric.NOT_A_TEST:
+        # a note tested nothing: it claims no item, neither the gate's nor the marker's
+        record["rubric"] = []
+    else:
+        record["rubric"] = list(dict.fromkeys([*record.get("rubric", []), *extra_rubric]))
     record["test"] = test
     record["params"] = json.loads(json.dumps(params, default=repr))
+    record["order"] = order
     return record
+
+
+OUTCOME_HINTS: dict[str, str] = {
+    "error": "the gate did not decide: fix the test or its fixtures (see the test's report "
+    "above) and re-run",
+    "skipped": "the gate did not run: remove the skip or satisfy its condition, or the "
+    "property it guards is not checked",
+}
+
+
+def make_outcome_record(
+    test: str,
+    name: str,
+    verdict: str,
+    reason: str,
+    extra_rubric: tuple[str, ...],
+    when: str,
+    order: int | None = None,
+) -> dict[str, Any]:
+    """The record of a gate test that ended without its gate deciding: ``error`` (it raised
+    before its gate returned, or after) or ``skipped``. Same shape as ``make_record``, so
+    every report lists it; its rubric ids are the marker's claim, and earn nothing."""
+    return {
+        "name": name,
+        "verdict": verdict,
+        "passed": False,
+        "measured": None,
+        "threshold": None,
+        "unit": "",
+        "direction": "",
+        "message": reason,
+        "hint": OUTCOME_HINTS.get(verdict, ""),
+        "rubric": list(dict.fromkeys(extra_rubric)),
+        "details": {"when": when},
+        "test": test,
+        "params": {},
+        "order": order,
+    }
 
 
 class Gates:
@@ -118,6 +173,17 @@ class Gates:
         """Call ``gate_fn`` with thresholds filled from config, record and judge the result."""
         __tracebackhide__ = True
         name = gate_name(gate_fn)
+        marked = self._marker.name
+        if marked is not None and marked != name:
+            # the marker's thresholds (and the summary's gate column) are for another gate;
+            # running this one with its defaults would be a silent, wrong gate
+            pytest.fail(
+                f"[mlgates] usage error: {self._item.nodeid} is marked "
+                f"@pytest.mark.mlgate({marked!r}) but runs mlgates.run({name}, ...): the "
+                f"marker's thresholds are for {marked!r}, not {name!r}. Mark the test "
+                f"@pytest.mark.mlgate({name!r}, ...) or run the {marked!r} gate",
+                pytrace=False,
+            )
         try:
             call_kwargs, filled = self.kwargs_for(gate_fn, *args, **kwargs)
         except ConfigError as exc:
@@ -133,9 +199,15 @@ class Gates:
         return self.check(result, params=filled)
 
     def check(self, result: GateResult, *, params: Mapping[str, Any] | None = None) -> GateResult:
-        """Record ``result``; fail the test unless it passed (or warned)."""
+        """Record ``result``; fail the test unless it passed (or warned, or is a note)."""
         __tracebackhide__ = True
-        record = make_record(result, self._item.nodeid, self._marker.rubric, params or {})
+        record = make_record(
+            result,
+            self._item.nodeid,
+            self._marker.rubric,
+            params or {},
+            order=self._item.stash.get(order_key, None),
+        )
         self._state.results.append(record)
         self.results.append(result)
         prefix = f"mlgates.{result.name}"
@@ -150,5 +222,6 @@ class Gates:
         if result.verdict == "fail" or (
             result.verdict == "inconclusive" and self.config.inconclusive == "fail"
         ):
+            self._item.stash[failed_by_gate_key] = True
             pytest.fail(result.explain(), pytrace=False)
         return result

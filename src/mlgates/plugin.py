@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from mlgates.config import GatesConfig
     from mlgates.fixture import Gates
 
 SESSION_PLUGIN = "mlgates-session"
@@ -149,3 +150,21 @@ def mlgates(request: pytest.FixtureRequest) -> Gates:
     if session is None:
         pytest.skip(SKIP_REASON)
     return session.gates_for(request.node)
+
+
+@pytest.fixture(scope="session")
+def mlgates_config(pytestconfig: pytest.Config) -> GatesConfig:
+    """The run's validated ``[tool.mlgates]`` settings, for session-scoped fixtures (which
+    cannot use the function-scoped ``mlgates`` fixture).
+
+    ``mlgates_config.threshold(gate, key)`` is what ``mlgates.run`` would use without a
+    marker or call override (``[tool.mlgates.<gate>]``, ini lines winning, else the gate's
+    default); ``mlgates_config.setting(key, default)`` reads ``[tool.mlgates.settings]``.
+    Read-only, shared by the session. Available with the gates off too (read on first use).
+    """
+    session: Any = pytestconfig.pluginmanager.get_plugin(SESSION_PLUGIN)
+    if session is not None:
+        return session.state.config
+    from mlgates.session import read_config
+
+    return read_config(pytestconfig)

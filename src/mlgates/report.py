@@ -9,20 +9,35 @@ JSON Schema the schema uses (no third-party validator needed).
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlgates import rubric
+from mlgates.result import VERDICTS, count_total, format_value
 
-SCHEMA_VERSION = "1.0"
-VERDICT_ORDER: tuple[str, ...] = ("fail", "inconclusive", "warn", "pass")
+# 2.0: results include gate tests that errored or were skipped (verdict "error" /
+# "skipped", with the reason as message), first deploys are "note"; summary counts all
+# seven; each result carries its test's collection "order".
+SCHEMA_VERSION = "2.0"
+# gate verdicts, then what a gate test can end with when its gate did not decide
+OUTCOMES: tuple[str, ...] = ("error", "skipped")
+ALL_VERDICTS: tuple[str, ...] = (*VERDICTS, *OUTCOMES)
+SUMMARY_ORDER: tuple[str, ...] = (
+    "pass",
+    "warn",
+    "note",
+    "fail",
+    "inconclusive",
+    "error",
+    "skipped",
+)
 
 _NUM_OR_TEXT = {"type": ["number", "string", "null"]}
 _STR = {"type": "string"}
@@ -31,7 +46,7 @@ _COUNT = {"type": "integer", "minimum": 0}
 
 REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://mlgates.invalid/report/1.0",
+    "$id": f"https://mlgates.invalid/report/{SCHEMA_VERSION}",
     "title": "mlgates report",
     "type": "object",
     "required": [
@@ -93,14 +108,9 @@ REPORT_SCHEMA: dict[str, Any] = {
         },
         "summary": {
             "type": "object",
-            "required": ["total", "pass", "warn", "fail", "inconclusive"],
-            "properties": {
-                "total": _COUNT,
-                "pass": _COUNT,
-                "warn": _COUNT,
-                "fail": _COUNT,
-                "inconclusive": _COUNT,
-            },
+            "required": ["total", *SUMMARY_ORDER],
+            "additionalProperties": False,
+            "properties": {"total": _COUNT, **{v: _COUNT for v in SUMMARY_ORDER}},
         },
         "results": {
             "type": "array",
@@ -120,7 +130,7 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "test": _STR,
                     "name": _STR,
-                    "verdict": {"enum": ["pass", "warn", "fail", "inconclusive"]},
+                    "verdict": {"enum": list(ALL_VERDICTS)},
                     "passed": {"type": "boolean"},
                     "measured": _NUM_OR_TEXT,
                     "threshold": _NUM_OR_TEXT,
@@ -131,6 +141,7 @@ REPORT_SCHEMA: dict[str, Any] = {
                     "rubric": {"type": "array", "items": {"enum": sorted(rubric.ITEMS)}},
                     "details": {"type": "object"},
                     "params": {"type": "object"},
+                    "order": {"type": ["integer", "null"], "minimum": 0},
                 },
             },
         },
@@ -266,7 +277,7 @@ def iso(ts: float) -> str:
 
 
 def counts(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    out = {"total": len(results), "pass": 0, "warn": 0, "fail": 0, "inconclusive": 0}
+    out = {"total": len(results), **dict.fromkeys(SUMMARY_ORDER, 0)}
     for r in results:
         verdict = str(r.get("verdict"))
         if verdict in out:
@@ -312,27 +323,19 @@ def write_json(path: Path, doc: Mapping[str, Any]) -> None:
 
 
 def fmt_number(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if value == 0 or not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 1000 or abs(value) < 0.001:
-        return f"{value:.4g}"
-    return f"{value:.4f}".rstrip("0").rstrip(".")
+    return format_value(value)
 
 
 def fmt_measured(r: Mapping[str, Any]) -> str:
-    text = fmt_number(r.get("measured"))
-    return text + str(r.get("unit") or "") if r.get("measured") is not None else text
+    unit = str(r.get("unit") or "")
+    return format_value(r.get("measured"), unit, count_total(unit, r.get("details")))
 
 
 def fmt_threshold(r: Mapping[str, Any]) -> str:
     if r.get("threshold") is None:
         return "-"
     op = {"max": "<= ", "min": ">= "}.get(str(r.get("direction") or ""), "")
-    return f"{op}{fmt_number(r.get('threshold'))}{r.get('unit') or ''}"
+    return op + format_value(r.get("threshold"), str(r.get("unit") or ""))
 
 
 def table_rows(results: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str, str]]:
@@ -349,30 +352,101 @@ def table_rows(results: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str
 
 
 HEADER = ("gate", "test", "measured", "threshold", "verdict")
+# rows whose message is the point (why nothing was measured): shown under the row
+EXPLAINED = frozenset({"note", "error", "skipped"})
+MIN_TEST_WIDTH = 40
+REASON_LINES = 4
+
+
+def id_pieces(text: str) -> list[str]:
+    """A test id split after each ``/``, ``::`` and ``[``: the places it may wrap."""
+    pieces: list[str] = []
+    start = 0
+    for i, ch in enumerate(text):
+        if ch in "/[" or (ch == ":" and text[i - 1 : i] == ":"):
+            pieces.append(text[start : i + 1])
+            start = i + 1
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def wrap_id(text: str, width: int) -> list[str]:
+    """A test id in lines of at most ``width``, broken after ``/``, ``::`` or ``[`` where
+    possible: the whole id, never cut."""
+    if len(text) <= width:
+        return [text]
+    lines: list[str] = [""]
+    for piece in id_pieces(text):
+        while piece:
+            room = width - len(lines[-1])
+            if len(piece) <= room:
+                lines[-1] += piece
+                piece = ""
+            elif lines[-1]:
+                lines.append("")
+            else:  # longer than a whole line: cut it
+                lines[-1], piece = piece[:width], piece[width:]
+                lines.append("")
+    return [line for line in lines if line]
+
+
+def table_blocks(
+    results: Sequence[Mapping[str, Any]], width: int = 120
+) -> tuple[str, list[list[str]]]:
+    """The header line and, per result, its lines: the row, the whole test id (never
+    shortened) and, for notes, errors and skips, the reason under it.
+
+    The test id is a column when it fits in ``width``, or wraps in a column of at least
+    ``MIN_TEST_WIDTH`` at ``/`` and ``::`` only; otherwise it goes on its own lines under
+    the row, so the figures stay on one line and no name is cut if it fits a line."""
+    rows = table_rows(results)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
+    others = sum(widths) - widths[1] + 2 * (len(HEADER) - 1)
+    room = width - others
+    # a column only if every id wraps there at / and :: (no word cut) with room to read
+    inline = room >= widths[1] or (
+        room >= MIN_TEST_WIDTH
+        and all(len(piece) <= room for row in rows for piece in id_pieces(row[1]))
+    )
+    columns = list(range(len(HEADER))) if inline else [0, 2, 3, 4]
+    if inline:
+        widths[1] = min(widths[1], room)
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cells[i].ljust(widths[i]) for i in columns).rstrip()
+
+    blocks: list[list[str]] = []
+    for r, row in zip(results, rows, strict=True):
+        if inline:
+            parts = wrap_id(row[1], widths[1])
+            block = [line((row[0], parts[0], *row[2:]))]
+            block += [line(("", part, "", "", "")) for part in parts[1:]]
+        else:
+            block = [line(row)]
+            block += ["  " + part for part in wrap_id(row[1], max(20, width - 2))]
+        if str(r.get("verdict")) in EXPLAINED and r.get("message"):
+            indent = "    "
+            reason = textwrap.wrap(
+                str(r.get("message")),
+                max(20, width - len(indent)),
+                break_on_hyphens=False,
+                max_lines=REASON_LINES,
+                placeholder=" ... (full text in the test's report and the JSON report)",
+            )
+            block += [indent + text for text in reason]
+        blocks.append(block)
+    return line(HEADER), blocks
 
 
 def text_table(results: Sequence[Mapping[str, Any]], width: int = 120) -> list[str]:
-    """Fixed-width lines; the test column is shortened from the left to fit ``width``."""
-    rows = table_rows(results)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
-    spare = width - (sum(widths) + 2 * (len(HEADER) - 1))
-    if spare < 0:
-        widths[1] = max(len(HEADER[1]), widths[1] + spare)
-
-    def cell(text: str, i: int) -> str:
-        if len(text) > widths[i]:
-            text = "..." + text[-(widths[i] - 3) :]
-        return text.ljust(widths[i])
-
-    lines = ["  ".join(cell(h, i) for i, h in enumerate(HEADER)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(cell(c, i) for i, c in enumerate(row)).rstrip())
-    return lines
+    """Fixed-width lines of ``table_blocks``: header, then every result's lines."""
+    header, blocks = table_blocks(results, width)
+    return [header, *(text for block in blocks for text in block)]
 
 
 def summary_line(results: Sequence[Mapping[str, Any]]) -> str:
     c = counts(results)
-    parts = [f"{c[v]} {v}" for v in ("pass", "warn", "fail", "inconclusive") if c[v]]
+    parts = [f"{c[v]} {v}" for v in SUMMARY_ORDER if c[v]]
     noun = "result" if c["total"] == 1 else "results"
     return f"{c['total']} gate {noun}" + (": " + ", ".join(parts) if parts else "")
 
@@ -416,11 +490,21 @@ def markdown(
             "| --- | --- | --- | ---: | ---: |",
         ]
         for name, test, measured, threshold, verdict in table_rows(results):
-            shown = f"**{verdict}**" if verdict in ("FAIL", "INCONCLUSIVE") else verdict
+            shown = f"**{verdict}**" if verdict in ("FAIL", "INCONCLUSIVE", "ERROR") else verdict
             lines.append(
                 f"| {shown} | {_md(name)} | `{_md(test)}` | {_md(measured)} | {_md(threshold)} |"
             )
         lines.append("")
+        explained = [r for r in results if str(r.get("verdict")) in EXPLAINED]
+        if explained:
+            lines.append("Notes, errors and skips:")
+            lines.append("")
+            for r in explained:
+                lines.append(
+                    f"- {str(r.get('verdict')).upper()} `{_md(str(r.get('test')))}`: "
+                    f"{_md(str(r.get('message') or ''))}"
+                )
+            lines.append("")
     sections = ", ".join(f"{s} {score.sections[s]:g}/7" for s in rubric.SECTIONS)
     lines.append(f"**ML Test Score**: {score.final:g} (minimum over sections: {sections}). ")
     lines.append(f"{score.interpretation}")

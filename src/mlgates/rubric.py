@@ -14,6 +14,10 @@ How a gate run maps onto that (our reading, stated so the number can be checked)
 - an item whose best covering verdict is ``warn`` earns 0.5: the check is automated but
   its finding is not resolved, so it is worth no more than a documented manual check;
 - ``fail`` or ``inconclusive`` earn 0 (the test ran but the property is not established);
+  so do ``error`` and ``skipped`` (a gate test that raised before its gate returned, or was
+  skipped): its items count as covered but not passing, so the hole shows;
+- ``note`` (the gate had nothing to judge, e.g. a first deploy with no champion) earns 0
+  and covers nothing: it tested no item, whatever its test's marker claims;
 - items listed under ``[tool.mlgates] rubric_manual = [...]`` earn 0.5 (documented manual
   practice, per the paper) unless a gate earned more;
 - an item no result refers to and not listed as manual is *uncovered*.
@@ -116,7 +120,17 @@ _INTERPRETATION: tuple[tuple[float, str], ...] = (
     (float("inf"), "Exceptional levels of automated testing and monitoring."),
 )
 
-VERDICT_POINTS: dict[str, float] = {"pass": 1.0, "warn": 0.5, "fail": 0.0, "inconclusive": 0.0}
+VERDICT_POINTS: dict[str, float] = {
+    "pass": 1.0,
+    "warn": 0.5,
+    "fail": 0.0,
+    "inconclusive": 0.0,
+    "error": 0.0,
+    "skipped": 0.0,
+    "note": 0.0,
+}
+# Verdicts that test no rubric item at all: their ids neither earn nor cover.
+NOT_A_TEST: frozenset[str] = frozenset({"note"})
 MANUAL_POINTS = 0.5
 
 
@@ -168,7 +182,10 @@ def score(results: Iterable[Mapping[str, Any]], manual: Iterable[str] = ()) -> R
     points: dict[str, float] = {}
     covering: dict[str, list[str]] = {}
     for result in results:
-        earned = VERDICT_POINTS.get(str(result.get("verdict")), 0.0)
+        verdict = str(result.get("verdict"))
+        if verdict in NOT_A_TEST:
+            continue
+        earned = VERDICT_POINTS.get(verdict, 0.0)
         for item in result.get("rubric") or ():
             if item not in ITEMS:
                 continue

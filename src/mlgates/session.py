@@ -7,8 +7,10 @@ results and ships them in ``workeroutput``; the controller gathers them in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,15 @@ import pytest
 from mlgates import report, rubric
 from mlgates.config import ConfigError, GatesConfig, default_registry, load_config
 from mlgates.config import validate_overrides as check_overrides
-from mlgates.fixture import Gates, MarkerInfo, parse_marker
+from mlgates.fixture import (
+    Gates,
+    MarkerInfo,
+    failed_by_gate_key,
+    make_outcome_record,
+    order_key,
+    parse_marker,
+)
+from mlgates.plugin import is_gate_item
 
 WORKER_KEY = "mlgates_results"
 MARKER = "mlgate"
@@ -66,14 +76,18 @@ def _path_option(config: pytest.Config, option: str) -> Path | None:
     return path
 
 
-def load_state(config: pytest.Config) -> RunState:
+def read_config(config: pytest.Config) -> GatesConfig:
+    """``[tool.mlgates]`` of the run's pyproject.toml plus ini ``mlgates_thresholds`` lines,
+    validated; bad config is a usage error."""
     label = config.inipath.name if config.inipath is not None else "ini"
     try:
-        gates_config = load_config(
-            _pyproject(config), config.getini("mlgates_thresholds"), ini_label=label
-        )
+        return load_config(_pyproject(config), config.getini("mlgates_thresholds"), ini_label=label)
     except ConfigError as exc:
         raise pytest.UsageError(f"mlgates: {exc}") from None
+
+
+def load_state(config: pytest.Config) -> RunState:
+    gates_config = read_config(config)
     workers = None
     numprocesses = getattr(config.option, "numprocesses", None)
     if isinstance(numprocesses, int):
@@ -93,6 +107,45 @@ def _registry_or_empty() -> dict[str, Any]:
         return dict(default_registry())
     except ConfigError:
         return {}
+
+
+def _test_order(record: dict[str, Any]) -> tuple[int, int, str]:
+    order = record.get("order")
+    if isinstance(order, int):
+        return (0, order, "")
+    return (1, 0, str(record.get("test")))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    wasxfail = getattr(report, "wasxfail", None)
+    if wasxfail is not None:
+        return f"xfail: {wasxfail}" if wasxfail else "xfail"
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr or "")
+    return reason.removeprefix("Skipped: ") or "skipped (no reason given)"
+
+
+def _failure_text(call: pytest.CallInfo[None], report: pytest.TestReport, root: Path) -> str:
+    """What went wrong, in one line: the message of pytest.fail, else the exception's first
+    line and where it was raised (the full traceback stays in the test's own report)."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        lines = report.longreprtext.strip().splitlines()
+        return lines[-1] if lines else "failed"
+    if isinstance(excinfo.value, pytest.fail.Exception):
+        return str(excinfo.value.msg or "failed")
+    lines = excinfo.exconly().strip().splitlines()
+    text = lines[0] if lines else excinfo.typename
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        path = str(crash.path)
+        with contextlib.suppress(ValueError):  # another drive on Windows: keep it absolute
+            path = os.path.relpath(path, root)
+        text += f" (at {path}:{crash.lineno})"
+    return text
 
 
 class GateSession:
@@ -140,6 +193,10 @@ class GateSession:
                 continue
             item.stash[marker_key] = info
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for index, item in enumerate(session.items):
+            item.stash[order_key] = index
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         error = item.stash.get(marker_error_key, None)
@@ -151,6 +208,64 @@ class GateSession:
         if info is None:
             info = parse_marker(item.get_closest_marker(MARKER))
         return Gates(item, self.state, info)
+
+    # ------------------------------------------------------------------ outcomes
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # Runs where the item runs (an xdist worker), so the record travels with the results.
+        if is_gate_item(item):
+            record = self._outcome(item, call, report)
+            if record is not None:
+                self.state.results.append(record)
+                prefix = f"mlgates.{record['name']}"
+                item.user_properties.extend(
+                    [
+                        (f"{prefix}.verdict", record["verdict"]),
+                        (f"{prefix}.reason", record["message"]),
+                    ]
+                )
+        return report
+
+    def _outcome(
+        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> dict[str, Any] | None:
+        """The error/skipped record of a gate test whose gate did not decide, else None."""
+        if report.skipped:
+            verdict = "skipped"
+            reason = _skip_reason(report)
+        elif report.failed:
+            if report.when == "call" and item.stash.get(failed_by_gate_key, False):
+                return None  # the gate's own verdict failed the test: already recorded
+            verdict = "error"
+            if report.when == "setup":
+                where = "error in setup (the test did not run)"
+            elif report.when == "teardown":
+                where = "error in teardown"
+            elif any(r.get("test") == item.nodeid for r in self.state.results):
+                where = "the test failed after its gate returned"
+            else:
+                where = "the test raised before its gate returned"
+            reason = f"{where}: {_failure_text(call, report, item.config.rootpath)}"
+        else:
+            return None
+        info = item.stash.get(marker_key, None)
+        marker = item.get_closest_marker(MARKER)
+        name = info.name if info is not None else None
+        if name is None and marker is not None and marker.args and isinstance(marker.args[0], str):
+            name = marker.args[0]
+        return make_outcome_record(
+            item.nodeid,
+            name or "-",
+            verdict,
+            reason,
+            info.rubric if info is not None else (),
+            report.when,
+            order=item.stash.get(order_key, None),
+        )
 
     # ------------------------------------------------------------------ gathering
 
@@ -165,7 +280,8 @@ class GateSession:
             self.config.workeroutput[WORKER_KEY] = st.results  # type: ignore[attr-defined]
             return
         st.finished_at = time.time()
-        st.results.sort(key=lambda r: str(r.get("test")))
+        # test (collection) order; a stable sort keeps the run order of one test's results
+        st.results.sort(key=_test_order)
         try:
             self._write_outputs(int(exitstatus))
         except Exception as exc:  # the run's verdict must not hinge on a report bug
@@ -231,18 +347,22 @@ class GateSession:
         tr.write_sep("=", "mlgates summary")
         if st.results:
             width = getattr(getattr(tr, "_tw", None), "fullwidth", 120)
-            lines = report.text_table(st.results, width=width)
-            tr.write_line(lines[0], bold=True)
-            for line, r in zip(lines[1:], st.results, strict=True):
+            header, blocks = report.table_blocks(st.results, width=width)
+            tr.write_line(header, bold=True)
+            for block, r in zip(blocks, st.results, strict=True):
                 verdict = r.get("verdict")
                 if verdict == "pass":
-                    tr.write_line(line, green=True)
-                elif verdict == "warn" or (
+                    markup = {"green": True}
+                elif verdict == "note":
+                    markup = {"cyan": True}
+                elif verdict in ("warn", "skipped") or (
                     verdict == "inconclusive" and st.config.inconclusive == "warn"
                 ):
-                    tr.write_line(line, yellow=True)
+                    markup = {"yellow": True}
                 else:
-                    tr.write_line(line, red=True)
+                    markup = {"red": True}
+                for line in block:
+                    tr.write_line(line, **markup)
             tr.write_line(report.summary_line(st.results))
         else:
             tr.write_line("no gate ran (use the mlgates fixture in tests marked mlgate)")

@@ -34,14 +34,24 @@ if TYPE_CHECKING:
 
 @pytest.mark.mlgate("no_worse")
 def test_first_deploy_passed_with_a_note(mlgates: Gates, reference_system: ReferenceSystem) -> None:
-    """The reference system's promotion ran ``no_worse`` with no champion: it passed and
-    said so (first deploy)."""
+    """The reference system's promotion ran ``no_worse`` with no champion: a note, not a
+    pass. It let the first model through (nothing to compare against) and said so, and it
+    earns no ML Test Score point, not even the ones its test's marker would claim."""
+    from mlgates import rubric
+    from mlgates.fixture import make_record
+
     decision = reference_system.decision
     results = [g for g in decision.gates if g.name == "no_worse"]
     assert len(results) == 1, f"promotion ran no no_worse gate:\n{decision.explain()}"
     result = mlgates.check(results[0])
+    assert result.verdict == "note", result.explain()
+    assert result.passed, "a first deploy must not be blocked"
+    assert decision.promoted, decision.explain()
     assert result.details.get("first_deploy") is True, result.explain()
     assert "first deploy" in result.message
+    claimed = make_record(result, "first-deploy", ("model-6", "infra-4"), {})
+    earned = rubric.score([claimed])
+    assert sum(earned.points.values()) == 0, f"a first deploy earned {earned.points}"
 
 
 @pytest.mark.mlgate("no_worse", rubric=("model-6",))

@@ -51,6 +51,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # A CI runner's own step summary must never receive the inner runs' tables.
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    # one terminal width for the inner runs' tables, whatever runs the outer one
+    monkeypatch.setenv("COLUMNS", "120")
 
 
 @pytest.fixture

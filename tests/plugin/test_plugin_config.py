@@ -351,3 +351,67 @@ def test_gate_name_prefers_the_registry_key(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "mlgates.gates", fake)
     assert gate_name(toy_gate) == "renamed"
     assert gate_name(functools.partial(string_annotated, 1)) == "string_annotated"
+
+
+# ------------------------------------------------------------------ session-scoped reading
+
+SESSION_CONFIG = """
+import pytest
+from gatelib import budget
+
+@pytest.fixture(scope="session")
+def load_plan(mlgates_config):
+    # a session fixture sizes its (expensive, shared) work from the configured thresholds
+    return {
+        "limit": mlgates_config.threshold("budget", "limit"),
+        "warn_at": mlgates_config.threshold("budget", "warn_at", default=0.9),
+        "rows": mlgates_config.setting("rows", 10),
+        "missing": mlgates_config.setting("missing", "fallback"),
+    }
+
+def test_plan(load_plan):
+    assert load_plan == {"limit": 0.25, "warn_at": 0.9, "rows": 250, "missing": "fallback"}
+
+@pytest.mark.mlgate("budget")
+def test_same_numbers_as_the_gate(mlgates, mlgates_config):
+    assert mlgates.run(budget, 0.1).threshold == mlgates_config.threshold("budget", "limit")
+"""
+
+
+@pytest.mark.parametrize("flag", ["--mlgates", "--no-mlgates"])
+def test_session_fixtures_read_thresholds_and_settings(
+    gate_project: pytest.Pytester, flag: str
+) -> None:
+    gate_project.makepyprojecttoml(
+        """
+        [tool.mlgates]
+        custom_gates = ["budget"]
+
+        [tool.mlgates.budget]
+        limit = 2.0
+
+        [tool.mlgates.settings]
+        rows = 250
+        """
+    )
+    gate_project.makeini("[pytest]\nmlgates_thresholds =\n    budget.limit = 0.25\n")
+    gate_project.makepyfile(test_session=SESSION_CONFIG)
+    result = gate_project.runpytest("-p", "no:cacheprovider", flag)
+    if flag == "--mlgates":
+        result.assert_outcomes(passed=2)
+    else:  # gates off: the gate test is skipped, the session fixture still reads the config
+        result.assert_outcomes(passed=1, skipped=1)
+
+
+def test_threshold_falls_back_to_the_gate_default_and_names_bad_keys(
+    gates_registry: dict,
+) -> None:
+    table = {"latency_budget": {"p99_ms": 80.0}}
+    config = build_config([Source("pyproject.toml", table)], gates_registry)
+    assert config.threshold("latency_budget", "p99_ms", registry=gates_registry) == 80.0
+    default = tunable_parameters(gates_registry["latency_budget"])["confidence"].default
+    assert config.threshold("latency_budget", "confidence", registry=gates_registry) == default
+    with pytest.raises(ConfigError, match="gate 'latency_budget' has no setting 'p99'"):
+        config.threshold("latency_budget", "p99", registry=gates_registry)
+    with pytest.raises(ConfigError, match="unknown gate 'latency'"):
+        config.threshold("latency", "p99_ms", registry=gates_registry)

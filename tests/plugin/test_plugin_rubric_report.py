@@ -96,15 +96,27 @@ def test_validate_reports_type_enum_and_extra_keys() -> None:
     ]
 
 
-def test_text_table_shortens_the_test_column_to_fit() -> None:
+def test_text_table_wraps_the_whole_test_id_to_fit() -> None:
+    test_id = "tests/gates/" + "x" * 40 + "/test_regression_gates.py::test_auc[slice-merchant]"
     rows = [
-        {"name": "no_worse", "test": "tests/" + "x" * 80 + "::test_auc", "measured": -0.0012,
+        {"name": "no_worse", "test": test_id, "measured": -0.0012,
          "threshold": -0.005, "direction": "min", "verdict": "pass", "unit": ""},
     ]  # fmt: skip
+    # wide enough for a test column: the id wraps inside it, broken after / and ::
+    lines = report.text_table(rows, width=100)
+    assert all(len(line) <= 100 for line in lines)
+    assert lines[1].startswith("no_worse  tests/gates/")
+    assert lines[1].endswith("-0.0012   >= -0.005  PASS")
+    column = lines[1].index("tests/")
+    assert "".join(line[column:].split("  ")[0] for line in lines[1:]) == test_id
+    # too narrow: the figures stay on the row, the id goes whole on the lines under it
     lines = report.text_table(rows, width=70)
     assert all(len(line) <= 70 for line in lines)
-    assert lines[1].startswith("no_worse  ...")
-    assert lines[1].endswith("::test_auc  -0.0012   >= -0.005  PASS")
+    assert lines[0].split() == ["gate", "measured", "threshold", "verdict"]
+    assert lines[1].split() == ["no_worse", "-0.0012", ">=", "-0.005", "PASS"]
+    assert all(line.startswith("  ") for line in lines[2:])
+    assert "".join(line.strip() for line in lines[2:]) == test_id
+    assert "..." not in "".join(lines)
 
 
 def test_markdown_escapes_pipes() -> None:
@@ -115,9 +127,10 @@ def test_markdown_escapes_pipes() -> None:
 
 def test_report_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.main(["--schema"]) == 0
-    assert json.loads(capsys.readouterr().out)["properties"]["schema_version"] == {"const": "1.0"}
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["properties"]["schema_version"] == {"const": report.SCHEMA_VERSION}
     bad = tmp_path / "bad.json"
-    bad.write_text('{"schema_version": "1.0"}')
+    bad.write_text(json.dumps({"schema_version": report.SCHEMA_VERSION}))
     assert report.main(["--validate", str(bad)]) == 1
     assert "missing required key 'results'" in capsys.readouterr().err
     assert report.main([]) == 2

@@ -34,6 +34,8 @@ def test_results_gathered_from_workers(
     assert text.count("= mlgates summary =") == 1
     doc = json.loads((gate_project.path / "r.json").read_text())
     assert doc["environment"]["xdist_workers"] == 2
-    assert doc["summary"] == {"total": 6, "pass": 4, "warn": 1, "fail": 1, "inconclusive": 0}
-    assert sorted(r["measured"] for r in doc["results"]) == [0.1, 0.2, 0.3, 0.4, 0.8, 2.5]
+    assert doc["summary"]["total"] == 6
+    assert (doc["summary"]["pass"], doc["summary"]["warn"], doc["summary"]["fail"]) == (4, 1, 1)
+    # gathered from two workers, listed in collection order
+    assert [r["measured"] for r in doc["results"]] == [0.1, 0.2, 0.3, 0.4, 2.5, 0.8]
     assert step.read_text().count("### mlgates") == 1  # written once, by the controller

@@ -325,19 +325,22 @@ def no_worse(
     # regressing over time, not a candidate against a champion on the same rows
     rubric: tuple[str, ...] = ("infra-4",) + (("model-6",) if slices is not None else ())
     if champion_scores is None:
+        # Nothing to compare against: a note, not a pass. It does not block the first
+        # deploy, but it tested no regression, so it claims no ML Test Score item.
         value = m(y, cand)
         return GateResult(
             name="no_worse",
-            verdict="pass",
+            verdict="note",
             measured=value,
             threshold=None,
             message=(
-                f"first deploy: no champion to compare against; candidate {m.name} "
-                f"{fmt(value)} on {n} rows. Later candidates will be held to this model"
+                f"first deploy: no champion to compare against, so no regression was tested; "
+                f"candidate {m.name} {fmt(value)} on {n} rows. Later candidates will be held "
+                "to this model"
             ),
             hint="",
             details={"first_deploy": True, "metric": m.name, "candidate": value, "rows": n},
-            rubric=rubric,
+            rubric=(),
         )
     champ = as_scores(champion_scores, n, "champion_scores")
     n_pos = int(y.sum())

@@ -24,10 +24,12 @@ module is cheap.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import shutil
 import string
+import sys
 import time
 import warnings
 import weakref
@@ -99,11 +101,37 @@ def _known_feast_warnings() -> Iterator[None]:
 
 def _import_feast() -> None:
     """Import feast (~14 s) without keeping the global warning filters it sets on import
-    (``warnings.simplefilter("once", ...)`` in several feast modules)."""
+    (``warnings.simplefilter("once", ...)`` in several feast modules), nor the frames of
+    whoever imported it first (see ``_release_import_frames``)."""
     with warnings.catch_warnings():
+        # prometheus_client picks in-process or file-backed (multiprocess) metric values
+        # when it is first imported; feast.metrics sets PROMETHEUS_MULTIPROC_DIR just
+        # before importing it, for Gunicorn pre-fork feature servers, which mlref does not
+        # run. Imported first, it keeps feast's metrics in memory: no mmap files left open
+        # until interpreter exit ("Exception ignored ... ResourceWarning: unclosed file").
+        importlib.import_module("prometheus_client")  # before feast, see above
         import feast  # noqa: F401
 
         import mlref.features.feature_repo.fraud_repo  # noqa: F401
+    _release_import_frames()
+
+
+def _release_import_frames() -> None:
+    """Drop the traceback of the torch ImportError that feast keeps in a module global.
+
+    ``feast.torch_wrapper`` stores the exception of its optional ``import torch`` for a
+    later message. Its traceback reaches, through ``f_back``, every frame of the stack that
+    first imported feast, with their locals: in the test session that is the reference
+    system's build, trained XGBoost model included, pinned until interpreter exit, where
+    ``Booster.__del__`` then runs after xgboost's globals are gone ("Exception ignored in:
+    <function Booster.__del__ ...> AttributeError"). The message is kept.
+    """
+    error = getattr(sys.modules.get("feast.torch_wrapper"), "_torch_import_error", None)
+    seen: set[int] = set()
+    while isinstance(error, BaseException) and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
 
 
 def _data_dir(repo: Path) -> Path:

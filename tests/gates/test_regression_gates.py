@@ -63,8 +63,8 @@ def test_retrained_candidate_no_worse_than_champion(
 ) -> None:
     """A week later, the champion's recipe retrained on the moved-forward windows and
     registered as challenger is not worse than the champion by more than the margin, on the
-    latest labelled window neither model trained on (paired comparison; per merchant-category
-    slices too).
+    latest labelled window neither model trained on (paired comparison; per merchant-group
+    slices too, each held to ``slice_margin``).
 
     The challenger alias is removed afterwards, so the shared registry again serves the
     champion alone (a server started later must not score a shadow model)."""
@@ -86,7 +86,7 @@ def test_retrained_candidate_no_worse_than_champion(
             window["is_fraud"].to_numpy(),
             onnx_scores(champion.onnx_path, window),
             onnx_scores(challenger.onnx_path, window),
-            slices=merchant_categories(window),
+            slices=merchant_groups(window),
         )
     finally:
         registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
@@ -132,10 +132,25 @@ def onnx_scores(onnx_path: Path, window: pd.DataFrame) -> np.ndarray:
     return scorer.score_frame(window)
 
 
-def merchant_categories(window: pd.DataFrame) -> np.ndarray:
-    """The slice label of each row: its merchant category's name."""
+#: Slices judged by the no-worse gate, grouped before looking at any label by how a card is
+#: used: card-not-present, the in-store categories fraud targets, and everyday spending.
+#: Single categories are too small to judge (11-39 fraud rows each in a two-week window of
+#: the reference data); everyday spending holds no fraud in this generator, so AUC is
+#: undefined there and the gate lists it as not judged.
+MERCHANT_GROUPS: dict[str, tuple[str, ...]] = {
+    "card not present": ("online",),
+    "in store, targeted": ("electronics", "travel", "entertainment"),
+    "everyday": ("grocery", "restaurant", "gas", "health"),
+}
+
+
+def merchant_groups(window: pd.DataFrame) -> np.ndarray:
+    """The slice label of each row: the group (``MERCHANT_GROUPS``) of its merchant category."""
     from mlref.data.columns import CATEGORIES
 
+    group_of = {c: g for g, members in MERCHANT_GROUPS.items() for c in members}
+    missing = set(CATEGORIES) - set(group_of)
+    assert not missing, f"categories in no slice group: {sorted(missing)}"
     codes = window["merchant_category_code"].astype(int)
-    names = codes.map(lambda c: CATEGORIES[c] if 0 <= c < len(CATEGORIES) else "unknown")
+    names = codes.map(lambda c: group_of[CATEGORIES[c]] if 0 <= c < len(CATEGORIES) else "unknown")
     return names.to_numpy()

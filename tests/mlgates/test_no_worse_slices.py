@@ -46,14 +46,51 @@ def test_a_slice_with_few_positives_cannot_pass_and_makes_the_gate_inconclusive(
     assert relaxed.details["slices"]["rare"]["degenerate"] is True
 
 
-def test_a_single_class_slice_is_inconclusive_not_skipped() -> None:
+def test_a_single_class_slice_is_not_judged_by_auc_and_is_listed() -> None:
+    # AUC is undefined on one class: no number of such rows settles it, so the slice is
+    # listed as not judged instead of holding the gate inconclusive for ever
     y, champ, cand = _models(4000, 3)
     region = np.where(np.arange(y.size) < 100, "no_fraud", "rest")
     y[:100] = 0
     r = no_worse(y, champ, cand, slices=region)
+    row = r.details["slices"]["no_fraud"]
+    assert row["verdict"] == "skipped", row
+    assert "one class (0 positives of 100 rows)" in row["reason"]
+    assert "not judged: 'no_fraud' (one class" in r.message
+    assert r.verdict == r.details["overall_verdict"] == "pass", r.explain()
+
+
+def test_a_single_class_slice_blocks_a_probability_metric() -> None:
+    # Brier is defined on one class, but a slice without both classes cannot meet the
+    # class-size guard: undecided, so the gate does not pass
+    y, champ, cand = _models(4000, 3)
+    p_a, p_b = 1 / (1 + np.exp(-champ)), 1 / (1 + np.exp(-cand))
+    region = np.where(np.arange(y.size) < 100, "no_fraud", "rest")
+    y[:100] = 0
+    r = no_worse(y, p_a, p_b, metric="brier", slices=region, n_resamples=300)
     assert r.details["slices"]["no_fraud"]["verdict"] == "inconclusive"
-    assert "single class" in r.details["slices"]["no_fraud"]["reason"]
     assert r.verdict == "inconclusive", r.explain()
+
+
+def test_slices_are_held_to_the_slice_margin() -> None:
+    # a candidate slightly worse on one slice: undecided at the whole set's margin, a pass
+    # at a wider per-slice margin, and still a fail when it is clearly worse there
+    y, champ, cand = _models(6000, 11)
+    region = np.where(np.arange(y.size) % 3 == 0, "small", "large")
+    small = region == "small"
+    rng = np.random.default_rng(12)
+    slightly = cand.copy()
+    slightly[small] += 0.15 * rng.normal(size=int(small.sum()))
+    tight = no_worse(y, champ, slightly, slices=region, margin=0.005)
+    assert tight.details["slices"]["small"]["verdict"] == "inconclusive", tight.explain()
+    wide = no_worse(y, champ, slightly, slices=region, margin=0.005, slice_margin=0.03)
+    assert wide.details["slices"]["small"]["verdict"] == "pass", wide.explain()
+    assert wide.details["slice_margin"] == 0.03
+    clearly = cand.copy()
+    clearly[small] = rng.permutation(clearly[small])
+    bad = no_worse(y, champ, clearly, slices=region, margin=0.005, slice_margin=0.03)
+    assert bad.details["slices"]["small"]["verdict"] == "fail", bad.explain()
+    assert bad.verdict == "fail"
 
 
 def test_a_slice_that_clearly_fails_wins_over_undecided_ones() -> None:
@@ -76,7 +113,7 @@ def test_small_slices_are_listed_in_the_message() -> None:
     region = np.where(np.arange(y.size) < 10, "tiny", "big")
     r = no_worse(y, champ, cand, slices=region)
     assert r.details["slices"]["tiny"]["verdict"] == "skipped"
-    assert "skipped slice(s) (< 30 rows): 'tiny' (10 rows)" in r.message
+    assert "not judged: 'tiny' (10 rows < min_slice_rows 30)" in r.message
 
 
 def test_the_result_says_which_test_decided() -> None:

@@ -122,7 +122,7 @@ def _regression_gate_verdict(
         window[LABEL].to_numpy(),
         gate.onnx_scores(champion.onnx_path, window),
         gate.onnx_scores(run.export.onnx_path, window),
-        slices=gate.merchant_categories(window),
+        slices=gate.merchant_groups(window),
     )
 
 

@@ -273,6 +273,7 @@ def no_worse(
     seed: int = 0,
     min_slice_rows: int = 30,
     min_class_rows: int = 30,
+    slice_margin: float | None = None,
 ) -> GateResult:
     """Is the candidate no worse than the champion (by more than ``margin``) on ``metric``?
 
@@ -286,10 +287,13 @@ def no_worse(
     ``champion_scores=None`` (first deploy) passes with a note.
 
     ``slices``: one label per row, or a mapping name -> boolean mask. Slices with fewer
-    than ``min_slice_rows`` rows are skipped and listed. Every other slice is compared
-    like the whole set, under the same guards (below): a single-class slice, one with
-    fewer than ``min_class_rows`` of a class, or one whose variance is degenerate cannot
-    pass. One-sided p-values (DeLong's normal ones; for bootstrap metrics normal ones from
+    than ``min_slice_rows`` rows, and (for rank metrics such as AUC, undefined on one class)
+    slices holding a single class, are not judged and are listed. Every other slice is
+    compared like the whole set, under the same guards (below): one with fewer than
+    ``min_class_rows`` of a class, or one whose variance is degenerate cannot pass. Each
+    slice is held to ``slice_margin`` (default: ``margin``): a slice is a fraction of the
+    rows, so at the whole set's margin it is often undecided; a wider per-slice margin
+    still fails a candidate that is clearly worse on one slice. One-sided p-values (DeLong's normal ones; for bootstrap metrics normal ones from
     the bootstrap SE, so that they are not floored at ``1 / (n_resamples + 1)``) are
     Holm-corrected over the compared slices. The gate fails if the whole set or any slice
     is worse by more than the margin; otherwise it is inconclusive if the whole set or any
@@ -318,6 +322,10 @@ def no_worse(
         raise GateInputError(f"margin must be >= 0, got {margin}")
     if min_class_rows < 1:
         raise GateInputError(f"min_class_rows must be >= 1, got {min_class_rows}")
+    if slice_margin is None:
+        slice_margin = margin
+    elif slice_margin < 0:
+        raise GateInputError(f"slice_margin must be >= 0, got {slice_margin}")
     y = binary_labels(y_true)
     n = y.size
     cand = as_scores(candidate_scores, n, "candidate_scores")
@@ -427,7 +435,7 @@ def no_worse(
             cand,
             m,
             slices,
-            margin,
+            slice_margin,
             confidence,
             n_resamples,
             seed,
@@ -435,6 +443,7 @@ def no_worse(
             min_class_rows,
         )
         details["slices"] = rows
+        details["slice_margin"] = slice_margin
 
     if overall == "fail" or slice_failures:
         verdict = "fail"
@@ -485,8 +494,10 @@ def no_worse(
             f"undecided slice(s), so the gate is {verdict} unless a slice fails: "
             + "; ".join(slice_inconclusive)
         )
+    if slice_failures or slice_inconclusive:
+        parts[-1] += f" (slice margin {fmt(slice_margin)})"
     if slice_skipped:
-        parts.append(f"skipped slice(s) (< {min_slice_rows} rows): {', '.join(slice_skipped)}")
+        parts.append(f"slice(s) not judged: {', '.join(slice_skipped)}")
     hints = {
         "fail": "keep the champion; look at the slices/rows where the candidate loses "
         "(details) and at training-data or feature changes since the champion",
@@ -539,8 +550,16 @@ def _slices(
         size = int(mask.sum())
         pos = int(ys.sum())
         if size < min_slice_rows:
-            rows[name] = {"rows": size, "verdict": "skipped", "reason": f"< {min_slice_rows} rows"}
-            skipped.append(f"{name!r} ({size} rows)")
+            reason = f"{size} rows < min_slice_rows {min_slice_rows}"
+            rows[name] = {"rows": size, "verdict": "skipped", "reason": reason}
+            skipped.append(f"{name!r} ({reason})")
+            continue
+        if (pos == 0 or pos == size) and m.kind == "rank":
+            # AUC is undefined on one class: no number of such rows can decide it, so the
+            # slice is not judged (listed), rather than holding the gate inconclusive forever
+            reason = f"one class ({pos} positives of {size} rows): {m.name} is undefined on it"
+            rows[name] = {"rows": size, "positives": pos, "verdict": "skipped", "reason": reason}
+            skipped.append(f"{name!r} ({reason})")
             continue
         if pos == 0 or pos == size:
             reason = f"single class ({pos} positives of {size} rows): {m.name} cannot compare"

@@ -203,8 +203,8 @@ def served_log(reference_system: ReferenceSystem, server_url: str) -> ServedLog:
     production would see it; return the answers and the prediction-log rows of those
     transactions.
 
-    The whole live stream goes through the online path (``OnlineAggregator`` warmed on the
-    last 30 days of history -> ``push_events``) in time order; the ``REPLAY_REQUESTS``
+    The whole live stream goes through the online path (``warm_started`` on the history,
+    as the pipeline's replay -> ``push_events``) in time order; the ``REPLAY_REQUESTS``
     sampled transactions (seed 0, spread over the live days) are POSTed to /predict in time
     order, in chunks (``exact_chunks``) whose state is complete before they are sent. After
     the last chunk the rest of the stream is pushed, so the reference store's online side
@@ -213,9 +213,8 @@ def served_log(reference_system: ReferenceSystem, server_url: str) -> ServedLog:
     Mutates only the reference store's ONLINE rows (the intended live state).
     """
     import numpy as np
-    import pandas as pd
 
-    from mlref.features.online import OnlineAggregator
+    from mlref.features.online import warm_started
     from mlref.features.store import push_events
     from mlref.monitor.log import read_log
     from mlref.pipeline import send_traffic
@@ -227,9 +226,9 @@ def served_log(reference_system: ReferenceSystem, server_url: str) -> ServedLog:
     picked = np.sort(rng.choice(len(live), size=min(REPLAY_REQUESTS, len(live)), replace=False))
     sample = live.iloc[picked].reset_index(drop=True)
 
-    warm_from = system.history_end - pd.Timedelta(days=30)
-    aggregator = OnlineAggregator()
-    aggregator.process(system.events.loc[system.events["event_timestamp"] > warm_from])
+    # warmed as the pipeline's replay warms it (window + TTL), so a user's first live row
+    # carries the same previous state the offline join sees
+    aggregator = warm_started(system.events)
     live_ts = live["event_timestamp"]
     pushed = 0
     responses: list[dict[str, Any]] = []

@@ -104,11 +104,13 @@ def _regression_gate_verdict(
     champion: Any,
     rows: pd.DataFrame,
     workdir: Path,
+    config: Any,
     training_rows: pd.DataFrame | None = None,
 ) -> Any:
     """The regression gate test's comparison on ``rows`` with a candidate trained by the real
     pipeline (train -> ONNX with parity) on ``training_rows`` (default: ``rows``), exported
-    under ``workdir`` (not registered)."""
+    under ``workdir`` (not registered), held to the thresholds the gate test is held to
+    (``config``: the ``mlgates_config`` fixture)."""
     from mlgates.gates import no_worse
     from mlref.pipeline import burn_in
     from mlref.train.pipeline import run_training
@@ -123,6 +125,10 @@ def _regression_gate_verdict(
         gate.onnx_scores(champion.onnx_path, window),
         gate.onnx_scores(run.export.onnx_path, window),
         slices=gate.merchant_groups(window),
+        **{
+            key: config.threshold("no_worse", key)
+            for key in ("metric", "margin", "slice_margin", "confidence")
+        },
     )
 
 
@@ -132,9 +138,10 @@ def test_the_week_later_retrain_passes_the_regression_gate(
     champion: Any,
     week_later_rows: pd.DataFrame,
     tmp_path: Path,
+    mlgates_config: Any,
 ) -> None:
     result = _regression_gate_verdict(
-        regression_gate, reference_system, champion, week_later_rows, tmp_path
+        regression_gate, reference_system, champion, week_later_rows, tmp_path, mlgates_config
     )
     assert result.verdict == "pass", result.explain()
     # a different model from the champion: the comparison had something to measure
@@ -147,6 +154,7 @@ def test_labels_joined_one_row_off_fail_the_regression_gate(
     champion: Any,
     week_later_rows: pd.DataFrame,
     tmp_path: Path,
+    mlgates_config: Any,
 ) -> None:
     """The defect: the label join is off by one row, so every training row carries the label
     of the transaction before it (a plausible pipeline bug: the retrain runs, exports with
@@ -159,6 +167,7 @@ def test_labels_joined_one_row_off_fail_the_regression_gate(
         champion,
         week_later_rows,  # the comparison reads the true labels
         tmp_path,
+        mlgates_config,
         training_rows=joined_off,
     )
     assert result.verdict == "fail", result.explain()

@@ -84,9 +84,11 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "latency_budget": (
         "tail latency over budget",
-        "p50/p95/p99 of samples (ms) with a bootstrap CI of p99; pass when the CI is under "
-        "`p99_ms`, fail when above, warn/inconclusive when it straddles; inconclusive under "
-        "`min_samples`",
+        "p50/p95/p99 of samples (ms); one-sided `confidence` bounds of p99 from order "
+        "statistics (exact binomial, distribution-free). Pass when the upper bound is under "
+        "`p99_ms`, fail when the lower bound is above; inconclusive when they straddle it, "
+        "when the sample is too small for an upper bound (299 for p99 at 95%: says how many "
+        "more) or under `min_samples`",
     ),
     "cost_budget": (
         "serving cost per million requests over budget",

@@ -209,3 +209,46 @@ def test_latency_bad_arguments_are_input_errors(kwargs: dict[str, object], match
     ok = latency_budget(samples, confidence=0.9, min_samples=min_samples)
     assert ok.verdict == "pass", ok.explain()
     assert ok.details["p99_ci_low"] <= ok.measured <= ok.details["p99_ci_high"]
+
+
+def test_cost_from_a_capacity_interval_uses_the_pessimistic_end() -> None:
+    """Capacity held at 100 req/s, broke at 200: the cost lies in [cost(200), cost(100)]."""
+    per_million = lambda rps: 0.10 / (3600 * rps) * 1e6  # noqa: E731
+    ok = cost_budget(None, 0.10, 0.5, capacity_rps=(100.0, 200.0))
+    assert ok.verdict == "pass", ok.explain()
+    assert ok.measured == pytest.approx(per_million(100))  # the pessimistic end
+    assert "between 100 and 200 req/s" in ok.message
+    # the budget between cost(200) = $0.139 and cost(100) = $0.278: cannot tell
+    unsure = cost_budget(None, 0.10, 0.2, capacity_rps=(100.0, 200.0))
+    assert unsure.verdict == "inconclusive", unsure.explain()
+    assert "inside the interval" in unsure.message
+    assert unsure.details["usd_per_million_best_case"] == pytest.approx(per_million(200))
+    # even the optimistic end is over: the capacity is below 200 req/s
+    over = cost_budget(None, 0.10, 0.1, capacity_rps=(100.0, 200.0))
+    assert over.verdict == "fail"
+    assert "over by at least $0.0389" in over.message
+    # nothing held: an unbounded pessimistic cost, still a fail when 20 req/s is too few
+    none_held = cost_budget(None, 0.10, 1.0, capacity_rps=(0.0, 20.0))
+    assert none_held.verdict == "fail"
+    assert none_held.measured is None
+    assert "no rate measured held" in none_held.message
+    # never broke: the capacity is at least the top of the ladder, a pass if that suffices
+    assert cost_budget(None, 0.10, 1.0, capacity_rps=(400.0, None)).verdict == "pass"
+    short = cost_budget(None, 0.10, 1.0, capacity_rps=(10.0, None))
+    assert short.verdict == "inconclusive"  # 10 req/s held, more never tried
+    with pytest.raises(GateInputError, match="not both"):
+        cost_budget(40, 0.10, capacity_rps=(10.0, 20.0))
+    with pytest.raises(GateInputError, match="low <= high"):
+        cost_budget(None, 0.10, capacity_rps=(30.0, 20.0))
+    with pytest.raises(GateInputError, match="a pair"):
+        cost_budget(None, 0.10, capacity_rps=30.0)  # type: ignore[arg-type]
+
+
+def test_cost_from_the_offered_rate_cannot_tell_servers_apart() -> None:
+    """Why the reference suite measures capacity: the old input, the offered 40 req/s, gives
+    $0.69 per million for any server; two capacity intervals of different servers do not."""
+    offered = [cost_budget(40.0, 0.10).measured for _ in ("fast server", "slow server")]
+    assert offered[0] == offered[1] == pytest.approx(0.694, abs=1e-3)
+    fast = cost_budget(None, 0.10, 0.25, capacity_rps=(200.0, 400.0))
+    slow = cost_budget(None, 0.10, 0.25, capacity_rps=(50.0, 100.0))
+    assert (fast.verdict, slow.verdict) == ("pass", "fail")

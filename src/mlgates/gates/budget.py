@@ -202,62 +202,133 @@ def _nonneg(value: float, what: str) -> float:
     return v
 
 
+def _capacity_interval(capacity_rps: object) -> tuple[float, float | None]:
+    low_raw: object
+    high_raw: object
+    try:
+        low_raw, high_raw = capacity_rps  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise GateInputError(
+            f"capacity_rps must be a pair (low, high) of req/s, high None when nothing broke; "
+            f"got {capacity_rps!r}"
+        ) from None
+    low = _nonneg(stats.as_real(low_raw, "capacity_rps low"), "capacity_rps low")
+    if high_raw is None:
+        return low, None
+    high = _positive(stats.as_real(high_raw, "capacity_rps high"), "capacity_rps high")
+    if high < low:
+        raise GateInputError(
+            f"capacity_rps must be (low, high) with low <= high, got {capacity_rps!r}"
+        )
+    return low, high
+
+
 def cost_budget(
     throughput_rps: float | None,
     hourly_usd: float,
     max_usd_per_million: float = 1.0,
     latency_s: float | None = None,
     batch_size: int | None = None,
+    capacity_rps: tuple[float, float | None] | None = None,
 ) -> GateResult:
     """Serving cost per million requests held to ``max_usd_per_million``.
 
+    ``capacity_rps=(low, high)`` is a measured capacity interval (``throughput_rps`` None):
+    the server held the p99 budget at ``low`` req/s and broke it at ``high`` (None when the
+    measurement never broke it), so its cost lies between ``cost(high)`` and ``cost(low)``.
+    The pessimistic end is measured: pass when ``cost(low)`` is within budget, fail when even
+    ``cost(high)`` is not (the capacity is below ``high``), inconclusive when the budget
+    lies inside the interval (a finer ladder between low and high would settle it).
+    ``throughput_rps`` is a single throughput you measured at saturation (at the p99 budget);
+    an offered rate under the capacity is not one: it overstates the cost whatever the
+    server can do.
+
     With ``latency_s`` and ``batch_size`` the accelerator formula is computed too and the
-    larger of the two estimates is measured (the formula assumes a device always busy
-    with full batches; a lower measured throughput means it is not).
+    larger of the estimates is measured (the formula assumes a device always busy with full
+    batches; a lower measured throughput means it is not).
     """
     limit = _positive(max_usd_per_million, "max_usd_per_million")
+    hourly = _nonneg(hourly_usd, "hourly_usd")
     estimates: dict[str, float] = {}
+    optimistic: dict[str, float] = {}
+    interval: tuple[float, float | None] | None = None
+    if capacity_rps is not None:
+        if throughput_rps is not None:
+            raise GateInputError("pass throughput_rps or capacity_rps, not both")
+        interval = _capacity_interval(capacity_rps)
+        low, high = interval
+        estimates["capacity"] = cost_per_request(low, hourly) * 1e6 if low > 0 else math.inf
+        optimistic["capacity"] = cost_per_request(high, hourly) * 1e6 if high else 0.0
     if throughput_rps is not None:
-        estimates["throughput"] = cost_per_request(throughput_rps, hourly_usd) * 1e6
+        estimates["throughput"] = cost_per_request(throughput_rps, hourly) * 1e6
+        optimistic["throughput"] = estimates["throughput"]
     if (latency_s is None) != (batch_size is None):
         raise GateInputError("pass both latency_s and batch_size for the accelerator formula")
     if latency_s is not None and batch_size is not None:
-        estimates["accelerator"] = (
-            accelerator_cost_per_request(hourly_usd, latency_s, batch_size) * 1e6
-        )
+        estimates["accelerator"] = accelerator_cost_per_request(hourly, latency_s, batch_size) * 1e6
+        optimistic["accelerator"] = estimates["accelerator"]
     if not estimates:
-        raise GateInputError("pass throughput_rps, or latency_s and batch_size")
+        raise GateInputError("pass throughput_rps, capacity_rps, or latency_s and batch_size")
     basis = max(estimates, key=lambda k: estimates[k])
     measured = estimates[basis]
+    best_case = max(optimistic.values())
+
+    def capacity_text() -> str:
+        low, high = interval or (0.0, None)
+        if high is None:
+            return f"at least {fmt(low)} req/s (the measurement never broke the p99 budget)"
+        if low == 0:
+            return f"below {fmt(high)} req/s (no rate measured held the p99 budget)"
+        return f"between {fmt(low)} and {fmt(high)} req/s"
+
     how = {
-        "throughput": f"${fmt(hourly_usd)}/h at {fmt(throughput_rps or 0)} req/s",
+        "throughput": f"${fmt(hourly)}/h at {fmt(throughput_rps or 0)} req/s",
+        "capacity": (f"${fmt(hourly)}/h at the measured capacity, {capacity_text()}"),
         "accelerator": (
-            f"${fmt(hourly_usd)}/h x {fmt((latency_s or 0) * 1000)} ms / batch {batch_size}"
+            f"${fmt(hourly)}/h x {fmt((latency_s or 0) * 1000)} ms / batch {batch_size}"
         ),
     }[basis]
-    ok = measured <= limit
-    message = (
-        f"${fmt(measured)} per million requests ({how}) "
-        + ("within" if ok else f"over by ${fmt(measured - limit)};")
-        + f" budget ${fmt(limit)} per million"
+    cost = f"${fmt(measured)}" if math.isfinite(measured) else "unbounded cost"
+    if measured <= limit:
+        verdict = "pass"
+        what = f"{cost} per million requests ({how}) within"
+    elif best_case >= limit:
+        # a capacity below ``high`` costs more than cost(high): over even at the best case
+        verdict = "fail"
+        at_least = " at least" if basis == "capacity" else ""
+        what = f"{cost} per million requests ({how}) over by{at_least} ${fmt(best_case - limit)};"
+    else:
+        verdict = "inconclusive"
+        what = (
+            f"between ${fmt(best_case)} and {cost} per million requests ({how}): the budget "
+            "lies inside the interval the capacity measurement supports;"
+        )
+    message = f"{what} budget ${fmt(limit)} per million"
+    hint = (
+        "raise sustained throughput at the p99 budget (batching, a smaller model, CPU instead "
+        "of GPU for tabular models) or pick a cheaper instance"
     )
+    if verdict == "inconclusive":
+        hint = (
+            "measure the capacity more finely between the rate that held and the one that "
+            "broke (a smaller ladder factor), or start the ladder lower; " + hint
+        )
     return GateResult(
         name="cost_budget",
-        verdict="pass" if ok else "fail",
-        measured=measured,
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=measured if math.isfinite(measured) else None,
         threshold=limit,
         direction="max",
         unit=" USD/1M",
         message=message,
-        hint=(
-            "raise sustained throughput (batching, a smaller model, CPU instead of GPU for "
-            "tabular models) or pick a cheaper instance"
-        ),
+        hint=hint,
         details={
             "usd_per_million": estimates,
+            "usd_per_million_best_case": best_case,
             "basis": basis,
-            "hourly_usd": hourly_usd,
+            "hourly_usd": hourly,
             "throughput_rps": throughput_rps,
+            "capacity_rps": None if interval is None else list(interval),
             "latency_s": latency_s,
             "batch_size": batch_size,
         },

@@ -1,4 +1,5 @@
-"""Serving gates on real HTTP traffic: a slowed model call, drifted live traffic.
+"""Serving gates on real HTTP traffic: a slowed model call, a model slow per row, drifted
+live traffic.
 
 Each test runs its own instance of the real app (``create_app``) under uvicorn on
 127.0.0.1 with the reference champion's ONNX model and its own prediction log in a temporary
@@ -11,6 +12,14 @@ directory; the shared server and store are not touched. The live state comes fro
   request then waits at least 80 ms, so the whole p99 confidence interval lies above the
   50 ms budget: it fails on the bounds, not by noise. The same app without the sleep is
   within budget.
+- cost: the model call takes 12 ms per row (a model scored row by row, or one ~50x larger: a
+  plausible regression that light traffic hides, since a lone request still answers in
+  ~15 ms). The capacity search (``mlref.load.capacity``, the cost gate's input in the gate
+  suite) measures the capacity at the 50 ms p99 budget of that server and of the same app
+  without the defect; at $0.10/h and a budget of $0.25 per million (one instance must carry
+  111 req/s within the p99 budget: a tenth of what the project's benchmark measures for this
+  server, so a realistic requirement, not a tight one) the slow one fails and the clean one
+  passes.
 - drift: the live days regenerated with the generator's drift switch on are served, and
   the features the server logged are compared with the training window through the bins
   frozen at training time (the champion's ``reference_bins.json``); the same users and
@@ -33,8 +42,13 @@ pytestmark = [
 ]
 
 MODEL_SLEEP_S = 0.080
-LATENCY_REQUESTS = 150
+# enough for an order-statistic upper bound of p99 that tolerates one outlier (the 599th of
+# 600 at 95%): the clean counterpart must be able to pass on a noisy machine
+LATENCY_REQUESTS = 600
 LATENCY_CONCURRENCY = 4
+PER_ROW_SLEEP_S = 0.012  # at most ~83 rows/s: the capacity ladder's 100 req/s overloads it
+COST_HOURLY_USD = 0.10
+COST_BUDGET_USD_PER_MILLION = 0.25  # needs >= 111 req/s per instance at the p99 budget
 DRIFT_USERS = 120
 SHIFTED = ("log_amount", "amount_vs_user_avg", "merchant_category_code")
 
@@ -51,6 +65,19 @@ class SlowModel:
         return self.model.predict(x)
 
 
+class PerRowSlowModel:
+    """The defect: the real ONNX model behind a call that costs ``per_row_s`` per row (a
+    model scored row by row), so batching no longer buys throughput."""
+
+    def __init__(self, model: Any, per_row_s: float) -> None:
+        self.model = model
+        self.per_row_s = per_row_s
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        time.sleep(self.per_row_s * len(x))
+        return self.model.predict(x)
+
+
 def _warm_aggregator(reference_system: Any) -> Any:
     """The stream processor's state at the end of the history (its last 30 days)."""
     from mlref.features.online import OnlineAggregator
@@ -62,7 +89,14 @@ def _warm_aggregator(reference_system: Any) -> Any:
     return aggregator
 
 
-def _app(workdir: Path, ref_settings: Any, champion: Any, features: Any, sleep_s: float) -> Any:
+def _app(
+    workdir: Path,
+    ref_settings: Any,
+    champion: Any,
+    features: Any,
+    sleep_s: float,
+    slow: type[SlowModel] | type[PerRowSlowModel] = SlowModel,
+) -> Any:
     from mlref.serve.app import ServeConfig, create_app
     from mlref.serve.predictor import served_model_from_card
 
@@ -71,7 +105,7 @@ def _app(workdir: Path, ref_settings: Any, champion: Any, features: Any, sleep_s
     served = served_model_from_card(champion.onnx_path, champion.card, champion.version)
     if sleep_s:
         served = type(served)(
-            model=SlowModel(served.model, sleep_s),
+            model=slow(served.model, sleep_s),
             version=served.version,
             threshold=served.threshold,
             feature_names=served.feature_names,
@@ -139,6 +173,88 @@ def test_a_slow_model_call_fails_the_latency_budget(
     # the cause is the model call: no request can be faster than its batch's sleep
     assert slow.min() >= 1000 * MODEL_SLEEP_S
     assert result.measured == pytest.approx(np.quantile(slow, 0.99), rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def capacities(
+    tmp_path_factory: pytest.TempPathFactory,
+    ref_settings: Any,
+    reference_system: Any,
+    champion: Any,
+    mutation_kit: Any,
+) -> dict[str, Any]:
+    """The capacity ladder (``search_capacity``, as the gate suite runs it) against the clean
+    app and the one whose model costs 12 ms per row, each on its own uvicorn on 127.0.0.1."""
+    import os
+
+    from mlref.load.capacity import search_capacity
+    from mlref.load.runner import traffic_env
+
+    features = mutation_kit.StreamStateSource(_warm_aggregator(reference_system))
+    out: dict[str, Any] = {}
+    for name, per_row_s in (("clean", 0.0), ("slow", PER_ROW_SLEEP_S)):
+        workdir = tmp_path_factory.mktemp(f"capacity-{name}")
+        app, _ = _app(workdir, ref_settings, champion, features, per_row_s, slow=PerRowSlowModel)
+        with mutation_kit.serve_app(app) as url:
+            out[name] = search_capacity(
+                url,
+                {**os.environ, **traffic_env(ref_settings, workdir)},
+                workdir / "ladder",
+                p99_budget_ms=ref_settings.p99_budget_ms,
+                # 50 -> 100 -> 200 -> 400: the clean app must hold 111 req/s, the slow one
+                # is overloaded at 100 req/s (12 ms x 100 rows = 1.2 s of model per second)
+                start_rps=50,
+                max_rps=400,
+                max_seconds=75,
+                max_lag_ms=0.25 * ref_settings.p99_budget_ms,
+            )
+    return out
+
+
+def test_a_model_slow_per_row_lowers_capacity_and_fails_the_cost_budget(
+    capacities: dict[str, Any],
+) -> None:
+    """The defect fails the cost budget. On a machine so busy that the load generator itself
+    was kept waiting (``nox -s noisy`` beside other jobs) the ladder stops as starved: then
+    the verdict must not be a pass (inconclusive, the machine named), never a pass by luck."""
+    from mlgates.gates import cost_budget
+
+    clean, slow = capacities["clean"], capacities["slow"]
+    print(f"\nclean: {clean.describe()}\nslow: {slow.describe()}")
+    result = cost_budget(
+        None, COST_HOURLY_USD, COST_BUDGET_USD_PER_MILLION, capacity_rps=slow.interval
+    )
+    if slow.starved and slow.high_rps is None:
+        assert result.verdict == "inconclusive", f"{result.explain()}\n{slow.describe()}"
+        return
+    # the defect's capacity lies below 100 req/s (the rate its model cannot carry) ...
+    assert slow.high_rps is not None, slow.describe()
+    assert slow.high_rps <= 100, slow.describe()
+    assert slow.points[-1].outcome == "broke", slow.describe()
+    # ... and wholly below the clean server's, measured alike
+    if not clean.starved or clean.low_rps > 0:
+        assert clean.low_rps > slow.high_rps, (clean.describe(), slow.describe())
+    assert result.verdict == "fail", f"{result.explain()}\n{slow.describe()}"
+    assert "measured capacity" in result.message
+
+
+def test_the_clean_server_holds_the_cost_budget(capacities: dict[str, Any]) -> None:
+    """The clean counterpart, same ladder, same budget: a pass, or on a starved machine an
+    inconclusive naming it (never a fail: a busy machine is not a slow server)."""
+    from mlgates.gates import cost_budget
+
+    clean = capacities["clean"]
+    result = cost_budget(
+        None, COST_HOURLY_USD, COST_BUDGET_USD_PER_MILLION, capacity_rps=clean.interval
+    )
+    if clean.starved and result.verdict != "pass":
+        assert result.verdict == "inconclusive", f"{result.explain()}\n{clean.describe()}"
+        assert clean.stopped.startswith("starved"), clean.describe()
+        return
+    assert result.verdict == "pass", f"{result.explain()}\n{clean.describe()}"
+    # and the old input, the offered rate of the latency phase, could not tell them apart
+    offered = cost_budget(40.0, COST_HOURLY_USD, COST_BUDGET_USD_PER_MILLION)
+    assert offered.verdict == "fail"  # $0.69 per million whatever the server
 
 
 def _serve_live(

@@ -9,11 +9,13 @@ enough for ``min_requests`` requests, so the p99 has a distribution-free upper b
 
 - **held**: no failed request (error or timeout) and the p99's upper bound is within the budget;
 - **broke**: a request failed, or the p99's *lower* bound is over the budget (evidence, not
-  noise; with a lagging generator, over the budget plus its lag);
+  noise);
 - **unclear**: neither (the bounds straddle the budget); the ladder goes on;
 - **starved**: the load generator fell behind its own schedule by more than ``max_lag_ms`` at
-  p99 (a machine too busy to offer the load: latencies measured from the schedule would
-  include the generator's own delay). Re-measured once; starved twice ends the ladder.
+  p99: the machine kept a process that only sleeps and sends waiting for a core that long,
+  and it keeps the server waiting alike, so the point measured the machine, not the server
+  (held or broke). Re-measured once; starved twice ends the ladder (capacity at least
+  ``low_rps``, upper end unknown).
 
 The ladder stops at the first point that broke, at ``max_rps``, when the next point would pass
 ``max_seconds``, or on a starved point. Capacity then lies in ``[low_rps, high_rps)``:
@@ -182,17 +184,13 @@ def judge_point(
         p99, low, high = float(np.percentile(lat, 99)), bounds.low, bounds.high
     else:
         p99, low, high = float("nan"), float("nan"), float("inf")
-    lagging = point.generator_lag_p99_ms > max_lag_ms
-    # a lagging generator adds up to its lag to the latencies measured from its schedule: a
-    # break must stand without that share (failed requests are the server's either way)
-    excess = point.generator_lag_p99_ms if lagging else 0.0
     outcome: Outcome
-    if point.failed or low - excess > p99_budget_ms:
-        outcome = "broke"
-    elif lagging:
-        # a held or unclear figure from a generator that could not keep its schedule says
-        # nothing about the server
+    if point.generator_lag_p99_ms > max_lag_ms:
+        # a machine that kept the generator waiting that long keeps the server waiting too
+        # (both wait for a core): the point measured the machine, held or broke alike
         outcome = "starved"
+    elif point.failed or low > p99_budget_ms:
+        outcome = "broke"
     elif high <= p99_budget_ms:
         outcome = "held"
     else:

@@ -92,9 +92,12 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "cost_budget": (
         "serving cost per million requests over budget",
-        "hourly cost / (3600 x sustained throughput), or the accelerator formula "
-        "(cost/s x latency / batch); the larger is measured. Fails above "
-        "`max_usd_per_million`",
+        "hourly cost / (3600 x throughput). With `capacity_rps=(low, high)`, a measured "
+        "capacity interval (held the p99 budget at low, broke it at high): measured at the "
+        "pessimistic end cost(low); pass within `max_usd_per_million`, fail when even "
+        "cost(high) is over, inconclusive when the budget lies inside. Or one measured "
+        "`throughput_rps`, or the accelerator formula (cost/s x latency / batch); the larger "
+        "is measured",
     ),
     "schema_gate": (
         "rows or columns breaking the data contract (types, ranges, nulls, uniqueness)",

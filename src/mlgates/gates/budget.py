@@ -22,7 +22,11 @@ likewise; the percentile bootstrap used before covered the true p99 of a lognorm
 
 Cost model (the design seed's):
 
-- serving, measured throughput: ``USD/request = hourly_usd / (3600 * throughput_rps)``;
+- serving, measured throughput: ``USD/request = hourly_usd / (3600 * throughput_rps)``; the
+  throughput must be a capacity (the highest rate at which the p99 budget holds), not an
+  offered rate below it. ``capacity_rps=(low, high)`` takes the interval a capacity search
+  supports (``mlref.load.capacity``): held at ``low``, broke at ``high``; the verdict uses
+  the pessimistic end and is inconclusive when the budget lies between the two costs;
 - serving on an accelerator: ``USD/request = (hourly_usd / 3600) * latency_s / batch_size``
   ($3.50/h, 20 ms, batch 16 -> ~$1.2 per million);
 - training sweep: ``hours = rows / rows_per_s * epochs * trials / 3600``

@@ -206,7 +206,6 @@ def capacities(
                 start_rps=50,
                 max_rps=400,
                 max_seconds=75,
-                max_lag_ms=0.25 * ref_settings.p99_budget_ms,
             )
     return out
 

@@ -39,7 +39,9 @@ def test_outcomes() -> None:
     assert judge(point(50, 30.0, n=250)) == "unclear"  # no upper bound from 250 requests
     # a generator 20 ms behind its schedule: the machine, not the server, set the pace
     assert judge(point(50, 300.0, lag=20.0)) == "starved"
-    assert judge(point(50, 30.0, lag=20.0)) == "starved"
+    assert judge(point(50, 30.0, n=250, lag=20.0)) == "starved"
+    # ... but a point that held despite the lag held: waiting for a core only adds latency
+    assert judge(point(50, 30.0, lag=20.0)) == "held"
     straddle = np.r_[np.full(395, 10.0), np.full(5, 60.0)]  # p99 bounds across 50 ms
     p = point(50, 30.0)
     p = PointResult(**{**p.__dict__, "latencies_ms": straddle})
@@ -84,11 +86,11 @@ def test_starved_point_is_remeasured_once_then_ends_the_ladder(
     calls = ladder(
         monkeypatch,
         {
-            25: [point(25, 20.0, lag=30.0), point(25, 20.0)],  # starved, then fine
-            50: [point(50, 20.0, lag=30.0), point(50, 500.0, lag=40.0)],  # starved twice
+            25: [point(25, 90.0, lag=30.0), point(25, 20.0)],  # starved, then fine
+            50: [point(50, 80.0, lag=30.0), point(50, 500.0, lag=40.0)],  # starved twice
         },
     )
-    r = search_capacity("http://127.0.0.1:1", {}, tmp_path, p99_budget_ms=BUDGET)
+    r = search_capacity("http://127.0.0.1:1", {}, tmp_path, p99_budget_ms=BUDGET, pause_s=0)
     assert calls == [25, 25, 50, 50]
     assert r.interval == (pytest.approx(24.5), None)  # capacity at least 24.5 req/s
     assert r.starved

@@ -8,10 +8,10 @@ directory; the shared server and store are not touched. The live state comes fro
 
 - latency: every model call sleeps 80 ms (a slow dependency in the model path). Features
   come from the stream state (``StreamStateSource``) so the clean run measures the serving
-  path, not a Feast store under the whole session's load. Every
-  request then waits at least 80 ms, so the whole p99 confidence interval lies above the
-  50 ms budget: it fails on the bounds, not by noise. The same app without the sleep is
-  within budget.
+  path, not a Feast store under the whole session's load. Every request then waits at
+  least 80 ms, so p99's lower bound lies above the 50 ms budget: it fails on the bounds,
+  not by noise. The same app without the sleep, measured alike (loadgen in its own process
+  at 40 req/s), is within budget.
 - cost: the model call takes 12 ms per row (a model scored row by row, or one ~50x larger: a
   plausible regression that light traffic hides, since a lone request still answers in
   ~15 ms). The capacity search (``mlref.load.capacity``, the cost gate's input in the gate
@@ -42,10 +42,9 @@ pytestmark = [
 ]
 
 MODEL_SLEEP_S = 0.080
-# enough for an order-statistic upper bound of p99 that tolerates one outlier (the 599th of
-# 600 at 95%): the clean counterpart must be able to pass on a noisy machine
+# an order-statistic upper bound of p99 that tolerates one outlier (the 599th of 600 at 95%)
 LATENCY_REQUESTS = 600
-LATENCY_CONCURRENCY = 4
+LATENCY_RATE = 40.0  # the gate suite's offered rate (load_rate)
 PER_ROW_SLEEP_S = 0.012  # at most ~83 rows/s: p99 breaks the budget by 50-100 req/s
 COST_HOURLY_USD = 0.10
 COST_BUDGET_USD_PER_MILLION = 0.25  # needs >= 111 req/s per instance at the p99 budget
@@ -121,50 +120,75 @@ def latencies(
     reference_system: Any,
     champion: Any,
     mutation_kit: Any,
-) -> dict[str, np.ndarray]:
-    """Client-side latencies (ms) of the same requests against the clean and the slowed app."""
-    traffic = reference_system.live.iloc[:LATENCY_REQUESTS]
-    warm = reference_system.live.iloc[LATENCY_REQUESTS : LATENCY_REQUESTS + 20]
+) -> dict[str, Any]:
+    """An open-loop phase against the clean and the slowed app, as the gate suite measures
+    (``mlref.load.capacity.run_point``: loadgen in its own process, so the client never
+    shares the server's interpreter; 600 requests at 40 req/s after a warm-up). A phase that
+    did not pass while the generator lagged (the machine starved it) is re-measured once."""
+    import os
+
+    from mlgates.gates import latency_budget
+    from mlref.load.capacity import STARVED_LAG_SHARE, run_point
+    from mlref.load.runner import traffic_env
+
+    budget = ref_settings.p99_budget_ms
     features = mutation_kit.StreamStateSource(_warm_aggregator(reference_system))
-    out = {}
+    out: dict[str, Any] = {}
     for name, sleep_s in (("clean", 0.0), ("slow", MODEL_SLEEP_S)):
-        app, _ = _app(
-            tmp_path_factory.mktemp(f"latency-{name}"), ref_settings, champion, features, sleep_s
-        )
+        workdir = tmp_path_factory.mktemp(f"latency-{name}")
+        app, _ = _app(workdir, ref_settings, champion, features, sleep_s)
+        env = {**os.environ, **traffic_env(ref_settings, workdir)}
         with mutation_kit.serve_app(app) as url:
-            mutation_kit.timed_requests(url, warm, concurrency=2)  # warm up
-            ms, statuses = mutation_kit.timed_requests(
-                url, traffic, concurrency=LATENCY_CONCURRENCY
-            )
-        assert statuses == [200] * len(traffic)
-        out[name] = ms
+            for attempt in (1, 2):
+                point = run_point(
+                    url,
+                    env,
+                    workdir / f"load-{attempt}",
+                    rate=LATENCY_RATE,
+                    duration_s=LATENCY_REQUESTS / LATENCY_RATE,
+                    warmup_s=2.0,
+                    seed=attempt - 1,
+                )
+                starved = point.generator_lag_p99_ms > STARVED_LAG_SHARE * budget
+                verdict = latency_budget(point.ok_latencies_ms, p99_ms=budget).verdict
+                if not starved or verdict == "pass":
+                    break
+                time.sleep(3.0)  # a burst of other work may pass
+        assert point.failed == 0, (name, point.summary)
+        out[name] = point
     return out
 
 
 def test_the_latency_gate_tells_the_slow_model_from_the_clean_server(
-    latencies: dict[str, np.ndarray], ref_settings: Any
+    latencies: dict[str, Any], ref_settings: Any
 ) -> None:
-    """The clean counterpart, judged against the defect rather than the absolute budget:
-    on this shared machine the in-process client and server share one interpreter, and the
-    clean p99 alone swings with the machine's load (see the report). The defect's 80 ms per
-    model call must show as a shift of the whole distribution."""
+    """The clean counterpart, held to the same absolute budget: the defect's 80 ms per model
+    call shifts the whole distribution and fails; the clean app passes. On a machine that
+    starved the measurement twice (the generator late by more than 15% of the budget) the
+    clean figure measured the machine: the clean half is skipped, saying so."""
     from mlgates.gates import latency_budget
+    from mlref.load.capacity import STARVED_LAG_SHARE
 
+    budget = ref_settings.p99_budget_ms
     clean, slow = latencies["clean"], latencies["slow"]
-    shift = np.median(slow) - np.median(clean)
-    assert shift >= 0.5 * 1000 * MODEL_SLEEP_S, (np.median(clean), np.median(slow))
-    budget = float(np.quantile(clean, 0.99)) + 1000 * MODEL_SLEEP_S
-    # held to "the clean p99 plus the sleep", the clean run passes and the slow one does not
-    assert latency_budget(clean, p99_ms=budget).verdict == "pass"
-    assert latency_budget(slow, p99_ms=ref_settings.p99_budget_ms).verdict == "fail"
+    shift = np.median(slow.ok_latencies_ms) - np.median(clean.ok_latencies_ms)
+    assert shift >= 0.5 * 1000 * MODEL_SLEEP_S, shift
+    assert latency_budget(slow.ok_latencies_ms, p99_ms=budget).verdict == "fail"
+    result = latency_budget(clean.ok_latencies_ms, p99_ms=budget)
+    lag = clean.generator_lag_p99_ms
+    if result.verdict != "pass" and lag > STARVED_LAG_SHARE * budget:
+        pytest.skip(
+            f"machine starved the clean measurement (generator lag p99 {lag:.0f} ms): {result.message}"
+        )
+    assert result.verdict == "pass", f"{result.explain()} (generator lag p99 {lag:.1f} ms)"
 
 
 def test_a_slow_model_call_fails_the_latency_budget(
-    latencies: dict[str, np.ndarray], ref_settings: Any
+    latencies: dict[str, Any], ref_settings: Any
 ) -> None:
     from mlgates.gates import latency_budget
 
-    slow = latencies["slow"]
+    slow = latencies["slow"].ok_latencies_ms
     result = latency_budget(slow, p99_ms=ref_settings.p99_budget_ms)
 
     assert result.verdict == "fail", result.explain()

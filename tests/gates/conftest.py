@@ -161,7 +161,7 @@ def load_result(
             server_url,
             ref_settings,
             tmp_path_factory.mktemp("load"),
-            rate=float(mlgates.setting("load_rate", 40)),
+            rate=float(mlgates.setting("load_rate", 100)),
             duration_s=float(mlgates.setting("load_seconds", 10)),
             warmup_s=float(mlgates.setting("load_warmup_seconds", 2)),
             starved_lag_ms=STARVED_LAG_SHARE * latency_budget_ms(mlgates),

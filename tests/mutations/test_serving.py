@@ -28,6 +28,7 @@ directory; the shared server and store are not touched. The live state comes fro
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ def _app(
     features: Any,
     sleep_s: float,
     slow: type[SlowModel] | type[PerRowSlowModel] = SlowModel,
+    gc_freeze: bool = False,
 ) -> Any:
     from mlref.serve.app import ServeConfig, create_app
     from mlref.serve.predictor import served_model_from_card
@@ -111,6 +113,10 @@ def _app(
             feature_names=served.feature_names,
         )
     config = ServeConfig.from_settings(settings, shadow_alias=None)
+    # a latency measurement serves as production does: the heap loaded so far (here the whole
+    # test session's) out of the collector's view, or a full collection stalls every request
+    # for 200+ ms (see ServeConfig.gc_freeze); the app unfreezes it when it stops
+    config = dataclasses.replace(config, gc_freeze=gc_freeze)
     return create_app(settings, model=served, features=features, config=config), settings
 
 
@@ -137,7 +143,7 @@ def latencies(
     out: dict[str, Any] = {}
     for name, sleep_s in (("clean", 0.0), ("slow", MODEL_SLEEP_S)):
         workdir = tmp_path_factory.mktemp(f"latency-{name}")
-        app, _ = _app(workdir, ref_settings, champion, features, sleep_s)
+        app, _ = _app(workdir, ref_settings, champion, features, sleep_s, gc_freeze=True)
         env = {**os.environ, **traffic_env(ref_settings, workdir)}
         with mutation_kit.serve_app(app) as url:
             for attempt in (1, 2):
@@ -219,7 +225,15 @@ def capacities(
     out: dict[str, Any] = {}
     for name, per_row_s in (("clean", 0.0), ("slow", PER_ROW_SLEEP_S)):
         workdir = tmp_path_factory.mktemp(f"capacity-{name}")
-        app, _ = _app(workdir, ref_settings, champion, features, per_row_s, slow=PerRowSlowModel)
+        app, _ = _app(
+            workdir,
+            ref_settings,
+            champion,
+            features,
+            per_row_s,
+            slow=PerRowSlowModel,
+            gc_freeze=True,
+        )
         with mutation_kit.serve_app(app) as url:
             out[name] = search_capacity(
                 url,

@@ -6,6 +6,12 @@ second resolver and the lockfile stays the single source of versions.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
 import nox
 
 nox.options.default_venv_backend = "none"
@@ -20,6 +26,46 @@ def _uv(session: nox.Session, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the unit tests, the plugin tests and the gates (pytest --mlgates)."""
     _uv(session, "pytest", "--mlgates", *session.posargs)
+
+
+# A CPU-bound neighbour: spins until its parent (this nox process) is gone or an hour has
+# passed, so it cannot outlive the session even when nox itself is killed with SIGKILL.
+_HOG = """
+import os, time
+parent, end = os.getppid(), time.monotonic() + 3600
+while os.getppid() == parent and time.monotonic() < end:
+    for _ in range(200_000):
+        pass
+"""
+
+
+@contextlib.contextmanager
+def _cpu_hogs(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` CPU-bound processes for the duration of the block, killed on the way out
+    whatever happens (an exception, Ctrl-C, SIGTERM to nox: turned into an exception here)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    hogs: list[subprocess.Popen[bytes]] = []
+    try:
+        hogs = [subprocess.Popen([sys.executable, "-c", _HOG]) for _ in range(count)]
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait(timeout=10)
+        signal.signal(signal.SIGTERM, previous)
+
+
+@nox.session
+def noisy(session: nox.Session) -> None:
+    """pytest --mlgates with two CPU-bound processes beside it (a busy CI runner)."""
+    with _cpu_hogs(2) as hogs:
+        session.log(f"CPU-bound neighbours: pids {[h.pid for h in hogs]}")
+        _uv(session, "pytest", "--mlgates", *session.posargs)
 
 
 @nox.session

@@ -69,19 +69,20 @@ P99_CI_CONFIDENCE = 0.95
 
 
 def p99_ci(latencies_ms: Any) -> list[float | None] | None:
-    """Distribution-free 95% CI of the p99 from order statistics (scipy's ``quantile_test``;
-    exact binomial coverage, no resampling). A bound the sample is too small to give is
-    None: with 150 requests the upper bound of a p99 lies past the largest one, and a
+    """Distribution-free 95% CI of the p99 from order statistics (``mlgates.stats.
+    quantile_bounds``, the latency gate's code path; exact binomial coverage, the same order
+    statistics as scipy's ``quantile_test``, no resampling). A bound the sample is too small to
+    give is None: with 150 requests the upper bound of a p99 lies past the largest one, and a
     bootstrap would report a CI far too narrow there."""
-    import numpy as np
-    from scipy import stats as sps
+    import math
 
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    if len(values) < 2:
+    from mlgates import stats
+
+    if len(latencies_ms) < 2:
         return None
-    ci = sps.quantile_test(values, q=float(np.quantile(values, 0.99)), p=0.99)
-    interval = ci.confidence_interval(P99_CI_CONFIDENCE)
-    return [None if not np.isfinite(b) else float(b) for b in (interval.low, interval.high)]
+    # a two-sided CI at 95% is the pair of one-sided bounds at 97.5%
+    bounds = stats.quantile_bounds(latencies_ms, 0.99, 1 - (1 - P99_CI_CONFIDENCE) / 2)
+    return [b if math.isfinite(b) else None for b in (bounds.low, bounds.high)]
 
 
 def point_duration(rate: float, duration_s: float) -> float:

@@ -96,15 +96,20 @@ PROSE: dict[str, tuple[str, str]] = {
     ),
     "latency_budget": (
         "tail latency over budget",
-        "p50/p95/p99 of samples (ms) with a bootstrap CI of p99; pass when the CI is under "
-        "`p99_ms`, fail when above, warn/inconclusive when it straddles; inconclusive under "
-        "`min_samples`",
+        "p50/p95/p99 of samples (ms); one-sided `confidence` bounds of p99 from order "
+        "statistics (exact binomial, distribution-free). Pass when the upper bound is under "
+        "`p99_ms`, fail when the lower bound is above; inconclusive when they straddle it, "
+        "when the sample is too small for an upper bound (299 for p99 at 95%: says how many "
+        "more) or under `min_samples`",
     ),
     "cost_budget": (
         "serving cost per million requests over budget",
-        "hourly cost / (3600 x sustained throughput), or the accelerator formula "
-        "(cost/s x latency / batch); the larger is measured. Fails above "
-        "`max_usd_per_million`",
+        "hourly cost / (3600 x throughput). With `capacity_rps=(low, high)`, a measured "
+        "capacity interval (held the p99 budget at low, broke it at high): measured at the "
+        "pessimistic end cost(low); pass within `max_usd_per_million`, fail when even "
+        "cost(high) is over, inconclusive when the budget lies inside. Or one measured "
+        "`throughput_rps`, or the accelerator formula (cost/s x latency / batch); the larger "
+        "is measured",
     ),
     "schema_gate": (
         "rows or columns breaking the data contract (types, ranges, nulls, uniqueness)",

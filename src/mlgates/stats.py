@@ -738,3 +738,100 @@ def labels_and_scores(
     """Validated labels and one score vector of the same length."""
     y = binary_labels(y_true)
     return y, as_scores(scores, y.shape[0], what)
+
+
+# --------------------------------------------------------------------------- quantile bounds
+
+
+@dataclass(frozen=True)
+class QuantileBounds:
+    """Distribution-free one-sided confidence bounds of the ``q`` quantile of a sample.
+
+    ``low``/``high`` are order statistics of the sample (``low_rank``/``high_rank``, 1-based):
+    each covers the true quantile with probability at least ``confidence`` whatever the
+    distribution (exact binomial, conservative with ties). A bound the sample is too small to
+    give is ``-inf``/``inf`` with rank None; ``n_for_high`` is the sample size an upper bound
+    needs at this ``q`` and ``confidence`` (for p99 at 95%: 299, the maximum of 299 values).
+    Taken together, ``[low, high]`` is a two-sided interval at ``2 * confidence - 1``.
+    """
+
+    q: float
+    confidence: float
+    n: int
+    low: float
+    high: float
+    low_rank: int | None
+    high_rank: int | None
+    n_for_high: int
+
+
+def _check_quantile_args(q: object, confidence: object) -> tuple[float, float]:
+    qf, cf = as_real(q, "q"), as_real(confidence, "confidence")
+    if not 0.0 < qf < 1.0:
+        raise GateInputError(f"q must be a fraction in (0, 1) (e.g. 0.99 for p99), got {q!r}")
+    if not 0.0 < cf < 1.0:
+        raise GateInputError(
+            f"confidence must be a fraction in (0, 1) (e.g. 0.95, not 95), got {confidence!r}"
+        )
+    return qf, cf
+
+
+def _upper_rank_index(n: int, q: float, confidence: float) -> int:
+    """0-based index k of the smallest order statistic X_(k) with P(Binom(n, q) <= k) >=
+    ``confidence``: the count of values below the true quantile is Binom(n, <= q), so X_(k)
+    lies at or above it with at least that probability. ``k == n`` means no bound exists.
+    The same rule as ``scipy.stats.quantile_test(...).confidence_interval`` (one-sided)."""
+    from scipy import stats as sps
+
+    return int(sps.binom(n, q).isf(1.0 - confidence))
+
+
+def quantile_upper_bound_min_samples(q: float, confidence: float = 0.95) -> int:
+    """Fewest values for which a distribution-free upper ``confidence`` bound of the ``q``
+    quantile exists: the smallest n with ``1 - q**n >= confidence`` (then the maximum is the
+    bound), e.g. 299 for p99 at 95%, 59 for p95 at 95%."""
+    qf, cf = _check_quantile_args(q, confidence)
+    n = max(1, math.ceil(math.log1p(-cf) / math.log(qf)))
+    # the closed form up to floating point; settle the boundary with the rule itself
+    while n > 1 and _upper_rank_index(n - 1, qf, cf) < n - 1:
+        n -= 1
+    while _upper_rank_index(n, qf, cf) >= n:
+        n += 1
+    return n
+
+
+def quantile_bounds(values: ArrayLike, q: float, confidence: float = 0.95) -> QuantileBounds:
+    """One-sided ``confidence`` bounds of the ``q`` quantile from order statistics (no
+    resampling, no distribution assumed; see ``QuantileBounds``). A two-sided ``1 - a`` CI is
+    ``quantile_bounds(values, q, 1 - a / 2)``. Raises ``GateInputError`` on NaN/inf values,
+    an empty sample, or ``q``/``confidence`` outside (0, 1).
+
+    Why not the bootstrap (``quantile_bootstrap_ci``): for a tail quantile the resamples cannot
+    reach past the sample's maximum, so on a few hundred values its upper end sits at the
+    largest observations and covers the true p99 far less often than it claims.
+    """
+    from scipy import stats as sps
+
+    qf, cf = _check_quantile_args(q, confidence)
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    n_bad = int((~np.isfinite(v)).sum())
+    if n_bad:
+        raise GateInputError(
+            f"{n_bad} NaN/inf value(s): drop or fix them before bounding a quantile"
+        )
+    n = int(v.size)
+    if n == 0:
+        raise GateInputError("no values to bound a quantile of")
+    k_high = _upper_rank_index(n, qf, cf)
+    # the lower bound mirrors it: X_(j+1) (0-based j) with P(Binom(n, q) >= j + 1) >= confidence
+    k_low = int(sps.binom(n, qf).ppf(1.0 - cf)) - 1
+    return QuantileBounds(
+        q=qf,
+        confidence=cf,
+        n=n,
+        low=float(v[k_low]) if k_low >= 0 else -math.inf,
+        high=float(v[k_high]) if k_high < n else math.inf,
+        low_rank=k_low + 1 if k_low >= 0 else None,
+        high_rank=k_high + 1 if k_high < n else None,
+        n_for_high=quantile_upper_bound_min_samples(qf, cf),
+    )

@@ -472,7 +472,7 @@ def summarize(
     samples = latency[ok]
     overall = _latency_stats(samples)
     try:
-        latency_gate = latency_budget(samples, p99_ms=p99_budget_ms, seed=seed)
+        latency_gate = latency_budget(samples, p99_ms=p99_budget_ms)
     except GateInputError as err:
         latency_gate = GateResult(
             name="latency_budget",

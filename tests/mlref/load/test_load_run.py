@@ -78,7 +78,8 @@ def test_short_run_writes_the_summary_and_a_broken_budget_fails(
     relaxed = summarize(raw, p99_budget_ms=1e6, max_usd_per_million=1e6)
     verdicts = {g.name: g.verdict for g in relaxed.gates}
     assert verdicts == {
-        "latency_budget": "pass" if len(ok) >= 100 else "inconclusive",
+        # a pass needs an upper bound of p99: 299 samples at 95% (order statistics)
+        "latency_budget": "pass" if len(ok) >= 299 else "inconclusive",
         "cost_budget": "pass",
         "error_rate": "pass",
         "invalid_payloads": "pass",

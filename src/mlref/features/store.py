@@ -27,6 +27,7 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import shutil
 import string
 import sys
@@ -110,9 +111,15 @@ def _import_feast() -> None:
         # run. Imported first, it keeps feast's metrics in memory: no mmap files left open
         # until interpreter exit ("Exception ignored ... ResourceWarning: unclosed file").
         importlib.import_module("prometheus_client")  # before feast, see above
+        multiproc_set_before = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         import feast  # noqa: F401
 
         import mlref.features.feature_repo.fraud_repo  # noqa: F401
+    if not multiproc_set_before:
+        # feast.metrics also exports its temporary directory to the environment: every
+        # child process (a server, the load generator, a test's probe) would then keep
+        # file-backed metrics in a directory this process deletes at exit
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     _release_import_frames()
 
 

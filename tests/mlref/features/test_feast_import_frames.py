@@ -5,6 +5,7 @@ file-backed metric values that nobody closes ("ResourceWarning: unclosed file").
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,9 @@ PROBE = textwrap.dedent(
     ref = build()
     gc.collect()
     assert "feast" in sys.modules
+    import os
+
+    print("env set" if "PROMETHEUS_MULTIPROC_DIR" in os.environ else "env clean")
     from prometheus_client import values
 
     print("in-memory metrics" if values.ValueClass is values.MutexValue else "mmap metrics")
@@ -41,11 +45,22 @@ PROBE = textwrap.dedent(
 
 
 def test_first_feast_import_does_not_keep_the_importer_alive() -> None:
+    # a fresh interpreter's environment: this process may have imported feast already
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics, importer = done.stdout.strip().splitlines()[-2:]
+    exported, metrics, importer = done.stdout.strip().splitlines()[-3:]
+    assert exported == "env clean", (
+        "feast's metrics directory is left in the environment: child processes would keep "
+        "file-backed metrics in a directory this process deletes at exit"
+    )
     assert metrics == "in-memory metrics", "feast's metrics would leave mmap files open at exit"
     assert importer == "freed", (
         "a local of the function that first imported feast is still alive after it "

@@ -80,14 +80,11 @@ class PerRowSlowModel:
 
 
 def _warm_aggregator(reference_system: Any) -> Any:
-    """The stream processor's state at the end of the history (its last 30 days)."""
-    from mlref.features.online import OnlineAggregator
+    """The stream processor as it starts after the history (warmed on window + TTL, as the
+    pipeline's replay warms it)."""
+    from mlref.features.online import warm_started
 
-    events = reference_system.events
-    aggregator = OnlineAggregator()
-    warm_from = reference_system.history_end - pd.Timedelta(days=30)
-    aggregator.process(events.loc[events["event_timestamp"] > warm_from])
-    return aggregator
+    return warm_started(reference_system.events)
 
 
 def _app(

@@ -148,3 +148,17 @@ def test_bootstrap_slices_can_fail_after_holm_over_40_slices() -> None:
     assert row["verdict"] == "fail", row
     assert row["pvalue_worse_holm"] < 0.025
     assert r.verdict == "fail", r.explain()
+
+
+def test_a_candidate_that_separates_the_sample_perfectly_is_judged_by_wald() -> None:
+    # on the logit scale an AUC of exactly 1 sits at infinity and the delta-method SE
+    # explodes: a perfect candidate against a 0.98 champion came out inconclusive with the
+    # CI [-0.985, 0.025]
+    rng = np.random.default_rng(21)
+    y = np.r_[np.ones(90, int), np.zeros(150, int)]
+    champion = rng.normal(size=y.size) + 3.0 * y
+    candidate = np.where(y == 1, rng.uniform(5, 6, y.size), rng.uniform(-6, -5, y.size))
+    r = no_worse(y, champion, candidate, margin=0.01)
+    assert r.details["candidate"] == 1.0
+    assert r.verdict == "pass", r.explain()
+    assert -0.01 < r.details["ci_low"] < r.details["difference"], r.details

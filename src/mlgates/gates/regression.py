@@ -191,6 +191,19 @@ def compare(
                 se = floor / z
             low, high = d.diff - z * se, d.diff + z * se
             p_worse, p_ok = _normal_pvalues(d.diff, se, margin)
+        elif d.var_a == 0 or d.var_b == 0:
+            # one model separates the sample perfectly: its AUC sits at the edge of the logit
+            # scale, where the delta-method SE explodes (a perfect candidate against a 0.985
+            # champion on 90 positives gave the CI [-0.985, 0.025]); Wald instead, with that
+            # model's variance floored at the rule-of-three AUC (Hanley-McNeil)
+            var = (
+                stats._floored_auc_var(d.auc_a, d.var_a, n_pos, n_neg)
+                + stats._floored_auc_var(d.auc_b, d.var_b, n_pos, n_neg)
+                - 2 * d.cov_ab
+            )
+            se = max(math.sqrt(max(var, 0.0)), d.se)
+            low, high = d.diff - z * se, d.diff + z * se
+            p_worse, p_ok = _normal_pvalues(d.diff, se, margin)
         else:
             # the hull of DeLong's Wald interval and the logit-scale one: near AUC 1 with
             # few of a class the Wald interval alone is too narrow on the pass side, the

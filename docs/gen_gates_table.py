@@ -84,7 +84,8 @@ PROSE: dict[str, tuple[str, str]] = {
         "a candidate model worse than the champion in production, overall or on a slice",
         "CI of candidate - champion on the same rows, signed so positive = candidate "
         "better: DeLong's paired test for `roc_auc` (hull of DeLong's Wald interval and its "
-        "logit-scale counterpart, which holds up near AUC 1), the "
+        "logit-scale counterpart, which holds up near AUC 1; Wald with a floored variance "
+        "when a model separates the sample perfectly), the "
         "paired bootstrap (percentile CI) for other metrics; `details.test` says which. "
         "Measured: CI lower bound; pass > -`margin`, fail when the whole CI is below, else "
         "inconclusive; fewer than `min_class_rows` of a class or a degenerate variance never "

@@ -292,7 +292,9 @@ def no_worse(
 
     The test that decides (``details.test``, named in the message): for ``roc_auc``
     DeLong's paired test (the hull of DeLong's Wald interval of the difference and its
-    logit-scale counterpart, see the module docstring); for other metrics the paired
+    logit-scale counterpart, see the module docstring; Wald with the Hanley-McNeil
+    rule-of-three variance when a model separates the sample perfectly, where the logit
+    scale breaks down); for other metrics the paired
     bootstrap
     (percentile CI over ``n_resamples`` resamples). Measured is the lower bound of the CI
     of candidate - champion that the verdict used (``details.ci_low``: the widened bound

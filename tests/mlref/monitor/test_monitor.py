@@ -132,6 +132,10 @@ def test_latency_over_budget_is_critical(synth, log_writer, reference) -> None:
     assert alert.severity == "critical"
     assert alert.current == pytest.approx(np.percentile(frame["latency_ms"], 99))
     assert alert.threshold == BUDGET_MS
+    # the evidence a page needs: the lower bound is over the budget too (not a "CI" whose
+    # upper end may be unbounded)
+    assert "95% lower bound" in alert.message, alert.message
+    assert "inf" not in alert.message, alert.message
     assert report.exit_code == EXIT_CRITICAL
     assert sum(report.latency.bucket_rows) == len(frame)
 

@@ -173,20 +173,3 @@ def test_eps_must_be_a_positive_share(eps: float) -> None:
         stats.psi(ref, ref, bins=[0.5, 2.0], eps=eps)  # bin [2, inf) empty on both sides
     with pytest.raises(GateInputError, match="eps must be in"):
         stats.psi_terms([1, 0], [1, 0], eps=eps)
-
-
-def test_quantile_bootstrap_ci_rejects_bad_input() -> None:
-    x = np.random.default_rng(6).exponential(size=500)
-    low, high = stats.quantile_bootstrap_ci(x, 0.9, n_resamples=50)
-    assert low <= np.quantile(x, 0.9) <= high
-    with pytest.raises(GateInputError, match="NaN"):
-        stats.quantile_bootstrap_ci(np.r_[x, np.nan], 0.9)
-    with pytest.raises(GateInputError, match="inf"):
-        stats.quantile_bootstrap_ci(np.r_[x, np.inf], 0.9)
-    for q in (0.0, 1.0, 99, -0.5, float("nan")):
-        with pytest.raises(GateInputError, match="q must be"):
-            stats.quantile_bootstrap_ci(x, q)
-    with pytest.raises(ValueError, match="confidence must be a fraction"):  # GateInputError
-        stats.quantile_bootstrap_ci(x, 0.99, confidence=95)
-    with pytest.raises(GateInputError, match="n_resamples must be >= 1"):
-        stats.quantile_bootstrap_ci(x, 0.99, n_resamples=0)

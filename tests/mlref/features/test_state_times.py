@@ -41,11 +41,6 @@ from mlref.features.store import (
 )
 from mlref.settings import DataConfig, make_settings
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:On demand feature view is an experimental:RuntimeWarning"),
-]
-
 
 @dataclass
 class World:

@@ -188,6 +188,33 @@ def test_a_gate_that_fails_its_test_is_not_also_an_error(gate_project: pytest.Py
     result.stdout.fnmatch_lines(["1 gate result: 1 fail"])
 
 
+def test_a_test_that_records_its_verdict_then_skips_is_one_row(
+    gate_project: pytest.Pytester,
+) -> None:
+    # e.g. a latency gate test that records INCONCLUSIVE (the machine was starved) and skips:
+    # the recorded verdict, with its reason, is the test's row; not a second SKIPPED one
+    gate_project.makepyfile(
+        """
+import contextlib
+import pytest
+from gatelib import budget
+
+@pytest.mark.mlgate("budget")
+def test_starved(mlgates):
+    with contextlib.suppress(pytest.fail.Exception):
+        mlgates.run(budget, 5.0)
+    pytest.skip("machine starved the measurement")
+"""
+    )
+    result = gate_project.runpytest(
+        "-p", "no:cacheprovider", "--mlgates", "--mlgates-report=r.json"
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["1 gate result: 1 fail"])
+    doc = json.loads((gate_project.path / "r.json").read_text())
+    assert [r["verdict"] for r in doc["results"]] == ["fail"]
+
+
 def test_errors_and_skips_come_back_from_xdist_workers(gate_project: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     result = _run_outcomes(gate_project, "-p", "xdist", "-n", "2")

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mlgates.state import MARKER, is_gate_item
+
 if TYPE_CHECKING:
     from mlgates.config import GatesConfig
     from mlgates.fixture import Gates
 
 SESSION_PLUGIN = "mlgates-session"
-MARKER = "mlgate"
-FIXTURE = "mlgates"
 SKIP_REASON = "ML gate test: re-run with --mlgates (or set ini mlgates = true) to run it"
 
 enabled_key = pytest.StashKey[bool]()
@@ -120,12 +120,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from mlgates.session import GateSession
 
     config.pluginmanager.register(GateSession(config), SESSION_PLUGIN)
-
-
-def is_gate_item(item: pytest.Item) -> bool:
-    return item.get_closest_marker(MARKER) is not None or FIXTURE in getattr(
-        item, "fixturenames", ()
-    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

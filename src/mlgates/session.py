@@ -11,7 +11,6 @@ import contextlib
 import os
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,26 +27,11 @@ from mlgates.fixture import (
     order_key,
     parse_marker,
 )
-from mlgates.plugin import is_gate_item
+from mlgates.state import MARKER, RunState, is_gate_item, state_key
 
 WORKER_KEY = "mlgates_results"
-MARKER = "mlgate"
 
 
-@dataclass
-class RunState:
-    config: GatesConfig
-    report_path: Path | None = None
-    markdown_path: Path | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    written: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    workers: int | None = None
-
-
-state_key = pytest.StashKey[RunState]()
 marker_key = pytest.StashKey[MarkerInfo]()
 marker_error_key = pytest.StashKey[str]()
 

@@ -60,14 +60,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         type=_output_path,
         default=None,
-        help="write the gate results as versioned JSON to PATH (needs --mlgates)",
+        help="write the gate results as versioned JSON to PATH (needs --mlgates; PATH's "
+        "directory must exist and be writable: checked at start-up, before any test runs)",
     )
     group.addoption(
         "--mlgates-markdown",
         metavar="PATH",
         type=_output_path,
         default=None,
-        help="write the gate summary as a markdown table to PATH (needs --mlgates)",
+        help="write the gate summary as a markdown table to PATH (needs --mlgates; checked "
+        "at start-up like --mlgates-report)",
     )
     parser.addini("mlgates", type="bool", default=False, help="run the ML gates (like --mlgates)")
     parser.addini(

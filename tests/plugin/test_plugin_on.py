@@ -167,6 +167,7 @@ def test_ini_threshold_lines_win_over_pyproject(gate_project: pytest.Pytester) -
 
 def test_json_report_is_valid_against_its_schema(gate_project: pytest.Pytester) -> None:
     gate_project.makepyfile(test_gates=PASS_WARN_FAIL)
+    gate_project.mkdir("out")
     result = gate_project.runpytest(
         "-p", "no:cacheprovider", "--mlgates", "--mlgates-report=out/gates.json"
     )
@@ -329,9 +330,11 @@ def test_rubric_score_printed_from_gate_results(gate_project: pytest.Pytester) -
 
 
 def test_report_write_failure_is_reported_and_fails_the_run(gate_project: pytest.Pytester) -> None:
-    (gate_project.path / "blocker").write_text("a file where a directory is needed")
+    # The path was writable at start-up (checked then); the directory goes during the run.
+    gate_project.mkdir("blocker")
     gate_project.makepyfile(
-        "from gatelib import budget\n\ndef test_a(mlgates):\n    mlgates.run(budget, 0.1)\n"
+        "import shutil\nfrom gatelib import budget\n\n"
+        "def test_a(mlgates):\n    mlgates.run(budget, 0.1)\n    shutil.rmtree('blocker')\n"
     )
     result = gate_project.runpytest(
         "-p", "no:cacheprovider", "--mlgates", "--mlgates-report=blocker/r.json"

@@ -176,12 +176,6 @@ def test_json_report_is_valid_against_its_schema(gate_project: pytest.Pytester) 
     result.stdout.fnmatch_lines([f"mlgates: wrote {path}"])
     doc = json.loads(path.read_text())
     assert report.validate(doc) == []
-    try:
-        import jsonschema
-    except ImportError:  # the project does not depend on it; the structural check above ran
-        pass
-    else:
-        jsonschema.validate(doc, report.REPORT_SCHEMA)
     assert doc["schema_version"] == report.SCHEMA_VERSION
     assert doc["exit_status"] == 1
     assert doc["summary"] == {
@@ -213,11 +207,9 @@ def test_report_schema_rejects_a_broken_report(gate_project: pytest.Pytester) ->
     del doc["git"]
     doc["schema_version"] = "0.9"
     errors = report.validate(doc)
-    assert "$: missing required key 'git'" in errors
-    assert any(e.startswith("$.results[0].verdict: 'maybe' not one of") for e in errors)
-    assert any(
-        e.startswith(f"$.schema_version: expected '{report.SCHEMA_VERSION}'") for e in errors
-    )
+    assert "$: 'git' is a required property" in errors
+    assert any(e.startswith("$.results[0].verdict: 'maybe' is not one of") for e in errors)
+    assert f"$.schema_version: '{report.SCHEMA_VERSION}' was expected" in errors
 
 
 def test_git_commit_recorded_when_in_a_repository(gate_project: pytest.Pytester) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -84,6 +85,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="gate settings, one 'gate.key = value' per line (wins over [tool.mlgates])",
     )
+
+
+# what a near-miss on the command line is compared with (pytest_load_initial_conftests)
+OPTIONS = ("--mlgates", "--no-mlgates", "--mlgates-report", "--mlgates-markdown")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None]:
+    """``pytest --mlgate`` gets "did you mean --mlgates?" instead of argparse's bare
+    "unrecognized arguments". After the initial conftests every option is registered (pytest
+    parses for good right after this hook), so an argument unknown here is one pytest is about
+    to refuse; only those close to an mlgates option get the hint, the rest pytest answers."""
+    result = yield
+    unknown = parser.parse_known_and_unknown_args(args)[1]
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
+    if flags:
+        import difflib
+
+        for flag in flags:
+            close = difflib.get_close_matches(flag, OPTIONS, n=1, cutoff=0.75)
+            if close:
+                raise pytest.UsageError(f"unrecognized argument {flag}: did you mean {close[0]}?")
+    return result
 
 
 def gates_enabled(config: pytest.Config) -> bool:

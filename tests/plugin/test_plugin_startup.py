@@ -82,3 +82,31 @@ def test_a_writable_path_runs_and_leaves_no_probe_behind(pytester: pytest.Pytest
     )
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert sorted(p.name for p in (pytester.path / "out").iterdir()) == ["r.json"]
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("--mlgate", "--mlgates"),
+        ("--mlgates-reprot=r.json", "--mlgates-report"),
+        ("--ml-gates", "--mlgates"),
+        ("--mlgates_markdown", "--mlgates-markdown"),
+    ],
+)
+def test_a_mistyped_option_gets_did_you_mean(
+    pytester: pytest.Pytester, typo: str, meant: str
+) -> None:
+    pytester.makepyfile(test_record=RECORDING_TEST)
+    result = pytester.runpytest("-p", "no:cacheprovider", typo)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    flag = typo.split("=")[0]
+    assert result.stderr.lines[0] == f"ERROR: unrecognized argument {flag}: did you mean {meant}?"
+    assert not (pytester.path / RAN_MARK).exists()
+
+
+def test_other_unknown_options_keep_pytests_own_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_record=RECORDING_TEST)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--frobnicate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unrecognized arguments: --frobnicate" in result.stderr.str()
+    assert "did you mean" not in result.stderr.str()

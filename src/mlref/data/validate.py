@@ -548,6 +548,8 @@ class FreshnessResult:
 
 
 def _utc(value: object, what: str) -> pd.Timestamp:
+    # TrainConfig has a same-shape _utc (mlref.train.config) whose messages name the config
+    # field; this one names the caller's argument. The shared part is four pandas calls.
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

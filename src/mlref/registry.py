@@ -1,8 +1,8 @@
 """The model registry: MLflow with a SQLite backend and a local artifact folder by default.
 
 Every registered candidate gets the alias ``challenger``; ``champion`` moves only through
-``set_champion(decision)`` with a passing ``PromotionDecision`` (``mlref.promote``), and back
-through ``rollback()``. The champion history is a JSON list in the registered-model tag
+``set_champion(decision)`` with a passing ``PromotionDecision`` (``mlref.decision``, made by
+``mlref.promote``), and back through ``rollback()``. The champion history is a JSON list in the registered-model tag
 ``mlref.champion_history``; each version is tagged when it is promoted, refused or rolled back.
 
 MLflow is imported inside the methods (``import mlflow`` costs seconds) and the client is
@@ -38,8 +38,8 @@ from mlref.export import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlref.decision import PromotionDecision
     from mlref.export import ExportResult
-    from mlref.promote import PromotionDecision
     from mlref.settings import Settings
     from mlref.train.fit import TrainResult
 

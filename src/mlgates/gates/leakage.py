@@ -27,6 +27,7 @@ from mlgates.gates._common import (
     as_times,
     fmt,
     jsonable_value,
+    key_columns,
     pct,
     require_columns,
     same_clock,
@@ -304,11 +305,7 @@ def entity_overlap(
     message. Measured is the number of shared entities.
     """
     tr, te = as_frame(train, "train"), as_frame(test, "test")
-    keys = as_list(key)
-    if not keys:
-        raise GateInputError("key is empty: name the entity column(s)")
-    require_columns(tr, keys, "train")
-    require_columns(te, keys, "test")
+    keys = key_columns(key, "key", "entity column(s)", train=tr, test=te)
     label = "/".join(keys)
     tr_nokey = tr[keys].isna().any(axis=1).to_numpy()
     te_nokey = te[keys].isna().any(axis=1).to_numpy()

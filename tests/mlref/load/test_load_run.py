@@ -11,8 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlref.load.cli import main
+from mlref.load.launcher import running_server
 from mlref.load.rawlog import read_raw
-from mlref.load.runner import INVALID_NAME, main, running_server, summarize
+from mlref.load.summary import summarize
+from mlref.load.traffic import INVALID_NAME
 
 pytestmark = [
     # Feast's notices while the fixture builds the store (ibis on DuckDB; on-demand views)

@@ -1,6 +1,10 @@
 """``python -m mlref.load``: a bounded Locust load test against a local scoring server.
 
-Prints the summary once and exits 0 when every budget held, 1 when one broke, 2 on bad usage.
+Prints the summary once and exits 0 when every budget held, 1 when one broke, 2 when nothing
+could be measured: bad usage, a workdir without a built system (one line naming the command
+that builds it, nothing written), or a server that could not start (its own reason, one line).
+The workdir defaults to the one ``uv run mlref demo`` builds (``mlref.settings``: $MLREF_HOME
+or ./.mlref).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from mlref.load.budgets import (
     DEFAULT_MAX_ERROR_RATE,
     DEFAULT_MAX_USD_PER_MILLION,
 )
+from mlref.load.launcher import ServerStartError
+from mlref.load.preflight import MissingArtefactError
 from mlref.load.runner import run_load
 
 
@@ -24,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mlref.load",
         description="Load test the scoring server with Locust and hold it to its budgets.",
     )
-    p.add_argument("--workdir", default=None, help="built reference system ($MLREF_HOME)")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="the built reference system (default: $MLREF_HOME or ./.mlref, as mlref demo)",
+    )
     p.add_argument("--out", default=None, help="reports folder (default WORKDIR/reports/load)")
     p.add_argument("-u", "--users", type=int, default=20, help="simulated users (default 20)")
     p.add_argument("-r", "--spawn-rate", type=float, default=5.0, help="users started per s")
@@ -43,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a load test; 0 when every budget held, 1 when one broke, 2 on bad usage."""
+    """Run a load test; 0 when every budget held, 1 when one broke, 2 when nothing could be
+    measured (see the module docstring)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
@@ -74,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MissingArtefactError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ServerStartError as exc:
+        print(exc.one_line(), file=sys.stderr)
         return 2
     print(summary.report())
     print(f"reports: {out}/summary.json, {out}/locust.html, {out}/locust_stats.csv")

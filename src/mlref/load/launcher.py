@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import logging
 import os
 import signal
@@ -30,6 +31,26 @@ class ServerHandle:
     port: int
     pid: int
     log_path: Path
+
+
+class ServerStartError(RuntimeError):
+    """The server exited, or reported a failed start-up, before it was ready.
+
+    ``reason`` is the server's own account in one line, passed through as it gave it (the last
+    line it logged before exiting, or the reason of its ``/readyz`` answer); ``str()`` adds the
+    tail of its log for a developer, ``one_line()`` is what a command line prints.
+    """
+
+    def __init__(self, name: str, reason: str, log_path: Path) -> None:
+        self.name = name
+        self.reason = reason
+        self.log_path = log_path
+        super().__init__(
+            f"{name} could not start: {reason}; its log ({log_path}) ends:\n{tail_log(log_path)}"
+        )
+
+    def one_line(self) -> str:
+        return f"{self.name} could not start: {self.reason} (its log: {self.log_path})"
 
 
 def tail_log(path: Path, lines: int = 30) -> str:
@@ -155,6 +176,15 @@ def running_server(
         server.stop(stop_timeout_s)
 
 
+def _readyz_reason(body: str) -> str:
+    """The ``reason`` of a ``/readyz`` 503 (``NotReadyStatus``), else the body itself."""
+    try:
+        reason = json.loads(body).get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return str(reason) if reason else body[:500]
+
+
 def _wait_ready(
     proc: subprocess.Popen[Any], port_file: Path, log_path: Path, timeout: float, name: str
 ) -> int:
@@ -164,9 +194,10 @@ def _wait_ready(
     last = "no answer yet"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"{name} exited with code {proc.returncode} before it was ready; its log "
-                f"({log_path}) ends:\n{tail_log(log_path)}"
+            said = [line.strip() for line in tail_log(log_path, 10).splitlines() if line.strip()]
+            last_line = said[-1] if said else "no output"
+            raise ServerStartError(
+                name, f"exited with code {proc.returncode}: {last_line}", log_path
             )
         if port is None:
             if port_file.exists():
@@ -184,10 +215,7 @@ def _wait_ready(
                 return port
             last = f"{status} {body[:300]}"
             if "start-up failed" in body:
-                raise RuntimeError(
-                    f"{name} could not start: {body[:500]}; its log ({log_path}) ends:\n"
-                    f"{tail_log(log_path)}"
-                )
+                raise ServerStartError(name, _readyz_reason(body), log_path)
         time.sleep(0.1)
     raise TimeoutError(
         f"{name} not ready after {timeout:.0f} s (last /readyz: {last}); its log ({log_path}) "

@@ -2,13 +2,15 @@
 
 ``run_load(settings, users, spawn_rate, run_time, out_dir)``:
 
-1. writes the users file (user ids with their transaction counts from ``settings.raw_path``,
+1. checks that the workdir holds a built system (``mlref.load.preflight``) before it writes
+   anything: a missing artefact is one line naming the command that builds it;
+2. writes the users file (user ids with their transaction counts from ``settings.raw_path``,
    the popularity skew the locustfile draws with) and the event time (the end of the data);
-2. starts the server (``mlref.load.launcher``: ``python -m mlref.load.server`` on 127.0.0.1)
+3. starts the server (``mlref.load.launcher``: ``python -m mlref.load.server`` on 127.0.0.1)
    and waits until it is ready;
-3. runs Locust headless in its own process (``mlref.load.locust_run``);
-4. stops the server (SIGTERM, graceful drain; SIGKILL after a timeout);
-5. reads the raw per-request records and summarises them (``mlref.load.summary``) against the
+4. runs Locust headless in its own process (``mlref.load.locust_run``);
+5. stops the server (SIGTERM, graceful drain; SIGKILL after a timeout);
+6. reads the raw per-request records and summarises them (``mlref.load.summary``) against the
    latency, cost, error-rate and invalid-payload budgets (``mlref.load.budgets``).
 
 Outputs in ``out_dir``: ``summary.json`` (``LoadSummary.to_dict()``), Locust's
@@ -49,6 +51,7 @@ from mlref.load.budgets import (
 )
 from mlref.load.launcher import running_server
 from mlref.load.locust_run import run_locust
+from mlref.load.preflight import check_system
 from mlref.load.rawlog import RAW_DIR_ENV, read_raw
 from mlref.load.summary import LoadSummary, summarize
 from mlref.load.traffic import (
@@ -147,7 +150,12 @@ def run_load(
     ready_timeout_s: float = 180.0,
 ) -> LoadSummary:
     """Start the server (unless ``host`` names a running one on loopback), run Locust, stop
-    the server, evaluate; writes ``summary.json`` and Locust's reports into ``out_dir``.
+    the server, evaluate; writes ``summary.json`` and Locust's reports into ``out_dir`` and
+    returns the summary without printing it.
+
+    Without ``host``, the workdir must hold a built system (``mlref.load.preflight``): else
+    ``MissingArtefactError`` before anything is written; a server that cannot start raises
+    ``ServerStartError`` with its own reason.
 
     ``p99_budget_ms`` defaults to ``settings.p99_budget_ms``; ``model_path`` serves an ONNX
     file instead of the registry champion; ``processes`` forks Locust workers
@@ -164,6 +172,9 @@ def run_load(
     if not 0 <= wait_ms[0] <= wait_ms[1]:
         raise ValueError(f"wait_ms must be (min, max) with 0 <= min <= max, got {wait_ms}")
     target = _check_host(host) if host else None
+    if target is None:
+        # before anything is written or started: an empty workdir stays empty
+        check_system(settings, model_path)
     budget = float(settings.p99_budget_ms if p99_budget_ms is None else p99_budget_ms)
 
     out = Path(out_dir).resolve()
@@ -228,6 +239,6 @@ def run_load(
         seed=seed,
         config=config,
     )
+    # printing the summary is the caller's (the command line prints it once)
     (out / "summary.json").write_text(summary.to_json() + "\n")
-    logger.info("load test summary (%s):\n%s", out / "summary.json", summary.report())
     return summary

@@ -94,6 +94,8 @@ def load(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
+    # not ./.mlref: the benchmark builds (and may rebuild) a system of fixed size in its own
+    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's
     _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)
 
 

@@ -214,7 +214,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from mlref.load.runner import main as load_main
+    from mlref.load.cli import main as load_main
 
     return int(load_main(["--workdir", str(_settings(args).workdir), *args.locust_args]))
 

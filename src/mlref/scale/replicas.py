@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from mlref.load.runner import ServerHandle, ServerProcess
+    from mlref.load.launcher import ServerHandle, ServerProcess
     from mlref.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class ReplicaSet:
 
     def start(self) -> ReplicaSet:
         """Start every replica, then wait for all (their start-ups overlap)."""
-        from mlref.load.runner import ServerProcess
+        from mlref.load.launcher import ServerProcess
 
         model = self.model_path or champion_model_path(self.shared)
         try:
@@ -329,7 +329,7 @@ class WorkerPool:
 
     def stop(self) -> None:
         if self.proc is not None:
-            from mlref.load.runner import stop_process
+            from mlref.load.launcher import stop_process
 
             stop_process(self.proc, self.stop_timeout_s)
 

@@ -160,12 +160,18 @@ def score_histogram(
                 color=CRIT_COLOR,
                 ls="--",
                 lw=1.2,
-                label=f"decision threshold {threshold:g}",
+                label=f"decision threshold {threshold:.3g}",
             )
             line.set_gid("decision-threshold")
-        _percent_axis(ax)
+        # log shares too: a model's scores often pile on a few values (tree leaves), and
+        # the tail near the threshold, where decisions change, is a few percent of rows
+        ax.set_yscale("log")
+        shown = [v for v in (*reference, *current) if v > 0]
+        if shown:
+            ax.set_ylim(bottom=min(shown) / 2, top=1.0)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v * 100:g}%"))
         ax.set_xlabel("fraud score (log scale)")
-        ax.set_ylabel("share of predictions")
+        ax.set_ylabel("share of predictions (log scale)")
         _legend_above(ax)
         return _svg(fig, key)
 

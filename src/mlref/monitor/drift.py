@@ -98,11 +98,11 @@ def _whole_values(lo: float, hi: float) -> str | None:
     """The whole numbers in ``[lo, hi)`` as a label, when ``hi`` is whole (or open)."""
     first = math.ceil(lo)
     if hi == math.inf:
-        return f"\N{GREATER-THAN OR EQUAL TO}{first}"
+        return f"\N{GREATER-THAN OR EQUAL TO}{_g(first)}"
     if not hi.is_integer() or hi <= first:
         return None
     last = int(hi) - 1
-    return f"{first}" if last == first else f"{first}\N{EN DASH}{last}"
+    return _g(first) if last == first else f"{_g(first)}\N{EN DASH}{_g(last)}"
 
 
 def coded_bin_labels(

@@ -27,27 +27,37 @@ def registry_references(settings: Settings, versions: Sequence[str]) -> dict[str
     from mlflow.exceptions import MlflowException
 
     from mlref.export import BINS_FILE, REFERENCE_SCORES_FILE
-    from mlref.registry import Registry
+
+    # the registry's own reading of an artifact URI as a local folder (one implementation)
+    from mlref.registry import Registry, _local_path
 
     registry = Registry(settings)
     found: dict[str, ModelReference] = {}
     for version in versions:
         try:
             source = registry.client.get_model_version_download_uri(registry.name, version)
-            # the same folder Registry.load downloads remote stores to; local ones are copied
-            # (two small files), so a remote registry and a local one read the same way
-            target = settings.artifacts_dir / "registry" / f"v{version}"
-            target.mkdir(parents=True, exist_ok=True)
-            bins, scores = (
-                Path(
-                    mlflow.artifacts.download_artifacts(
-                        artifact_uri=f"{source}/{name}",
-                        dst_path=str(target),
-                        tracking_uri=registry.uri,
+            folder = _local_path(source)
+            if folder is not None and folder.is_dir():
+                # a local store is read in place, as Registry.load reads it
+                bins, scores = folder / BINS_FILE, folder / REFERENCE_SCORES_FILE
+                if not (bins.is_file() and scores.is_file()):
+                    raise FileNotFoundError(
+                        f"{folder} holds no {BINS_FILE}/{REFERENCE_SCORES_FILE}"
                     )
+            else:
+                # a remote store: the folder Registry.load downloads to
+                target = settings.artifacts_dir / "registry" / f"v{version}"
+                target.mkdir(parents=True, exist_ok=True)
+                bins, scores = (
+                    Path(
+                        mlflow.artifacts.download_artifacts(
+                            artifact_uri=f"{source}/{name}",
+                            dst_path=str(target),
+                            tracking_uri=registry.uri,
+                        )
+                    )
+                    for name in (BINS_FILE, REFERENCE_SCORES_FILE)
                 )
-                for name in (BINS_FILE, REFERENCE_SCORES_FILE)
-            )
         except (MlflowException, OSError) as exc:
             logger.info("model version %s has no monitoring reference: %s", version, exc)
             continue

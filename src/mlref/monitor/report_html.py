@@ -189,7 +189,7 @@ def _version_section(report: MonitorReport, prefix: str) -> list[str]:
     if report.scores is not None:
         s = report.scores
         parts.append(f'<h2 id="{prefix}scores">Score distribution</h2>')
-        threshold = f"; decision threshold {s.threshold:g}" if s.threshold is not None else ""
+        threshold = f"; decision threshold {s.threshold:.3g}" if s.threshold is not None else ""
         parts.append(
             f'<p class="meta">mean score {_num(s.reference_mean)} (reference) &rarr; '
             f"{_num(s.current_mean)} (current), relative shift {s.relative_shift:.1%} "

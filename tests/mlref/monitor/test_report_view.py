@@ -77,6 +77,7 @@ def test_score_chart_uses_a_scale_that_shows_where_scores_are(synth, written, re
     assert reference.max() < 0.2, reference
     assert reference.sum() == pytest.approx(1.0)
     assert "fraud score (log scale)" in html
+    assert "share of predictions (log scale)" in html
     assert 'id="scores-decision-threshold"' in html
     assert "decision threshold 0.08" in html
 

@@ -44,3 +44,16 @@ def test_monitor_modules_have_no_import_cycle() -> None:
 
     cycles = [c for c in map(cycle_from, sorted(graph)) if c]
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_importing_the_monitor_does_not_import_matplotlib() -> None:
+    # charts are drawn when a report is written, never at import (the package is imported
+    # by the flywheel and the CLI; matplotlib costs seconds there)
+    import subprocess
+    import sys
+
+    code = "import sys, mlref.monitor; print('matplotlib' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "False"

@@ -23,6 +23,7 @@ from mlref.data.columns import CATEGORIES
 from mlref.monitor.alerts import Alert, AlertThresholds, band
 from mlref.monitor.report import (
     MISSING_LABEL,
+    UNKNOWN_VERSION,
     UNSEEN_LABEL,
     Distribution,
     FeatureDrift,
@@ -524,49 +525,62 @@ def monitor_versions(
     A window that spans a promotion holds rows of two versions; judging all of them against
     the new champion's reference reports the old model's scores as drift (a PSI of 1.5 right
     after the demo's retrain). One report per version with a reference, newest version first;
-    rows of versions without one are counted in ``MonitorRun.not_judged``, never judged
-    against another version's reference. An empty window is one ``no_traffic`` report.
+    rows of versions without one (or logged without a version, ``unknown``) are counted in
+    ``MonitorRun.not_judged``, never judged against another version's reference. An empty
+    window is one ``no_traffic`` warning; a window with no judged row one ``no_reference``
+    warning.
     """
-    if not references:
-        raise ValueError("no model reference to judge the predictions against")
-    names = (
-        [str(v) for v in log_frame["model_version"].dropna().astype(str)] if len(log_frame) else []
+    th = (
+        thresholds
+        if isinstance(thresholds, AlertThresholds)
+        else AlertThresholds.from_mapping(thresholds)
     )
-    rows = {v: names.count(v) for v in dict.fromkeys(names)}
+    # a row the server logged without a version is not judged either (named, not dropped)
+    version_of = log_frame["model_version"].astype("string").fillna(UNKNOWN_VERSION)
+    rows = {str(v): int(n) for v, n in version_of.value_counts(sort=False).items()}
     judged = sorted((v for v in rows if v in references), key=_version_key, reverse=True)
-    kwargs: dict[str, Any] = {"category_names": category_names}
+    not_judged = tuple(
+        (v, n)
+        for v, n in sorted(rows.items(), key=lambda kv: _version_key(kv[0]))
+        if v not in judged
+    )
     reports: tuple[MonitorReport, ...]
-    if not judged:
-        newest = max(references, key=_version_key)
-        empty = log_frame.iloc[0:0]
+    if not rows:
+        alert = Alert("no_traffic", 0.0, 1.0, "warning", "no predictions in this window")
+        reports = (MonitorReport(None, None, 0, (), (alert,), th),)
+    elif not judged:
+        # predictions, but none of a version with a reference: say so, never pass silently
+        n = len(log_frame)
+        alert = Alert(
+            "no_reference",
+            float(n),
+            0.0,
+            "warning",
+            f"{n} predictions, none judged: no reference for model version(s) "
+            + ", ".join(v for v, _ in not_judged),
+        )
         reports = (
-            monitor(
-                empty,
-                *references[newest],
-                p99_budget_ms,
-                thresholds,
-                **kwargs,
-                reference_version=newest,
+            MonitorReport(
+                log_frame["ts"].min().isoformat(),
+                log_frame["ts"].max().isoformat(),
+                0,
+                tuple(v for v, _ in not_judged),
+                (alert,),
+                th,
             ),
         )
     else:
-        version_of = log_frame["model_version"].astype(str)
         reports = tuple(
             monitor(
-                log_frame[version_of == v].reset_index(drop=True),
+                log_frame[(version_of == v).to_numpy()].reset_index(drop=True),
                 *references[v],
                 p99_budget_ms,
-                thresholds,
-                **kwargs,
+                th,
+                category_names=category_names,
                 reference_version=v,
             )
             for v in judged
         )
-    not_judged = tuple(
-        (v, n)
-        for v, n in sorted(rows.items(), key=lambda kv: _version_key(kv[0]))
-        if v not in references
-    )
     return MonitorRun(reports, not_judged, injected_drift)
 
 
@@ -636,7 +650,7 @@ def run_monitor(
         )
         run = MonitorRun((report,), (), injected_drift)
     else:
-        versions = sorted(set(frame["model_version"].dropna().astype(str)))
+        versions = sorted({str(v) for v in frame["model_version"].dropna()})
         resolved = references(versions) if callable(references) else references
         run = monitor_versions(
             frame,

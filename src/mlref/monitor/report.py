@@ -21,6 +21,7 @@ from mlref.monitor.alerts import EXIT_CRITICAL, EXIT_OK, Alert, AlertThresholds,
 if TYPE_CHECKING:
     from mlgates.result import GateResult
 
+UNKNOWN_VERSION = "unknown"  # a logged prediction that names no model version
 MISSING_LABEL = "missing"
 UNSEEN_LABEL = "unseen"
 
@@ -236,10 +237,13 @@ class MonitorRun:
                 + "; ".join(f"v{r.reference_version}: {r.n_rows} predictions" for r in judged)
             )
         for version, rows in self.not_judged:
-            out.append(
-                f"{rows} predictions of model v{version} not judged: the registry holds no "
-                "reference for that version"
-            )
+            if version == UNKNOWN_VERSION:
+                out.append(f"{rows} predictions logged without a model version not judged")
+            else:
+                out.append(
+                    f"{rows} predictions of model v{version} not judged: no reference for "
+                    "that version"
+                )
         if self.injected_drift:
             out.append(
                 f"drift was injected on purpose ({self.injected_drift}): the drift alerts "

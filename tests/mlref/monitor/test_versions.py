@@ -135,3 +135,24 @@ def test_report_paths_are_numbered_and_never_overwrite(tmp_path) -> None:
     assert [p.name for p in first] == ["monitor-1.json", "monitor-1.html"]
     first[1].write_text("run 1")
     assert [p.name for p in numbered_report_paths(tmp_path)] == ["monitor-2.json", "monitor-2.html"]
+
+
+def test_empty_and_unjudgeable_windows_warn_instead_of_passing(
+    synth, log_writer, references
+) -> None:
+    frame = read_log(log_writer(_as_version(synth(300, seed=24), "1")))
+    empty = monitor_versions(frame.iloc[0:0], references, BUDGET_MS)
+    assert [a.metric for a in empty.alerts] == ["no_traffic"]
+    assert empty.exit_code == EXIT_OK
+
+    # rows of versions nobody holds a reference for, and rows logged without a version
+    frame["model_version"] = ["7"] * 200 + [None] * 100
+    blind = monitor_versions(frame, references, BUDGET_MS)
+    [alert] = blind.alerts
+    assert alert.metric == "no_reference"
+    assert alert.severity == "warning"
+    assert blind.n_rows == 0
+    assert blind.not_judged == (("unknown", 100), ("7", 200))
+    notes = " ".join(blind.notes())
+    assert "100 predictions logged without a model version not judged" in notes
+    assert "200 predictions of model v7 not judged" in notes

@@ -125,8 +125,33 @@ class LatencySummary:
         }
 
 
+class _Verdict:
+    """What a report and a run share: the verdict is the worst alert, and JSON is the dict."""
+
+    if TYPE_CHECKING:  # a report's frozen field, a run's property (no runtime default here)
+
+        @property
+        def alerts(self) -> tuple[Alert, ...]: ...
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``warning`` or ``critical``: the worst alert."""
+        return worst(self.alerts)
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero (2) when any alert is critical, so a scheduler can act on it."""
+        return EXIT_CRITICAL if self.status == "critical" else EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
 @dataclass(frozen=True)
-class MonitorReport:
+class MonitorReport(_Verdict):
     """Everything one monitoring check found, JSON-ready. ``reference_version`` is the
     model version whose reference the rows were judged against (None: the caller passed
     one reference for every row)."""
@@ -143,16 +168,6 @@ class MonitorReport:
     gates: tuple[GateResult, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     reference_version: str | None = None
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``warning`` or ``critical``: the worst alert."""
-        return worst(self.alerts)
-
-    @property
-    def exit_code(self) -> int:
-        """Non-zero (2) when any alert is critical, so a scheduler can act on it."""
-        return EXIT_CRITICAL if self.status == "critical" else EXIT_OK
 
     def alerts_of(self, severity: str) -> list[Alert]:
         return [a for a in self.alerts if a.severity == severity]
@@ -176,9 +191,6 @@ class MonitorReport:
             }
         )
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
     def summary(self) -> str:
         judged = (
             f" of model v{self.reference_version}" if self.reference_version is not None else ""
@@ -200,7 +212,7 @@ class MonitorReport:
 
 
 @dataclass(frozen=True)
-class MonitorRun:
+class MonitorRun(_Verdict):
     """One monitoring run over a window: a report per judged model version (newest first),
     the versions whose rows had no reference (``(version, rows)``, not judged), and, when
     the caller injected drift on purpose, what it injected (alerts are then expected)."""
@@ -212,14 +224,6 @@ class MonitorRun:
     @property
     def alerts(self) -> tuple[Alert, ...]:
         return tuple(a for r in self.reports for a in r.alerts)
-
-    @property
-    def status(self) -> str:
-        return worst(self.alerts)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CRITICAL if self.status == "critical" else EXIT_OK
 
     @property
     def n_rows(self) -> int:
@@ -271,9 +275,6 @@ class MonitorRun:
                 "reports": [r.to_dict() for r in self.reports],
             }
         )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def summary(self) -> str:
         lines = [r.summary() for r in self.reports]

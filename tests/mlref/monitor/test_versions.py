@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,12 @@ def test_each_version_is_judged_against_its_own_reference(promoted_window, refer
     notes = " ".join(run.notes())
     assert "v2: 900 predictions" in notes
     assert "v1: 1500 predictions" in notes
+    # one section per version in the HTML, ids still unique across the page
+    html = render_html(run)
+    assert 'id="v2-version"' in html
+    assert 'id="v1-feature-log_amount"' in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
     payload = json.loads(run.to_json())
     assert payload["judged"] == [
         {"model_version": "2", "rows": 900},

@@ -121,20 +121,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from mlref.monitor.drift import run_monitor
-    from mlref.registry import CHAMPION, Registry
+    from functools import partial
+
+    from mlref.monitor.drift import numbered_report_paths, run_monitor
+    from mlref.monitor.references import registry_references
 
     settings = _settings(args)
-    champion = Registry(settings).load(CHAMPION)
+    # a new numbered report each run: the demo's monitor.html and earlier runs stay as written
+    json_path, html_path = numbered_report_paths(settings.reports_dir)
     return run_monitor(
         settings.prediction_log,
-        champion.bins_path,
-        champion.reference_scores_path,
+        None,
+        None,
         settings.p99_budget_ms,
+        # each prediction judged against the reference of the model version that made it
+        references=partial(registry_references, settings),
         start=args.start,
         end=args.end,
-        json_path=settings.reports_dir / "monitor.json",
-        html_path=settings.reports_dir / "monitor.html",
+        json_path=json_path,
+        html_path=html_path,
     )
 
 

@@ -30,13 +30,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGES = ("mlgates", "mlref")
 
-# Cycles that another branch breaks; the lead removes each entry when that branch is merged
-# (the test then holds the whole tree). Not an xfail: every other cycle still fails here.
-KNOWN: set[frozenset[str]] = {
-    # broken by the monitor branch (issue 20): report_html's shared piece moves below drift
-    frozenset({"mlref.monitor.drift", "mlref.monitor.report_html"}),
-}
-
 
 @dataclass(frozen=True)
 class Arrow:
@@ -207,20 +200,7 @@ def cycles(graph: dict[str, list[Arrow]]) -> list[list[Arrow]]:
 
 
 def _unexpected(graph: dict[str, list[Arrow]]) -> list[str]:
-    return [
-        "\n  ".join(arrow.describe() for arrow in cycle)
-        for cycle in cycles(graph)
-        if frozenset(arrow.source for arrow in cycle) not in KNOWN
-    ]
-
-
-def test_known_cycles_are_still_there() -> None:
-    """An entry of KNOWN whose cycle is gone must go too, or it would hide a new one."""
-    found = {
-        frozenset(a.source for a in cycle) for cycle in cycles(import_graph(with_type_only=True))
-    }
-    stale = [sorted(entry) for entry in KNOWN if entry not in found]
-    assert not stale, f"these cycles are broken now: remove them from KNOWN: {stale}"
+    return ["\n  ".join(arrow.describe() for arrow in cycle) for cycle in cycles(graph)]
 
 
 def test_runtime_imports_have_no_cycle() -> None:

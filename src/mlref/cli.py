@@ -133,11 +133,13 @@ def _demo(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from mlref.data.generate import generate_transactions, write_parquet
     from mlref.progress import stage
+    from mlref.settings import save_data_config
 
     settings = _settings(args)
     with stage("generate transactions"):
         events = generate_transactions(settings.data, scale=args.scale)
         path = write_parquet(events, settings.raw_path)
+        save_data_config(settings)
     print(f"{len(events)} transactions ({events['is_fraud'].mean():.2%} fraud) -> {path}")
     return 0
 
@@ -466,10 +468,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        # the registry's refusals (no champion yet, nothing to roll back) say what to do;
-        # anything else is a bug and keeps its traceback
-        registry = sys.modules.get("mlref.registry")
-        if registry is None or not isinstance(exc, registry.RegistryError):
+        # the registry's refusals (no champion yet, nothing to roll back) and stale data say
+        # what to do; anything else is a bug and keeps its traceback. (Looked up, not
+        # imported: importing the registry costs seconds, and raising it imported it.)
+        refusals = (
+            getattr(sys.modules.get("mlref.registry"), "RegistryError", None),
+            getattr(sys.modules.get("mlref.pipeline"), "StaleData", None),
+        )
+        if not isinstance(exc, tuple(kind for kind in refusals if kind is not None)):
             raise
         print(f"mlref {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -116,11 +116,16 @@ def validate_events(settings: Settings, raw: pd.DataFrame) -> ValidationResult:
     as_of = pd.Timestamp(settings.data.start) + pd.Timedelta(days=settings.data.days)
     fresh = check_freshness(result.valid, as_of, pd.Timedelta(hours=settings.max_data_age_hours))
     if not fresh.passed:
-        raise RuntimeError(f"stale data: {fresh.message}")
+        raise StaleData(f"stale data: {fresh.message}")
     return result
 
 
 MIN_TRAIN_DAYS = 7
+
+
+class StaleData(RuntimeError):
+    """The stored events do not end where their configuration says (a RuntimeError, as
+    before it had a name)."""
 
 
 def burn_in(frame: pd.DataFrame) -> dict[str, Any]:
@@ -156,6 +161,7 @@ def build_reference_system(
     from mlref.data.generate import write_parquet
     from mlref.features.store import build_feature_store, training_frame
     from mlref.promote import promote
+    from mlref.settings import save_data_config
     from mlref.train.pipeline import run_training
 
     settings.ensure_dirs()
@@ -165,6 +171,7 @@ def build_reference_system(
             settings, live_days=live_days, drift_live=drift_live
         )
         write_parquet(raw, settings.raw_path)
+        save_data_config(settings)
         log.info(
             "%d history rows (%d users, %.2f%% fraud), %d live rows%s -> %s",
             len(raw),

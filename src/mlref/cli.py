@@ -310,7 +310,9 @@ def _retrain(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from mlref.load.runner import main as load_main
 
-    return int(load_main(["--workdir", str(_settings(args).workdir), *args.locust_args]))
+    # `mlref load -- -u 4 -t 10s`: argparse keeps the "--" that lets the options through
+    extra = args.locust_args[1:] if args.locust_args[:1] == ["--"] else args.locust_args
+    return int(load_main(["--workdir", str(_settings(args).workdir), *extra]))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -409,7 +411,11 @@ def _build_parser() -> argparse.ArgumentParser:
         add("retrain", _retrain, "retrain with reviewed labels, gate and promote", ("data",))
     )
     load = add("load", _load, "Locust load against a local server (see nox -s load)", ("champion",))
-    load.add_argument("locust_args", nargs=argparse.REMAINDER, help="options for the runner")
+    load.add_argument(
+        "locust_args",
+        nargs=argparse.REMAINDER,
+        help="options for the runner after --, e.g. `mlref load -- -u 4 -t 10s`",
+    )
     return parser
 
 

@@ -178,6 +178,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from mlref.progress import stage
     from mlref.promote import promote
 
     settings = _settings(args)
@@ -186,9 +187,10 @@ def _promote(args: argparse.Namespace) -> int:
         from mlref.monitor.log import read_log
 
         shadow_log = read_log(settings.prediction_log)
-    decision = promote(
-        settings, _training_frame(settings), apply=not args.dry_run, shadow_log=shadow_log
-    )
+    with stage("evaluation rows (Feast historical)"):
+        frame = _training_frame(settings)
+    with stage("champion vs challenger through the gates"):
+        decision = promote(settings, frame, apply=not args.dry_run, shadow_log=shadow_log)
     print(decision.explain())
     return 0 if decision.promoted else 1
 
@@ -289,6 +291,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from mlref.features.store import build_feature_store, training_frame
     from mlref.flywheel import feedback_use, labelled_feedback, merge_feedback
     from mlref.pipeline import burn_in
+    from mlref.progress import stage
     from mlref.promote import promote
     from mlref.train.pipeline import run_training
 
@@ -297,12 +300,16 @@ def _retrain(args: argparse.Namespace) -> int:
     feedback = labelled_feedback(queue)
     events = merge_feedback(_load_events(settings), feedback)
     print(f"{events.attrs['feedback_applied']} of {len(feedback)} reviewed labels merged")
-    store = build_feature_store(settings, events)
-    frame = training_frame(store, events)
-    run = run_training(settings, frame, **burn_in(frame))
+    with stage("Feast apply + materialize"):
+        store = build_feature_store(settings, events)
+    with stage("training rows (Feast historical)"):
+        frame = training_frame(store, events)
+    with stage("train + export + register"):
+        run = run_training(settings, frame, **burn_in(frame))
     print(run.describe())
     print(feedback_use(feedback, events, run.result.split, run.result.config.test_end).explain())
-    decision = promote(settings, frame)
+    with stage("champion vs challenger through the gates"):
+        decision = promote(settings, frame)
     print(decision.explain())
     return 0 if decision.promoted else 1
 

@@ -27,6 +27,8 @@ DEMO_TIMEOUT_S = 900
 # a line another library logged at WARNING or above: "HH:MM:SS WARNING name: ..." from our
 # format, "YYYY/MM/DD HH:MM:SS WARNING name: ..." from MLflow's own
 _WARNING_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\s+(?!mlref\b|mlgates\b)([\w.]+):")
+# what Python's warnings module prints: "path.py:123: SomeWarning: ..."
+_PYTHON_WARNING = re.compile(r"^\S+:\d+: \w*Warning: ", re.M)
 
 
 def _env() -> dict[str, str]:
@@ -73,6 +75,7 @@ def test_the_demo_prints_no_traceback_and_no_third_party_warning(demo) -> None:
     out = _output(done)
     assert "Traceback" not in out
     assert not [m.group(0) for m in _WARNING_LINE.finditer(out)]
+    assert not _PYTHON_WARNING.findall(out)
     # MLflow's pip-version warning, fixed at the source (the registry passes its environment)
     assert "Failed to resolve installed pip version" not in out
     # Feast's materialize prints a header and a bare "<view>:" line per view

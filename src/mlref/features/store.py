@@ -220,7 +220,7 @@ def open_feature_store(settings: Settings) -> FeatureStore:
 
     if not (settings.feature_repo / "feature_store.yaml").exists():
         raise FileNotFoundError(
-            f"no feature repo at {settings.feature_repo}: build it with "
+            f"no feature repo at {settings.feature_repo}; build it first: "
             "`uv run mlref generate && uv run mlref features` (or `uv run mlref demo`)"
         )
     return FeatureStore(repo_path=str(settings.feature_repo))

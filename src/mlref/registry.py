@@ -222,16 +222,31 @@ class Registry:
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n), "features")]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,), OUTPUT_NAME)]),
         )
+        import platform
         from importlib.metadata import version
 
         mlflow.onnx.save_model(
             onnx.load(str(export.onnx_path)),
             str(model_dir),
             signature=signature,
-            pip_requirements=[
-                f"onnx=={version('onnx')}",
-                f"onnxruntime=={version('onnxruntime')}",
-            ],
+            # the whole environment, not pip_requirements: from those MLflow builds a conda env
+            # that pins the running pip, and warns "Failed to resolve installed pip version" on
+            # every registration where pip is not installed (uv's environments)
+            conda_env={
+                "name": "mlref-model",
+                "channels": ["conda-forge"],
+                "dependencies": [
+                    f"python={platform.python_version()}",
+                    "pip",
+                    {
+                        "pip": [
+                            f"mlflow=={version('mlflow')}",
+                            f"onnx=={version('onnx')}",
+                            f"onnxruntime=={version('onnxruntime')}",
+                        ]
+                    },
+                ],
+            },
             onnx_execution_providers=["CPUExecutionProvider"],
             save_as_external_data=False,
         )

@@ -254,7 +254,8 @@ def promote(
             reg.set_champion(decision)
         else:
             reg.mark_refused(decision)
-    log.info("%s", decision.explain())
+    # one line: callers (the CLI, the demo) print the full verdict once, where they choose
+    log.info("%s", decision.explain().splitlines()[0])
     return decision
 
 

@@ -117,9 +117,10 @@ def test_the_demo_summary_states_the_registry_as_it_is(demo) -> None:
 def test_the_demo_says_its_drift_was_injected_where_it_prints_the_alerts(demo) -> None:
     _, done = demo
     out = done.stdout
-    note = out.index("the demo injected drift on purpose")
+    # the note belongs to the monitor's own block: after its alerts, before its report paths
     alerts = out.index("monitor: CRITICAL")
-    assert note < alerts
+    note = out.index("drift was injected on purpose (by the demo")
+    assert alerts < note < out.index("report JSON:", alerts)
     assert "CRITICAL alerts (expected: the drift injected on purpose)" in out
 
 

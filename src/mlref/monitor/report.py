@@ -251,7 +251,7 @@ class MonitorRun(_Verdict):
         if self.injected_drift:
             out.append(
                 f"drift was injected on purpose ({self.injected_drift}): the drift alerts "
-                "below are expected and show that monitoring catches it"
+                "are expected and show that monitoring catches it"
             )
         return out
 

@@ -157,7 +157,7 @@ def test_without_retry_to_the_next_replica_requests_fail(
     world, replicas = replica_set
     _kill_last(replicas)
     real = balancer_module.nginx_conf
-    retry = "proxy_next_upstream error timeout http_502 http_503;"
+    retry = "proxy_next_upstream error http_503 non_idempotent;"
 
     def no_retry(*args: Any, **kwargs: Any) -> str:
         text = real(*args, **kwargs)
@@ -169,6 +169,79 @@ def test_without_retry_to_the_next_replica_requests_fail(
     with NginxBalancer(replicas.urls, tmp_path / "nginx") as nginx:
         answered = send_to_each([nginx.url], bodies)
     assert answered[0] < len(bodies)
+
+
+class _Draining:
+    """A stand-in for a replica that is draining: every request answered 503 (as mlref does
+    during shutdown), counted so the test knows the balancer really sent some there."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.hits = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.hits += 1
+                body = b'{"detail": "draining"}'
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Draining:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["as-shipped", "without-non_idempotent"])
+def test_a_draining_replica_is_routed_around(
+    replica_set: Any,
+    nginx_available: None,
+    make_bodies: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    retry: bool,
+) -> None:
+    """A replica answering 503 (draining) next to a live one: the shipped configuration
+    retries the POST on the live replica; without ``non_idempotent`` nginx passes the 503s
+    on (it never retries a POST it has sent), which is why the line is there."""
+    import mlref.scale.balancer as balancer_module
+    from mlref.scale.balancer import NginxBalancer
+    from mlref.scale.replicas import send_to_each
+
+    world, replicas = replica_set
+    live = replicas.urls[0]
+    if not retry:
+        real = balancer_module.nginx_conf
+
+        def without(*args: Any, **kwargs: Any) -> str:
+            return real(*args, **kwargs).replace(" non_idempotent;", ";")
+
+        monkeypatch.setattr(balancer_module, "nginx_conf", without)
+    bodies = make_bodies(world.held_out.head(THROUGH_BALANCER))
+    with _Draining() as draining, NginxBalancer([draining.url, live], tmp_path / "n") as nginx:
+        answered = send_to_each([nginx.url], bodies)[0]
+    assert draining.hits > 0  # the balancer did send requests to the draining replica
+    if retry:
+        assert answered == len(bodies)
+    else:
+        assert answered < len(bodies)
 
 
 def test_the_shipped_sample_config_is_the_generated_one(

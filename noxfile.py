@@ -101,7 +101,7 @@ def perf(session: nox.Session) -> None:
 
 @nox.session
 def scale(session: nox.Session) -> None:
-    """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas, distributed Locust."""
+    """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas behind nginx, Locust."""
     session.run("bash", "scripts/scale_setup.sh", external=True)
     session.env["MLREF_SCALE"] = "1"
     session.run(

@@ -122,6 +122,15 @@ PROSE: dict[str, tuple[str, str]] = {
         "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
         "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
+    "pii_scan": (
+        "personal data past the privacy controls: in features, training sets, model "
+        "artefacts, logs",
+        "regex scan of text columns (vectorised) and of files/bytes: e-mail, card number "
+        "(Luhn-checked), IBAN (mod-97), IPv4, phone; integer columns of 13-19 digits "
+        "Luhn-checked; columns named in `pii_columns`; frames over `max_rows` on a seeded "
+        "sample (said in the result). Measured: values found, masked in the report; fails "
+        "above 0",
+    ),
 }
 
 

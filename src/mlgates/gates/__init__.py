@@ -28,6 +28,7 @@ latency_budget      monitor-6               computing performance has not regres
 cost_budget         monitor-6               computing performance (cost) within budget
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
+pii_scan            data-5                  no personal data past the privacy controls
 ==================  ======================  ==============================================
 """
 
@@ -46,6 +47,7 @@ from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.parity import feature_parity, model_parity
+from mlgates.gates.policy import pii_scan
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
 
@@ -64,6 +66,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "cost_budget": cost_budget,
     "schema_gate": schema_gate,
     "freshness": freshness,
+    "pii_scan": pii_scan,
 }
 
 __all__ = [
@@ -80,6 +83,7 @@ __all__ = [
     "latency_budget",
     "model_parity",
     "no_worse",
+    "pii_scan",
     "point_in_time",
     "prediction_drift",
     "psi_drift",

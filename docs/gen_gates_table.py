@@ -131,6 +131,20 @@ PROSE: dict[str, tuple[str, str]] = {
         "sample (said in the result). Measured: values found, masked in the report; fails "
         "above 0",
     ),
+    "feature_policy": (
+        "model inputs nobody declared or owns, and forbidden inputs (protected attributes, "
+        "raw identifiers), also when re-encoded under another name",
+        "each input against its declaration (`required` fields non-blank) and `forbidden` "
+        "(by name, or as a word of its declared source). Measured: inputs in violation; "
+        "fails above 0",
+    ),
+    "spec_in_version_control": (
+        "a model trained from an uncommitted or since-changed specification (config, "
+        "training code, feature definitions)",
+        "the training record (commit, uncommitted spec files, spec hash) against the "
+        "repository: the commit exists and its spec files hash to the recorded hash. "
+        "Measured: failed checks; fails above 0; inconclusive without a repository",
+    ),
 }
 
 

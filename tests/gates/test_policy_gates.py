@@ -1,4 +1,5 @@
-"""Policy gates on the reference system: no personal data past the privacy step.
+"""Policy gates on the reference system: no personal data past the privacy step, and model
+inputs that are declared, owned and allowed.
 
 The raw history carries each user's card number, e-mail and purchase IP
 (``generate_transactions(pii=True)``); ``mlref.data.privacy`` drops them before validation.
@@ -6,11 +7,17 @@ The raw history carries each user's card number, e-mail and purchase IP
 training set, the model artefacts (ONNX, native model, model card) and the prediction log
 the server wrote while ``served_log`` replayed live traffic. tests/mutations/test_policy_gates.py
 shows an e-mail leaked into the prediction log failing it.
+
+``feature_policy`` holds the registered model's inputs (its ONNX metadata) to the
+declarations of the applied Feast registry (the feature service's fields and its
+``<field>.owner`` / ``<field>.source`` tags, from ``mlref.features.definitions``) and to the forbidden list
+of ``[tool.mlgates.feature_policy]``. tests/mutations/test_policy_gates.py shows a model
+trained on ``user_id`` and an input declared without an owner failing it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -69,3 +76,44 @@ def test_no_personal_data_past_the_privacy_step(
     assert pii_scan({"raw": reference_system.raw.head(1000)}).verdict == "fail"
     assert len(served_log.log) > 0
     mlgates.run(pii_scan, pii_sources(reference_system))
+
+
+def service_declarations(service: Any) -> dict[str, dict[str, str]]:
+    """Each field a Feast ``FeatureService`` serves, with the service's ``<field>.<key>``
+    tags as its metadata (owner, source, ...; mlref.features.definitions.model_feature_tags)."""
+    meta: dict[str, dict[str, str]] = {
+        field.name: {}
+        for projection in service.feature_view_projections
+        for field in projection.features
+    }
+    for key, value in service.tags.items():
+        name, _, attribute = key.rpartition(".")
+        if name in meta:
+            meta[name][attribute] = value
+    return meta
+
+
+def model_inputs(onnx_model: Path | bytes) -> list[str]:
+    """The input names an exported model was built with (its ``feature_names`` metadata)."""
+    from mlref.export import OnnxScorer
+
+    names = OnnxScorer(onnx_model).feature_names
+    assert names, "the ONNX model carries no feature_names metadata"
+    return names
+
+
+@pytest.mark.mlgate("feature_policy")
+def test_model_inputs_are_declared_owned_and_allowed(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """Every input of the trained model is a field of the registered feature service with
+    an owner and a source, and none is a forbidden attribute or derived from one."""
+    from mlgates.gates import feature_policy
+    from mlref.features.definitions import FEATURE_SERVICE
+
+    service = reference_system.store.get_feature_service(FEATURE_SERVICE)
+    mlgates.run(
+        feature_policy,
+        model_inputs(reference_system.run.export.onnx_path),
+        service_declarations(service),
+    )

@@ -55,6 +55,8 @@ def test_every_gate_returns_a_complete_result() -> None:
         "schema_gate": lambda f: f(frame, _schema()),
         "freshness": lambda f: f(frame["t"], 300.0, 10.0),
         "pii_scan": lambda f: f(frame),
+        "feature_policy": lambda f: f(["x"], {"x": {"owner": "o", "source": "s"}}),
+        "spec_in_version_control": lambda f: f({"commit": "c", "spec_hash": "h"}, None),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

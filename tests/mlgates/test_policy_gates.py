@@ -1,5 +1,10 @@
-"""pii_scan on data whose personal content is known: what it flags, what it must not flag
-(ids that fail Luhn or mod-97, loopback addresses, timestamps), masking, sampling, errors."""
+"""Policy gates on data whose truth is known.
+
+pii_scan: what it flags, what it must not flag (ids that fail Luhn or mod-97, loopback
+addresses, timestamps), masking, sampling, errors. feature_policy: each kind of violation
+(undeclared, unowned, unsourced, forbidden, derived from a forbidden column) named.
+spec_in_version_control: each provenance defect fails; no repository is inconclusive.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgates import GateInputError, pii_scan
+from mlgates import GateInputError, feature_policy, pii_scan, spec_in_version_control
 from mlgates.gates.policy import iban_valid, luhn_valid, mask
 
 # published test numbers: Visa/Mastercard test cards, the ISO 13616 example IBANs
@@ -169,3 +174,121 @@ def test_masks_keep_only_what_finds_the_value() -> None:
     assert mask("4111 1111 1111 1111", "card_number") == "************1111"
     assert mask("203.0.113.195", "ip_address") == "203.x.xxx.xxx"
     assert mask("GB82 WEST 1234 5698 7654 32", "iban") == "GB****************5432"
+
+
+# ------------------------------------------------------------------------ feature_policy
+
+DECLARED = {
+    "velocity_24h": {"owner": "fraud-ml", "source": "user_velocity_24h.txn_count_24h"},
+    "log_amount": {"owner": "fraud-ml", "source": "txn_request.amount"},
+    "hour_of_day": {"owner": "fraud-ml", "source": "txn_request.request_ts"},
+}
+
+
+def test_declared_owned_allowed_inputs_pass() -> None:
+    result = feature_policy(list(DECLARED), DECLARED, forbidden=["user_id", "age_band"])
+    assert result.verdict == "pass", result.explain()
+    assert result.measured == 0
+    assert result.rubric == ("data-4",)
+    assert "0 of 3 features" in result.explain()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "declarations", "problem"),
+    [
+        ([*DECLARED, "merchant_score"], DECLARED, "merchant_score: not declared"),
+        (
+            list(DECLARED),
+            {**DECLARED, "log_amount": {"owner": " ", "source": "txn_request.amount"}},
+            "log_amount: no owner",
+        ),
+        (
+            list(DECLARED),
+            {**DECLARED, "log_amount": {"owner": "fraud-ml"}},
+            "log_amount: no source",
+        ),
+        (
+            [*DECLARED, "User_Id"],
+            {**DECLARED, "User_Id": {"owner": "x", "source": "raw.user_id"}},
+            "User_Id: forbidden input",
+        ),
+        (
+            [*DECLARED, "age_code"],
+            {**DECLARED, "age_code": {"owner": "x", "source": "customers.age_band (ordinal)"}},
+            "age_code: derived from forbidden age_band",
+        ),
+    ],
+)
+def test_each_violation_fails_naming_the_input(
+    inputs: list[str], declarations: dict, problem: str
+) -> None:
+    result = feature_policy(inputs, declarations, forbidden=["user_id", "age_band"])
+    assert result.verdict == "fail"
+    assert result.measured == 1
+    assert problem in result.message
+
+
+def test_required_fields_are_configurable_and_all_problems_are_listed() -> None:
+    result = feature_policy(
+        ["a", "b"], {"a": {"owner": "o"}}, forbidden=["b"], required=["owner", "reviewed_by"]
+    )
+    assert result.verdict == "fail"
+    assert result.measured == 2
+    assert "a: no reviewed_by" in result.message
+    assert "b: not declared, forbidden input" in result.message
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("amount", DECLARED), "inputs"),
+        (([], DECLARED), "inputs"),
+        ((["a"], ["a"]), "declarations"),
+        ((["a"], {"a": "owner=x"}), r"declarations\['a'\]"),
+    ],
+)
+def test_feature_policy_bad_input_names_the_argument(args: tuple, named: str) -> None:
+    with pytest.raises(GateInputError, match=named):
+        feature_policy(*args)
+
+
+# ---------------------------------------------------------------- spec_in_version_control
+
+CLEAN = {"commit": "a" * 40, "dirty_files": [], "spec_hash": "f" * 64}
+
+
+def test_clean_committed_spec_passes() -> None:
+    result = spec_in_version_control(CLEAN, {"a" * 40: "f" * 64}.get)
+    assert result.verdict == "pass", result.explain()
+    assert result.rubric == ("model-1",)
+
+
+@pytest.mark.parametrize(
+    ("record", "repository", "problem"),
+    [
+        ({**CLEAN, "dirty_files": ["src/train/config.py"]}, None, "dirty at training"),
+        (CLEAN, {"a" * 40: "e" * 64}.get, "differs from the one trained"),
+        (CLEAN, {}.get, "is not in the repository"),
+        ({**CLEAN, "commit": ""}, None, "recorded no commit"),
+        ({**CLEAN, "spec_hash": None}, {"a" * 40: "f" * 64}.get, "no specification hash"),
+    ],
+)
+def test_each_provenance_defect_fails(record: dict, repository: object, problem: str) -> None:
+    result = spec_in_version_control(record, repository)  # type: ignore[arg-type]
+    assert result.verdict == "fail"
+    assert problem in result.message
+
+
+def test_without_a_repository_a_clean_record_is_inconclusive_not_pass() -> None:
+    result = spec_in_version_control(CLEAN, None)
+    assert result.verdict == "inconclusive"
+    assert "fetch-depth" in result.explain()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [((["a"], None), "record"), ((CLEAN, "abc"), "committed_hash")],
+)
+def test_spec_in_version_control_bad_input_names_the_argument(args: tuple, named: str) -> None:
+    with pytest.raises(GateInputError, match=named):
+        spec_in_version_control(*args)

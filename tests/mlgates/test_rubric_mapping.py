@@ -44,6 +44,8 @@ REVIEWED: dict[str, set[str]] = {
     "schema_gate": {"data-1", "monitor-2"},
     "freshness": set(),
     "pii_scan": {"data-5"},
+    "feature_policy": {"data-4"},
+    "spec_in_version_control": {"model-1"},
 }
 
 

@@ -6,6 +6,12 @@
   select it, the scan of the whole database finds it) fails, naming the log database and the
   e-mail pattern with a masked example; the session's own log, and every other source of the
   gate test, pass.
+- ``feature_policy``: a model retrained with ``user_id`` as an input (declared in the
+  definitions with an owner and a source, so only the forbidden list can stop it) and with
+  a new input ``merchant_risk`` added to ``MODEL_FEATURES`` without its owner/source entry;
+  the definitions go through ``feast_objects`` (the repo's own path to the registry) and
+  the model through ONNX export. Fails naming both inputs and their problems; the
+  reference model against the reference registry passes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ import sqlite3
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
 
 if TYPE_CHECKING:
     from conftest import ServedLog
@@ -68,3 +77,42 @@ def test_pii_scan_fails_on_an_email_leaked_into_the_prediction_log(
     text = result.explain()
     assert "prediction_log_db: email x" in text
     assert not any(e in text for e in emails)  # masked, never the address
+
+
+def test_feature_policy_fails_on_a_forbidden_input_and_an_unowned_one(
+    reference_system: ReferenceSystem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlgates.config import read_pyproject
+    from mlgates.gates import feature_policy
+    from mlref.data.columns import USER_ID
+    from mlref.export import to_onnx
+    from mlref.features import definitions as d
+    from mlref.features.feature_repo.fraud_repo import feast_objects
+    from mlref.train import train
+
+    suite = gate_suite()
+    # the suite's own policy (forbidden list, required fields), as the gate test runs it
+    policy = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["feature_policy"]
+    clean = feature_policy(
+        suite.model_inputs(reference_system.run.export.onnx_path),
+        suite.service_declarations(reference_system.store.get_feature_service(d.FEATURE_SERVICE)),
+        **policy,
+    )
+    assert clean.verdict == "pass", clean.explain()
+
+    # the defects, made where a developer would make them: the definitions
+    monkeypatch.setattr(d, "MODEL_FEATURES", [*d.MODEL_FEATURES, USER_ID, "merchant_risk"])
+    monkeypatch.setitem(d.MODEL_FEATURE_SOURCES, USER_ID, f"{d.REQUEST_SOURCE}.{USER_ID}")
+    declarations = suite.service_declarations(feast_objects(str(tmp_path / "rows.parquet")).service)
+    frame = reference_system.frame.copy()
+    frame["merchant_risk"] = np.random.default_rng(0).random(len(frame))
+    config = reference_system.run.result.config
+    config = config.with_(feature_names=(*config.feature_names, USER_ID, "merchant_risk"))
+    model = train(config, frame, check_data_version=False).model
+    onnx_bytes = to_onnx(model, config.feature_names).SerializeToString()
+
+    result = feature_policy(suite.model_inputs(onnx_bytes), declarations, **policy)
+    assert result.verdict == "fail", result.explain()
+    assert result.measured == 2
+    assert "user_id: forbidden input" in result.message
+    assert "merchant_risk: no owner / source" in result.message

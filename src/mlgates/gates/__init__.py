@@ -29,6 +29,10 @@ cost_budget         monitor-6               computing performance (cost) within 
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
 pii_scan            data-5                  no personal data past the privacy controls
+feature_policy      data-4                  inputs meet meta-level requirements (declared,
+                                            owned, sourced, not forbidden)
+spec_in_version_control model-1             model spec checked in: trained from a clean,
+                                            existing commit whose spec hashes the same
 ==================  ======================  ==============================================
 """
 
@@ -47,7 +51,7 @@ from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.parity import feature_parity, model_parity
-from mlgates.gates.policy import pii_scan
+from mlgates.gates.policy import feature_policy, pii_scan, spec_in_version_control
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
 
@@ -67,6 +71,8 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "schema_gate": schema_gate,
     "freshness": freshness,
     "pii_scan": pii_scan,
+    "feature_policy": feature_policy,
+    "spec_in_version_control": spec_in_version_control,
 }
 
 __all__ = [
@@ -78,6 +84,7 @@ __all__ = [
     "cost_per_request",
     "entity_overlap",
     "feature_parity",
+    "feature_policy",
     "freshness",
     "ks_drift",
     "latency_budget",
@@ -88,6 +95,7 @@ __all__ = [
     "prediction_drift",
     "psi_drift",
     "schema_gate",
+    "spec_in_version_control",
     "target_leak",
     "time_split",
     "training_sweep_cost",

@@ -1,14 +1,15 @@
-"""Policy gates: no personal data where it must not be (``pii_scan``) and model inputs that
-are declared, owned and allowed (``feature_policy``).
+"""Policy gates: no personal data where it must not be (``pii_scan``), model inputs that
+are declared, owned and allowed (``feature_policy``), and a model whose specification is
+the one committed (``spec_in_version_control``).
 
-Both take plain data (frames, bytes, mappings), not a feature store or a registry, so any
-project can feed them.
+They take plain data (frames, bytes, mappings, a callable), not a feature store, a registry
+or a git library, so any project can feed them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,4 +320,222 @@ def _read_blob(source: str, obj: bytes | bytearray | str | Path) -> bytes:
         return fh.read(MAX_BYTES)
 
 
-__all__ = ["PATTERNS", "iban_valid", "luhn_valid", "mask", "pii_scan"]
+# ------------------------------------------------------------------------ feature_policy
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9_]+", text)}
+
+
+def feature_policy(
+    inputs: Iterable[str],
+    declarations: Mapping[str, Mapping[str, Any]],
+    *,
+    forbidden: Iterable[str] = (),
+    required: Iterable[str] = ("owner", "source"),
+) -> GateResult:
+    """Every model input is declared, owned and allowed.
+
+    ``inputs`` are the names the model consumes (e.g. its ONNX input metadata);
+    ``declarations`` maps each declared feature to its metadata (e.g. the tags of the
+    feature store's fields: ``{"owner": "fraud-ml", "source": "txn_request.amount"}``).
+    An input fails when it is not declared, when a ``required`` field of its declaration is
+    missing or blank, when its name is in ``forbidden`` (protected attributes, raw
+    identifiers; case-insensitive), or when its declared ``source`` names a forbidden
+    column as a word (a protected attribute re-encoded under another name). Measured:
+    inputs in violation (0 to pass); details list each input's problems.
+    """
+    if isinstance(inputs, str):
+        raise GateInputError("inputs must be a list of feature names, not one string")
+    try:
+        names = [str(n) for n in inputs]
+    except TypeError as exc:
+        raise GateInputError(f"inputs must be a list of feature names: {exc}") from exc
+    if not names:
+        raise GateInputError("inputs is empty: pass the names the model consumes")
+    if not isinstance(declarations, Mapping):
+        raise GateInputError(
+            "declarations must be a mapping feature name -> metadata mapping, got "
+            f"{type(declarations).__name__}"
+        )
+    bad_meta = [k for k, v in declarations.items() if not isinstance(v, Mapping)]
+    if bad_meta:
+        raise GateInputError(
+            f"declarations[{bad_meta[0]!r}] must be a mapping of metadata (owner, source, ...), "
+            f"got {type(declarations[bad_meta[0]]).__name__}"
+        )
+    banned = {f.lower() for f in as_list(forbidden)}
+    fields = as_list(required)
+
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        problems: list[str] = []
+        meta = declarations.get(name)
+        if meta is None:
+            problems.append("not declared")
+        else:
+            missing = [f for f in fields if not str(meta.get(f) or "").strip()]
+            if missing:
+                problems.append(f"no {' / '.join(missing)}")
+        if name.lower() in banned:
+            problems.append("forbidden input")
+        elif meta is not None:
+            hit = sorted(_words(str(meta.get("source") or "")) & banned)
+            if hit:
+                problems.append(f"derived from forbidden {', '.join(hit)}")
+        rows.append({"input": name, "problems": problems, "declared": meta is not None})
+    failing = [r for r in rows if r["problems"]]
+    details = {
+        "total": len(names),
+        "inputs": rows,
+        "forbidden": sorted(banned),
+        "required": fields,
+    }
+    if not failing:
+        return GateResult(
+            name="feature_policy",
+            verdict="pass",
+            measured=0.0,
+            threshold=0.0,
+            direction="max",
+            unit=" features",
+            message=(
+                f"all {len(names)} model inputs are declared with {', '.join(fields) or 'a'} "
+                f"declaration and none of {len(banned)} forbidden name(s) is used"
+            ),
+            details=details,
+            rubric=("data-4",),
+        )
+    listed = "; ".join(f"{r['input']}: {', '.join(r['problems'])}" for r in failing)
+    return GateResult(
+        name="feature_policy",
+        verdict="fail",
+        measured=float(len(failing)),
+        threshold=0.0,
+        direction="max",
+        unit=" features",
+        message=f"{len(failing)} of {len(names)} model input(s) break the feature policy: {listed}",
+        hint=(
+            "declare each input in the feature definitions with its owner and source; remove "
+            "forbidden inputs (and features derived from them) from the model, or take the "
+            "name off the forbidden list only after a review says it may be used"
+        ),
+        details=details,
+        rubric=("data-4",),
+    )
+
+
+# ---------------------------------------------------------------- spec_in_version_control
+
+
+def spec_in_version_control(
+    record: Mapping[str, Any],
+    committed_hash: Callable[[str], str | None] | None,
+) -> GateResult:
+    """The model was trained from a specification that is committed, unchanged.
+
+    ``record`` is what training recorded (e.g. the model's tracking-run tags): ``commit``
+    (the checked-out commit), ``dirty_files`` (specification files that differed from it),
+    and ``spec_hash`` (a hash of the specification files as trained). ``committed_hash``
+    maps a commit to the same hash of the files as that commit holds them (None when the
+    commit is not in the repository); pass None when no repository is at hand.
+
+    Fails when training recorded no commit or hash, when the tree was dirty, when the
+    commit is not in the repository (unpushed, rebased away), or when the committed files
+    hash differently from the trained ones. Inconclusive without a repository (with what
+    would settle it). Measured: failed checks (0 to pass).
+    """
+    if not isinstance(record, Mapping):
+        raise GateInputError(
+            f"record must be a mapping (commit, dirty_files, spec_hash), got {type(record).__name__}"
+        )
+    if committed_hash is not None and not callable(committed_hash):
+        raise GateInputError(
+            "committed_hash must be a callable commit -> hash (or None without a repository), "
+            f"got {type(committed_hash).__name__}"
+        )
+    commit = str(record.get("commit") or "").strip()
+    recorded = str(record.get("spec_hash") or "").strip()
+    dirty_raw = record.get("dirty_files") or ()
+    dirty = [dirty_raw] if isinstance(dirty_raw, str) else [str(f) for f in dirty_raw]
+    problems: list[str] = []
+    if not commit:
+        problems.append("training recorded no commit (trained outside a git checkout?)")
+    if not recorded:
+        problems.append("training recorded no specification hash")
+    if dirty:
+        problems.append(f"the tree was dirty at training: uncommitted {', '.join(dirty)}")
+    details: dict[str, Any] = {
+        "commit": commit,
+        "dirty_files": dirty,
+        "recorded_hash": recorded,
+        "committed_hash": None,
+    }
+    if commit and committed_hash is None and not problems:
+        return GateResult(
+            name="spec_in_version_control",
+            verdict="inconclusive",
+            measured=None,
+            threshold=0.0,
+            message=(
+                f"the model records commit {commit[:12]} but no repository was given to check "
+                "it against"
+            ),
+            hint=(
+                "run from a git clone that holds the commit (a shallow CI checkout needs "
+                "fetch-depth: 0 or `git fetch --unshallow`)"
+            ),
+            details=details,
+            rubric=("model-1",),
+        )
+    if commit and committed_hash is not None:
+        committed = committed_hash(commit)
+        details["committed_hash"] = committed
+        if committed is None:
+            problems.append(f"commit {commit[:12]} is not in the repository")
+        elif recorded and committed != recorded:
+            problems.append(
+                f"the specification committed at {commit[:12]} differs from the one trained "
+                f"(hash {committed[:12]} vs recorded {recorded[:12]})"
+            )
+    if not problems:
+        return GateResult(
+            name="spec_in_version_control",
+            verdict="pass",
+            measured=0.0,
+            threshold=0.0,
+            direction="max",
+            unit=" problems",
+            message=(
+                f"trained from commit {commit[:12]} with a clean tree; the committed "
+                f"specification hashes to the recorded {recorded[:12]}"
+            ),
+            details=details,
+            rubric=("model-1",),
+        )
+    return GateResult(
+        name="spec_in_version_control",
+        verdict="fail",
+        measured=float(len(problems)),
+        threshold=0.0,
+        direction="max",
+        unit=" problems",
+        message="the model's specification is not the committed one: " + "; ".join(problems),
+        hint=(
+            "commit the specification (config, training code, feature definitions), then "
+            "retrain from the clean commit and register that model"
+        ),
+        details=details,
+        rubric=("model-1",),
+    )
+
+
+__all__ = [
+    "PATTERNS",
+    "feature_policy",
+    "iban_valid",
+    "luhn_valid",
+    "mask",
+    "pii_scan",
+    "spec_in_version_control",
+]

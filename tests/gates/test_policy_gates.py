@@ -13,6 +13,12 @@ declarations of the applied Feast registry (the feature service's fields and its
 ``<field>.owner`` / ``<field>.source`` tags, from ``mlref.features.definitions``) and to the forbidden list
 of ``[tool.mlgates.feature_policy]``. tests/mutations/test_policy_gates.py shows a model
 trained on ``user_id`` and an input declared without an owner failing it.
+
+``spec_in_version_control`` reads what training recorded for the registry's champion
+(MLflow run tags: commit, uncommitted spec files, spec hash; ``mlref.train.provenance``) and
+checks it against the git checkout the suite runs from. A run with uncommitted changes to
+the spec files (train config and code, feature definitions) fails here by design: commit,
+then rerun. tests/mutations/test_policy_gates.py trains a model from an uncommitted config.
 """
 
 from __future__ import annotations
@@ -117,3 +123,45 @@ def test_model_inputs_are_declared_owned_and_allowed(
         model_inputs(reference_system.run.export.onnx_path),
         service_declarations(service),
     )
+
+
+def registered_provenance(settings: Any, alias: str = "champion") -> tuple[dict[str, Any], Any]:
+    """What training recorded for the model under ``alias`` (from its MLflow run's tags), as
+    the gate's ``record``, and the spec files it hashed."""
+    from mlref.registry import Registry
+    from mlref.train.provenance import Provenance
+
+    registry = Registry(settings)
+    version = registry.version_of(alias)
+    assert version is not None, f"no model under alias {alias!r}"
+    run_id = registry.client.get_model_version(registry.name, version).run_id
+    assert run_id is not None
+    provenance = Provenance.from_tags(registry.client.get_run(run_id).data.tags)
+    record = {
+        "commit": provenance.commit,
+        "dirty_files": list(provenance.dirty_files),
+        "spec_hash": provenance.spec_sha256,
+    }
+    return record, provenance.spec_files
+
+
+def repository_check(root: Path | None, files: Any) -> Any:
+    """The gate's ``committed_hash`` for the checkout at ``root`` (None without one)."""
+    from mlref.train.provenance import committed_spec_hash
+
+    if root is None:
+        return None
+    return lambda commit: committed_spec_hash(root, commit, files)
+
+
+@pytest.mark.mlgate("spec_in_version_control")
+def test_champion_was_trained_from_the_committed_spec(
+    mlgates: Gates, reference_system: ReferenceSystem
+) -> None:
+    """The champion's recorded commit exists here, the spec files were clean when it was
+    trained, and the commit's spec files hash to what it was trained from."""
+    from mlgates.gates import spec_in_version_control
+    from mlref.train.provenance import repository_root
+
+    record, files = registered_provenance(reference_system.settings)
+    mlgates.run(spec_in_version_control, record, repository_check(repository_root(), files))

@@ -12,6 +12,10 @@
   the definitions go through ``feast_objects`` (the repo's own path to the registry) and
   the model through ONNX export. Fails naming both inputs and their problems; the
   reference model against the reference registry passes.
+- ``spec_in_version_control``: a model trained (``run_training``, private workdir and
+  MLflow) from a git repository holding mlref's spec files whose train config has an
+  uncommitted change; its registered run's record fails (dirty tree, committed spec
+  differs). The same repository's record before the change passes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from conftest import ServedLog
 
     from mlref.pipeline import ReferenceSystem
+    from mlref.settings import Settings
 
 
 def gate_suite() -> ModuleType:
@@ -116,3 +121,51 @@ def test_feature_policy_fails_on_a_forbidden_input_and_an_unowned_one(
     assert result.measured == 2
     assert "user_id: forbidden input" in result.message
     assert "merchant_risk: no owner / source" in result.message
+
+
+def test_spec_in_version_control_fails_on_a_model_trained_from_an_uncommitted_config(
+    ref_settings: Settings, reference_system: ReferenceSystem, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from mlgates.gates import spec_in_version_control
+    from mlref.pipeline import burn_in
+    from mlref.train.pipeline import run_training
+    from mlref.train.provenance import SPEC_FILES, record_provenance
+
+    suite = gate_suite()
+    source = Path(__file__).resolve().parents[2]
+    repo = tmp_path / "repo"
+    for path in SPEC_FILES:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes((source / path).read_bytes())
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "spec")
+    clean = record_provenance(repo)
+    check = suite.repository_check(repo, SPEC_FILES)
+    twin = spec_in_version_control(
+        {"commit": clean.commit, "dirty_files": [], "spec_hash": clean.spec_sha256}, check
+    )
+    assert twin.verdict == "pass", twin.explain()
+
+    config = repo / "src/mlref/train/config.py"
+    config.write_text(config.read_text() + "\n# learning_rate 0.3 tried by hand\n")
+    settings = ref_settings.with_(workdir=tmp_path / "mlref")
+    assert settings.registry_uri != ref_settings.registry_uri  # never the session's registry
+    settings.ensure_dirs()
+    frame = reference_system.frame
+    run_training(settings, frame, spec_repo=repo, **burn_in(frame))
+    record, files = suite.registered_provenance(settings, alias="challenger")
+    result = spec_in_version_control(record, suite.repository_check(repo, files))
+    assert result.verdict == "fail", result.explain()
+    assert "dirty at training: uncommitted src/mlref/train/config.py" in result.message
+    assert "differs from the one trained" in result.message

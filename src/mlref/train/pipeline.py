@@ -50,13 +50,16 @@ def run_training(
     *,
     config: TrainConfig | None = None,
     register: bool = True,
+    spec_repo: Path | None = None,
     **from_dates: Any,
 ) -> TrainingRun:
     """Train on ``frame`` (``training_frame`` output), export to ONNX with parity, write the
     result JSON, and register the model as ``challenger``.
 
     ``config`` defaults to ``TrainConfig.from_dates(frame, experiment_name=model name,
-    **from_dates)``.
+    **from_dates)``. The specification's provenance (``mlref.train.provenance``: commit,
+    uncommitted spec files, spec hash) is read from ``spec_repo`` (default: the git checkout
+    mlref runs from) and written as MLflow run tags of the registered version.
     """
     from mlref.export import export_trained
 
@@ -68,7 +71,7 @@ def run_training(
             f"pass either config or from_dates options, not both: {sorted(from_dates)}"
         )
     # the specification as it is on disk now, before training reads it (model-1)
-    provenance = record_provenance()
+    provenance = record_provenance(spec_repo)
     if provenance.dirty:
         log.warning(
             "training from uncommitted specification files %s: the model will not match a "

@@ -145,6 +145,21 @@ PROSE: dict[str, tuple[str, str]] = {
         "repository: the commit exists and its spec files hash to the recorded hash. "
         "Measured: failed checks; fails above 0; inconclusive without a repository",
     ),
+    "code_coverage": (
+        "feature code (`code=\"features\"`, data-7) or model specification/training code "
+        "(`code=\"model\"`, infra-2) that no test runs",
+        "coverage.py's line and branch coverage of the named modules (its JSON report) "
+        "from a data file or a live `Coverage`; fails below `min_line` or `min_branch`, "
+        "naming uncovered lines and partial branches; inconclusive without data or "
+        "without branch data. Measured: line coverage",
+    ),
+    "feature_cost": (
+        "features whose serving cost (online compute per request, storage per entity) is "
+        "over budget or out of proportion to their importance",
+        "per feature: compute and storage against `max_compute_ms` / `max_storage_bytes`, "
+        "and cost share (the larger of compute and storage shares) over importance share "
+        "against `max_cost_ratio`. Measured: the largest ratio; fails above it",
+    ),
 }
 
 

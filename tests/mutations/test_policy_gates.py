@@ -16,6 +16,9 @@
   MLflow) from a git repository holding mlref's spec files whose train config has an
   uncommitted change; its registered run's record fails (dirty tree, committed spec
   differs). The same repository's record before the change passes.
+- ``code_coverage``: the feature code measured with its transform tests missing
+  (``test_transforms.py`` never written): fails naming ``mlref.features.transforms`` and
+  its uncovered lines; the gate test's full set of feature tests passes.
 """
 
 from __future__ import annotations
@@ -169,3 +172,19 @@ def test_spec_in_version_control_fails_on_a_model_trained_from_an_uncommitted_co
     assert result.verdict == "fail", result.explain()
     assert "dirty at training: uncommitted src/mlref/train/config.py" in result.message
     assert "differs from the one trained" in result.message
+
+
+def test_code_coverage_fails_when_feature_code_lacks_its_tests(tmp_path: Path) -> None:
+    from mlgates.config import read_pyproject
+    from mlgates.gates import code_coverage
+
+    suite = gate_suite()
+    thresholds = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["code_coverage"]
+    without = tuple(t for t in suite.FEATURE_TESTS if not t.endswith("test_transforms.py"))
+    assert len(without) == len(suite.FEATURE_TESTS) - 1
+    data = suite.measure_coverage(without, suite.FEATURE_CODE, tmp_path / ".coverage")
+    result = code_coverage(data, suite.FEATURE_CODE, code="features", **thresholds)
+    assert result.verdict == "fail", result.explain()
+    assert "mlref.features.transforms: lines" in result.message
+    transforms = next(m for m in result.details["modules"] if m["module"].endswith("transforms"))
+    assert transforms["covered"] < transforms["statements"]  # its own tests ran the rest

@@ -146,8 +146,8 @@ PROSE: dict[str, tuple[str, str]] = {
         "Measured: failed checks; fails above 0; inconclusive without a repository",
     ),
     "code_coverage": (
-        "feature code (`code=\"features\"`, data-7) or model specification/training code "
-        "(`code=\"model\"`, infra-2) that no test runs",
+        'feature code (`code="features"`, data-7) or model specification/training code '
+        '(`code="model"`, infra-2) that no test runs',
         "coverage.py's line and branch coverage of the named modules (its JSON report) "
         "from a data file or a live `Coverage`; fails below `min_line` or `min_branch`, "
         "naming uncovered lines and partial branches; inconclusive without data or "

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         cost_budget,
         cost_per_request,
         entity_overlap,
-        feature_cost,
         feature_parity,
         feature_policy,
         freshness,
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
         time_split,
         training_sweep_cost,
     )
+    from mlgates.gates.feature_cost import feature_cost
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (

@@ -69,7 +69,7 @@ def feature_cost(
     ):
         if _number(value, key) <= 0:
             raise GateInputError(f"{key} must be > 0, got {value!r}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cost in costs.items():
         if not isinstance(cost, Mapping) or COMPUTE not in cost or STORAGE not in cost:
             raise GateInputError(

@@ -158,7 +158,8 @@ PROSE: dict[str, tuple[str, str]] = {
         "over budget or out of proportion to their importance",
         "per feature: compute and storage against `max_compute_ms` / `max_storage_bytes`, "
         "and cost share (the larger of compute and storage shares) over importance share "
-        "against `max_cost_ratio`. Measured: the largest ratio; fails above it",
+        "against `max_cost_ratio` (a breach by a feature under both `min_material_*` "
+        "floors warns). Measured: the largest ratio",
     ),
 }
 

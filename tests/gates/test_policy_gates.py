@@ -25,6 +25,15 @@ then rerun. tests/mutations/test_policy_gates.py trains a model from an uncommit
 under ``coverage run --branch`` in a subprocess (so this session's own tracing, xdist
 workers or pytest-cov, is never disturbed). tests/mutations/test_policy_gates.py shows the
 feature code with its transform tests missing failing it.
+
+``feature_cost`` (data-3): each model input's serving cost, measured here on the reference
+store: per feature view, the online read of mlref's serving reader
+(``mlref.features.store._OnlineReader``, limited to that view) for a batch of users, least
+of repeats, per request; the request-time transforms (``request_feature_arrays``, one call
+computes every input) likewise; storage per entity from the SQLite online store's rows of
+the view. A view's cost is split among the inputs whose declared source reads it, the
+transforms' among all inputs. Importance: the champion's permutation importance (ROC AUC
+drop) on the held-out test window. The mutation reads one view one user at a time.
 """
 
 from __future__ import annotations
@@ -213,3 +222,130 @@ def test_feature_code_is_tested(mlgates: Gates, tmp_path: Path) -> None:
 
     data = measure_coverage(FEATURE_TESTS, FEATURE_CODE, tmp_path / ".coverage")
     mlgates.run(code_coverage, data, FEATURE_CODE, code="features")
+
+
+COST_BATCH = 32  # users per timed online read (serving batches are of this order)
+COST_REPEATS = 15  # least of these: contention on a shared machine only adds time
+
+
+def _least_ms(fn: Any, repeats: int = COST_REPEATS) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best * 1000.0
+
+
+def view_storage_bytes(system: ReferenceSystem, view: str) -> float:
+    """Bytes per entity the view's rows take in the SQLite online store (key, field name,
+    value and two timestamps per stored field)."""
+    import sqlite3
+
+    from mlref.features.definitions import PROJECT
+
+    path = system.settings.feature_repo / "data" / "online_store.db"
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        total, entities = con.execute(
+            "SELECT SUM(LENGTH(entity_key) + LENGTH(feature_name) + LENGTH(value) + 16), "
+            f"COUNT(DISTINCT entity_key) FROM {PROJECT}_{view}"
+        ).fetchone()
+    finally:
+        con.close()
+    return float(total) / float(entities)
+
+
+def feature_costs(system: ReferenceSystem, read_view: Any = None) -> dict[str, dict[str, float]]:
+    """compute_ms (per request) and storage_bytes (per entity) of every model input.
+
+    ``read_view(reader, users)`` reads one view for ``users`` (default: one batched read,
+    as serving does); the reader is mlref's own, limited to the view being timed.
+    """
+    import numpy as np
+
+    from mlref.data.columns import AMOUNT, MERCHANT_CATEGORY
+    from mlref.features.definitions import (
+        MODEL_FEATURE_SOURCES,
+        MODEL_FEATURES,
+        REQUEST_TS,
+        STORED_COLUMNS,
+        VIEWS,
+    )
+    from mlref.features.store import _OnlineReader
+    from mlref.features.transforms import request_feature_arrays
+
+    read_view = read_view or (lambda reader, users: reader.read(users))
+    users = sorted(set(system.events["user_id"].tolist()))[:COST_BATCH]
+    per_view: dict[str, dict[str, float]] = {}
+    for spec in VIEWS:
+        reader = _OnlineReader(system.store)
+        reader._views = [v for v in reader._views if v[0].name == spec.name]
+        ms = _least_ms(lambda reader=reader: read_view(reader, users)) / len(users)
+        per_view[spec.name] = {
+            "compute_ms": ms,
+            "storage_bytes": view_storage_bytes(system, spec.name),
+        }
+    rng = np.random.default_rng(0)
+    inputs = {
+        **{c: rng.random(len(users)) * 10 for c in STORED_COLUMNS},
+        AMOUNT: rng.random(len(users)) * 100,
+        REQUEST_TS: np.full(len(users), 1.7e9),
+        MERCHANT_CATEGORY: np.array(["grocery"] * len(users), dtype=object),
+    }
+    transform_ms = _least_ms(lambda: request_feature_arrays(inputs)) / len(users)
+
+    readers = {
+        name: [v for v in per_view if v in MODEL_FEATURE_SOURCES.get(name, "")]
+        for name in MODEL_FEATURES
+    }
+    costs = {
+        name: {"compute_ms": transform_ms / len(MODEL_FEATURES), "storage_bytes": 0.0}
+        for name in MODEL_FEATURES
+    }
+    for view, cost in per_view.items():
+        sharing = [name for name, views in readers.items() if view in views]
+        for name in sharing:
+            costs[name]["compute_ms"] += cost["compute_ms"] / len(sharing)
+            costs[name]["storage_bytes"] += cost["storage_bytes"] / len(sharing)
+    return costs
+
+
+def permutation_importance(system: ReferenceSystem, repeats: int = 3) -> dict[str, float]:
+    """Each model input's permutation importance on the held-out test window: the mean drop
+    of the champion's ROC AUC when that column is shuffled (seeded; 0 where it does not
+    drop). Vectorised: one batch prediction per shuffle."""
+    import numpy as np
+
+    from mlgates.metrics import roc_auc
+    from mlref.data.columns import LABEL
+    from mlref.train.fit import feature_matrix, native_scores
+
+    result = system.run.result
+    names = list(result.feature_names)
+    test = result.split.test
+    x = feature_matrix(test, names)
+    y = test[LABEL].to_numpy()
+    base = roc_auc(y, native_scores(result.model, x))
+    rng = np.random.default_rng(0)
+    out = {}
+    for j, name in enumerate(names):
+        drops = []
+        for _ in range(repeats):
+            shuffled = x.copy()
+            shuffled[:, j] = rng.permutation(shuffled[:, j])
+            drops.append(base - roc_auc(y, native_scores(result.model, shuffled)))
+        out[name] = max(float(np.mean(drops)), 0.0)
+    return out
+
+
+@pytest.mark.mlgate("feature_cost")
+def test_no_feature_costs_too_much(mlgates: Gates, reference_system: ReferenceSystem) -> None:
+    """Every model input's online compute and storage is within budget and in proportion
+    to its importance."""
+    from mlgates.gates import feature_cost
+
+    importance = permutation_importance(reference_system)
+    mlgates.run(feature_cost, feature_costs(reference_system), importance)

@@ -57,6 +57,22 @@ def test_a_costly_feature_the_model_never_uses_fails() -> None:
     assert "spend:" in result.message
 
 
+def test_an_immaterial_cost_out_of_proportion_warns() -> None:
+    costs = {
+        "velocity": {"compute_ms": 0.014, "storage_bytes": 208},
+        "spend": {"compute_ms": 0.006, "storage_bytes": 100},
+        "log_amount": {"compute_ms": 0.0001, "storage_bytes": 0},
+    }
+    importance = {"velocity": 0.0005, "spend": 0.003, "log_amount": 0.004}
+    result = feature_cost(costs, importance)
+    assert result.verdict == "warn", result.explain()
+    assert "velocity:" in result.message
+    assert "immaterial" in result.message
+    # the same disproportion at a material cost fails
+    costs["velocity"]["compute_ms"] = 0.5
+    assert feature_cost(costs, importance).verdict == "fail"
+
+
 def test_no_importance_at_all_is_inconclusive() -> None:
     result = feature_cost(COSTS, dict.fromkeys(COSTS, 0.0))
     assert result.verdict == "inconclusive"
@@ -71,6 +87,7 @@ def test_no_importance_at_all_is_inconclusive() -> None:
         (({"x": {"compute_ms": 1}}, {"x": 1}), {}, r"costs\['x'\]"),
         (({"x": {"compute_ms": -1, "storage_bytes": 0}}, {"x": 1}), {}, "compute_ms"),
         ((COSTS, IMPORTANCE), {"max_cost_ratio": 0}, "max_cost_ratio"),
+        ((COSTS, IMPORTANCE), {"min_material_ms": -1}, "min_material_ms"),
     ],
 )
 def test_bad_input_names_the_argument(args: tuple, kwargs: dict, named: str) -> None:

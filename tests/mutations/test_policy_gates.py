@@ -19,6 +19,9 @@
 - ``code_coverage``: the feature code measured with its transform tests missing
   (``test_transforms.py`` never written): fails naming ``mlref.features.transforms`` and
   its uncovered lines; the gate test's full set of feature tests passes.
+- ``feature_cost``: ``txn_velocity_24h`` recomputed per request by scanning the raw event
+  log instead of reading the stored state: over its compute budget, fails naming it; the
+  store read (the gate test's measurement) does not fail.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import importlib.util
 import sqlite3
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 if TYPE_CHECKING:
@@ -188,3 +192,39 @@ def test_code_coverage_fails_when_feature_code_lacks_its_tests(tmp_path: Path) -
     assert "mlref.features.transforms: lines" in result.message
     transforms = next(m for m in result.details["modules"] if m["module"].endswith("transforms"))
     assert transforms["covered"] < transforms["statements"]  # its own tests ran the rest
+
+
+def test_feature_cost_fails_on_a_feature_recomputed_from_the_raw_log(
+    reference_system: ReferenceSystem,
+) -> None:
+    from mlgates.config import read_pyproject
+    from mlgates.gates import feature_cost
+    from mlref.features.definitions import VELOCITY_VIEW
+
+    suite = gate_suite()
+    budget = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["feature_cost"]
+    importance = suite.permutation_importance(reference_system)
+    clean = feature_cost(suite.feature_costs(reference_system), importance, **budget)
+    assert clean.verdict in ("pass", "warn"), clean.explain()
+
+    events = reference_system.events
+    end = events["event_timestamp"].max()
+
+    def velocity_from_raw_log(reader: Any, users: list[int]) -> None:
+        # the defect: txn_velocity_24h recomputed per request by scanning the raw event log
+        # instead of reading the user's stored state
+        if reader._views[0][0].name != VELOCITY_VIEW:
+            reader.read(users)
+            return
+        for user in users:
+            mine = events.loc[events["user_id"] == user, "event_timestamp"]
+            int((mine > end - pd.Timedelta(hours=24)).sum())
+
+    result = feature_cost(
+        suite.feature_costs(reference_system, read_view=velocity_from_raw_log),
+        importance,
+        **budget,
+    )
+    assert result.verdict == "fail", result.explain()
+    failing = [r["feature"] for r in result.details["features"] if r["problems"]]
+    assert failing == ["txn_velocity_24h"]

@@ -36,6 +36,8 @@ def feature_cost(
     max_compute_ms: float = 1.0,
     max_storage_bytes: float = 4096.0,
     max_cost_ratio: float = 5.0,
+    min_material_ms: float = 0.05,
+    min_material_bytes: float = 512.0,
 ) -> GateResult:
     """Each feature within its serving budget, and not costing more than ``max_cost_ratio``
     times its share of importance.
@@ -46,8 +48,11 @@ def feature_cost(
     non-negative importance. A feature fails when its compute exceeds ``max_compute_ms``,
     its storage ``max_storage_bytes``, or when its share of the total cost (the larger of
     its compute and storage shares) exceeds ``max_cost_ratio`` x its share of the total
-    importance (a feature with no importance and any cost fails this). Measured: the
-    largest cost-to-importance ratio; details list every feature's figures.
+    importance (a feature with no importance and any cost breaks this). A ratio breach by
+    a feature whose cost is immaterial (compute at most ``min_material_ms`` and storage at
+    most ``min_material_bytes``) warns instead of failing: the disproportion is reported,
+    but a cost that small is not "too much". Measured: the largest cost-to-importance
+    ratio; details list every feature's figures.
     """
     if not isinstance(costs, Mapping) or not costs:
         raise GateInputError(
@@ -69,6 +74,8 @@ def feature_cost(
     ):
         if _number(value, key) <= 0:
             raise GateInputError(f"{key} must be > 0, got {value!r}")
+    _number(min_material_ms, "min_material_ms")
+    _number(min_material_bytes, "min_material_bytes")
     rows: list[dict[str, Any]] = []
     for name, cost in costs.items():
         if not isinstance(cost, Mapping) or COMPUTE not in cost or STORAGE not in cost:
@@ -117,12 +124,21 @@ def feature_cost(
             problems.append(
                 f"storage {r[STORAGE]:,.0f} B > budget {float(max_storage_bytes):,.0f} B"
             )
-        if ratio > max_cost_ratio:
+        disproportion = ratio > max_cost_ratio
+        material = r[COMPUTE] > min_material_ms or r[STORAGE] > min_material_bytes
+        if disproportion and material:
             problems.append(
                 f"{pct(cost_share)} of the cost for {pct(imp_share)} of the importance "
                 f"(x{fmt(ratio)} > x{fmt(max_cost_ratio)})"
             )
         r["problems"] = problems
+        r["warning"] = (
+            f"{pct(cost_share)} of the cost for {pct(imp_share)} of the importance "
+            f"(x{fmt(ratio)} > x{fmt(max_cost_ratio)}), but only {fmt(r[COMPUTE])} ms and "
+            f"{r[STORAGE]:,.0f} B (immaterial)"
+            if disproportion and not material
+            else ""
+        )
         if problems:
             failing.append(r)
     worst = max(r["ratio"] for r in rows)
@@ -132,6 +148,26 @@ def feature_cost(
         "total_storage_bytes": total_storage,
         "total": len(rows),
     }
+    warned = [r for r in rows if r["warning"] and not r["problems"]]
+    if not failing and warned:
+        listed = "; ".join(f"{r['feature']}: {r['warning']}" for r in warned)
+        return GateResult(
+            name="feature_cost",
+            verdict="warn",
+            measured=worst,
+            threshold=float(max_cost_ratio),
+            direction="max",
+            message=(
+                f"{len(rows)} features within budget; {len(warned)} cost far more than their "
+                f"share of importance, at a cost too small to block: {listed}"
+            ),
+            hint=(
+                "consider dropping the named features (or the views only they read) if the "
+                "model does not need them"
+            ),
+            details=details,
+            rubric=("data-3",),
+        )
     if not failing:
         return GateResult(
             name="feature_cost",

@@ -269,7 +269,7 @@ def test_clean_committed_spec_passes() -> None:
         ({**CLEAN, "dirty_files": ["src/train/config.py"]}, None, "dirty at training"),
         (CLEAN, {"a" * 40: "e" * 64}.get, "differs from the one trained"),
         (CLEAN, {}.get, "is not in the repository"),
-        ({**CLEAN, "commit": ""}, None, "recorded no commit"),
+        ({**CLEAN, "commit": ""}, {"a" * 40: "f" * 64}.get, "recorded no commit"),
         ({**CLEAN, "spec_hash": None}, {"a" * 40: "f" * 64}.get, "no specification hash"),
     ],
 )
@@ -283,6 +283,10 @@ def test_without_a_repository_a_clean_record_is_inconclusive_not_pass() -> None:
     result = spec_in_version_control(CLEAN, None)
     assert result.verdict == "inconclusive"
     assert "fetch-depth" in result.explain()
+    # nor can a record without a commit be judged; a dirty one can, from the record alone
+    assert spec_in_version_control({**CLEAN, "commit": ""}, None).verdict == "inconclusive"
+    dirty = {**CLEAN, "dirty_files": ["config.py"]}
+    assert spec_in_version_control(dirty, None).verdict == "fail"
 
 
 @pytest.mark.parametrize(

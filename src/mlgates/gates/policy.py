@@ -442,8 +442,9 @@ def spec_in_version_control(
 
     Fails when training recorded no commit or hash, when the tree was dirty, when the
     commit is not in the repository (unpushed, rebased away), or when the committed files
-    hash differently from the trained ones. Inconclusive without a repository (with what
-    would settle it). Measured: failed checks (0 to pass).
+    hash differently from the trained ones. Without a repository the record alone can
+    only show a dirty tree (fail); anything else is inconclusive, with what would settle
+    it. Measured: failed checks (0 to pass).
     """
     if not isinstance(record, Mapping):
         raise GateInputError(
@@ -471,15 +472,16 @@ def spec_in_version_control(
         "recorded_hash": recorded,
         "committed_hash": None,
     }
-    if commit and committed_hash is None and not problems:
+    if committed_hash is None and not dirty:
+        # a dirty tree is known from the record alone; anything else needs the repository
         return GateResult(
             name="spec_in_version_control",
             verdict="inconclusive",
             measured=None,
             threshold=0.0,
             message=(
-                f"the model records commit {commit[:12]} but no repository was given to check "
-                "it against"
+                f"the model records commit {commit[:12] or '(none)'} but there is no "
+                "repository to check it against" + (f" ({'; '.join(problems)})" if problems else "")
             ),
             hint=(
                 "run from a git clone that holds the commit (a shallow CI checkout needs "

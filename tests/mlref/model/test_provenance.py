@@ -94,5 +94,7 @@ def test_outside_a_repository_the_gate_cannot_pass(tmp_path: Path) -> None:
     assert repository_root(tmp_path) is None
     # a record that claims a clean commit, with no repository to check it: inconclusive
     assert gate(Provenance("a" * 40, (), "f" * 64), None).verdict == "inconclusive"
-    # trained outside any checkout: no commit recorded, which fails
-    assert gate(Provenance("", (), "f" * 64), None).verdict == "fail"
+    # trained outside any checkout and nothing to check: inconclusive too
+    assert gate(Provenance("", (), "f" * 64), None).verdict == "inconclusive"
+    # with a repository, a record without a commit fails
+    assert gate(Provenance("", (), "f" * 64), tmp_path).verdict == "fail"

@@ -18,7 +18,8 @@
   differs). The same repository's record before the change passes.
 - ``code_coverage``: the feature code measured with its transform tests missing
   (``test_transforms.py`` never written): fails naming ``mlref.features.transforms`` and
-  its uncovered lines; the gate test's full set of feature tests passes.
+  its uncovered lines; the gate test's full set of feature tests passes. Likewise the
+  model code with its config/split tests missing fails naming ``mlref.train.split``.
 - ``feature_cost``: ``txn_velocity_24h`` recomputed per request by scanning the raw event
   log instead of reading the stored state: over its compute budget, fails naming it; the
   store read (the gate test's measurement) does not fail.
@@ -228,3 +229,18 @@ def test_feature_cost_fails_on_a_feature_recomputed_from_the_raw_log(
     assert result.verdict == "fail", result.explain()
     failing = [r["feature"] for r in result.details["features"] if r["problems"]]
     assert failing == ["txn_velocity_24h"]
+
+
+def test_code_coverage_fails_when_model_code_lacks_its_tests(tmp_path: Path) -> None:
+    from mlgates.config import read_pyproject
+    from mlgates.gates import code_coverage
+
+    suite = gate_suite()
+    thresholds = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["code_coverage"]
+    without = tuple(t for t in suite.MODEL_TESTS if not t.endswith("test_config_split.py"))
+    assert len(without) == len(suite.MODEL_TESTS) - 1
+    data = suite.measure_coverage(without, suite.MODEL_CODE, tmp_path / ".coverage")
+    result = code_coverage(data, suite.MODEL_CODE, code="model", **thresholds)
+    assert result.verdict == "fail", result.explain()
+    assert result.rubric == ("infra-2",)
+    assert "mlref.train.split: lines" in result.message

@@ -93,6 +93,7 @@ class ReferenceSystem:
 def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool = False):
     """Generate ``days + live_days`` days; split at ``days`` into history and live traffic."""
     from mlref.data.generate import generate_transactions
+    from mlref.data.privacy import drop_personal_data
 
     cfg = settings.data
     start = pd.Timestamp(cfg.start)
@@ -100,18 +101,28 @@ def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool
     drift_from = None
     if drift_live:
         drift_from = (cut + pd.Timedelta(days=live_days / 2)).isoformat()
-    full = generate_transactions(replace(cfg, days=cfg.days + live_days, drift_from=drift_from))
+    full = generate_transactions(
+        replace(cfg, days=cfg.days + live_days, drift_from=drift_from), pii=True
+    )
     is_history = full[EVENT_TIMESTAMP] < cut
+    # the history keeps its personal data (raw events as they land; validate_events drops
+    # it); the live stream stands for requests after the edge's privacy step
     history = full.loc[is_history].reset_index(drop=True)
-    live = full.loc[~is_history].reset_index(drop=True)
+    live = drop_personal_data(full.loc[~is_history].reset_index(drop=True))
     return history, live, drift_from
 
 
 def validate_events(settings: Settings, raw: pd.DataFrame) -> ValidationResult:
-    """pandera validation with quarantine, then the freshness check against the data's end."""
+    """Personal data dropped (mlref.data.privacy), pandera validation with quarantine, then
+    the freshness check against the data's end."""
+    from mlref.data.privacy import drop_personal_data
     from mlref.data.validate import check_freshness, validate
 
-    result = validate(raw, settings.max_quarantine_rate, quarantine_path=settings.quarantine_path)
+    result = validate(
+        drop_personal_data(raw),
+        settings.max_quarantine_rate,
+        quarantine_path=settings.quarantine_path,
+    )
     log.info("%s", result.summary())
     as_of = pd.Timestamp(settings.data.start) + pd.Timedelta(days=settings.data.days)
     fresh = check_freshness(result.valid, as_of, pd.Timedelta(hours=settings.max_data_age_hours))

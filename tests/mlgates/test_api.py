@@ -54,6 +54,11 @@ def test_every_gate_returns_a_complete_result() -> None:
         "cost_budget": lambda f: f(1000, 1.0),
         "schema_gate": lambda f: f(frame, _schema()),
         "freshness": lambda f: f(frame["t"], 300.0, 10.0),
+        "pii_scan": lambda f: f(frame),
+        "feature_policy": lambda f: f(["x"], {"x": {"owner": "o", "source": "s"}}),
+        "spec_in_version_control": lambda f: f({"commit": "c", "spec_hash": "h"}, None),
+        "code_coverage": lambda f: f("no-such-coverage-file", ["mlgates.gates._common"]),
+        "feature_cost": lambda f: f({"x": {"compute_ms": 0.1, "storage_bytes": 8}}, {"x": 1.0}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

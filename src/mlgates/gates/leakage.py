@@ -235,7 +235,8 @@ def point_in_time(
             "'backward'); exclude the current event from its own aggregates"
         ),
         details={"event_time_col": event_time_col, "columns": per_col},
-        rubric=("data-7",),
+        # no data-7 claim: it checks a frame for look-ahead, not that feature code is tested
+        # (code_coverage measures that); a test of a project's feature code claims it itself
     )
 
 

@@ -38,6 +38,7 @@ from mlref.data.columns import (
     LABEL_TIMESTAMP,
     MERCHANT_CATEGORY,
     MERCHANT_ID,
+    PII_COLUMNS,
     RAW_COLUMNS,
     TRANSACTION_ID,
     USER_ID,
@@ -146,6 +147,9 @@ RAW_SCHEMA = pa.DataFrameSchema(
         ),
         LABEL: pa.Column("int8", pa.Check.isin([0, 1], error=NOT_BINARY)),
         LABEL_TIMESTAMP: pa.Column(_UTC_NS, description="when the label became known"),
+        # personal data of a raw event (generate_transactions(pii=True)); optional, and
+        # dropped by mlref.data.privacy before validate() ever sees a frame
+        **{c: pa.Column(str, required=False, description="personal data") for c in PII_COLUMNS},
     },
     checks=[pa.Check(_label_after_event, error=BEFORE_EVENT)],
     strict=True,

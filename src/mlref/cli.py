@@ -114,7 +114,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mlref.serve.app import serve
+    from mlref.serve.run import serve
 
     serve(_settings(args))
     return 0

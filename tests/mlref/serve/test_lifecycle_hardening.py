@@ -172,7 +172,7 @@ async def test_shutdown_is_bounded_when_the_model_hangs_and_still_flushes_the_lo
     app = create_app(settings, model=model, features=features, config=config)
     runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
-    caplog.set_level(logging.WARNING, logger="mlref.serve.app")
+    caplog.set_level(logging.WARNING, logger="mlref.serve.runtime")
     try:
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://mlref.test") as client,
@@ -212,7 +212,7 @@ async def test_a_clean_shutdown_abandons_nothing(
         log_flush_rows=1000, log_flush_interval_s=60.0, graceful_timeout_s=1.0
     )
     app = create_app(settings, model=champion, features=features, config=config)
-    caplog.set_level(logging.WARNING, logger="mlref.serve.app")
+    caplog.set_level(logging.WARNING, logger="mlref.serve.runtime")
     async with kit.running_app(app) as client:
         answers = [await client.post("/predict", json=kit.txn(i)) for i in range(4)]
     assert [r.status_code for r in answers] == [200] * 4

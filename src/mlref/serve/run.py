@@ -1,4 +1,5 @@
-"""The process entry point: ``serve(settings)`` runs the scoring app under uvicorn."""
+"""The process entry point: ``serve(settings)`` checks there is a system to serve
+(``mlref.serve.preflight``), then runs the scoring app under uvicorn."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from mlref.serve.config import ServeConfig
+from mlref.serve.preflight import check_servable
 
 if TYPE_CHECKING:
     from mlref.settings import Settings
@@ -20,6 +22,7 @@ def serve(settings: Settings, *, config: ServeConfig | None = None) -> None:
     from mlref.serve.app import create_app  # app re-exports serve: import it when called
 
     cfg = config or ServeConfig.from_settings(settings, gc_freeze=True)
+    check_servable(settings, cfg)  # before anything is opened (and created) in the workdir
     app = create_app(settings, config=cfg)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     uvicorn.run(

@@ -137,10 +137,13 @@ class ServingRuntime:
             lambda info: self.metrics.observe_batch(info.size, info.error is not None)
         )
         self.batcher.start()
+        # said before uvicorn's "running": the server answers /healthz at once, scores later
+        logger.info("loading model and feature store...")
         self._load_task = asyncio.create_task(self._load(), name="mlref-load")
 
     async def _load(self) -> None:
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         assert self._infer_pool is not None
         try:
             await loop.run_in_executor(self._infer_pool, self._load_blocking)
@@ -166,7 +169,8 @@ class ServingRuntime:
         self.ready = True
         assert self.model is not None
         logger.info(
-            "ready: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
+            "ready in %.1f s: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
+            time.perf_counter() - started,
             self.model.version,
             self.shadow.version if self.shadow else "off",
             "on" if self.config.batching else "off",

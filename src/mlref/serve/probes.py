@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from mlref.serve.metrics import CONTENT_TYPE, ScrapeState
 from mlref.serve.openapi import retry_after_header
 from mlref.serve.schemas import NotReadyStatus, ReadyStatus
 
@@ -53,17 +54,17 @@ def add_probe_routes(app: FastAPI, runtime: ServingRuntime) -> None:
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> PlainTextResponse:
+    async def metrics() -> Response:
         """Prometheus text exposition."""
-        batcher = runtime.batcher
-        text = runtime.metrics.render(
+        batcher, log, loaded = runtime.batcher, runtime.log, runtime.ready
+        state = ScrapeState(
             queue_depth=batcher.queue_depth if batcher else 0,
             in_flight=batcher.in_flight if batcher else 0,
             ready=runtime.serving,
-            model_version=runtime.model.version if runtime.ready and runtime.model else None,
-            shadow_version=runtime.shadow.version if runtime.ready and runtime.shadow else None,
-            log_pending=runtime.log.pending if runtime.log else 0,
-            log_written=runtime.log.written if runtime.log else 0,
-            log_dropped=runtime.log.dropped if runtime.log else 0,
+            model_version=runtime.model.version if loaded and runtime.model else None,
+            shadow_version=runtime.shadow.version if loaded and runtime.shadow else None,
+            log_pending=log.pending if log else 0,
+            log_written=log.written if log else 0,
+            log_dropped=log.dropped if log else 0,
         )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(runtime.metrics.render(state), media_type=CONTENT_TYPE)

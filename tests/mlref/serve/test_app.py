@@ -104,7 +104,7 @@ async def test_concurrent_requests_are_batched_one_lookup_and_one_model_call_eac
     assert gate.calls == [1, 16, 16, 7]  # max_batch_size=16
     assert features.calls == gate.calls  # one feature lookup per batch, same rows
     assert metrics["mlref_batch_size_count"] >= 4
-    assert metrics['mlref_batch_size_bucket{le="8"}'] < metrics["mlref_batch_size_count"]
+    assert metrics['mlref_batch_size_bucket{le="8.0"}'] < metrics["mlref_batch_size_count"]
     assert metrics['mlref_requests_total{path="/predict",status="200"}'] == 40
 
 
@@ -404,12 +404,13 @@ async def test_metrics_exposition(settings: Any, champion: Any, features: Any, k
     assert m['mlref_requests_total{path="/predict",status="422"}'] == 1
     count = m['mlref_request_latency_seconds_count{path="/predict"}']
     assert count == 4
-    assert m['mlref_request_latency_seconds_bucket{path="/predict",le="+Inf"}'] == count
+    assert m['mlref_request_latency_seconds_bucket{le="+Inf",path="/predict"}'] == count
     buckets = [
         v
         for k, v in m.items()
-        if k.startswith('mlref_request_latency_seconds_bucket{path="/predict"')
+        if k.startswith("mlref_request_latency_seconds_bucket{") and k.endswith(',path="/predict"}')
     ]
+    assert len(buckets) == 14
     assert buckets == sorted(buckets)  # cumulative
     assert m["mlref_queue_depth"] == 0
     assert m["mlref_ready"] == 1

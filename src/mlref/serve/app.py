@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from mlref.serve.config import BYTES_PER_TRANSACTION, ServeConfig
 from mlref.serve.errors import install_error_handlers
 from mlref.serve.middleware import MetricsMiddleware
-from mlref.serve.openapi import document_scoring_routes
+from mlref.serve.openapi import add_docs_page, document_scoring_routes
 from mlref.serve.probes import add_probe_routes
 from mlref.serve.run import serve
 from mlref.serve.runtime import ServingRuntime
@@ -76,4 +76,5 @@ def create_app(
     app.add_route("/predict/batch", predict_batch, methods=["POST"], include_in_schema=False)
     document_scoring_routes(app)
     add_probe_routes(app, runtime)
+    add_docs_page(app)
     return app

@@ -100,6 +100,11 @@ class ServingMetrics:
         self.shadow_errors = Counter(
             f"{p}_shadow_errors", "Shadow scorings that failed (logged without).", registry=r
         )
+        self.unknown_category = Counter(
+            f"{p}_unknown_category",
+            "Transactions scored with a merchant_category the model was not trained on.",
+            registry=r,
+        )
         self._state = _StateCollector()
         r.register(self._state)
         # children by label values: .labels() takes a lock and builds a key on every call
@@ -125,6 +130,9 @@ class ServingMetrics:
 
     def count_shed(self, n: int = 1) -> None:
         self.shed.inc(n)
+
+    def count_unknown_category(self, n: int) -> None:
+        self.unknown_category.inc(n)
 
     def count_shadow_error(self) -> None:
         self.shadow_errors.inc()

@@ -5,6 +5,12 @@ per-request dependency solving and response-model round trip cost a third of the
 endpoint), so FastAPI does not see them. This module puts them back into ``/openapi.json``
 with their request, response and error bodies, by building the document from schema-only
 ``APIRoute`` twins.
+
+``/docs`` is a short offline page, not FastAPI's Swagger UI: that page loads
+``swagger-ui-bundle.js`` and ``swagger-ui.css`` from cdn.jsdelivr.net (no installed package
+ships them), which a machine without internet access cannot fetch (a blank page), and a scoring
+server should not make its operators' browsers run third-party scripts. The page lists the
+routes and points at ``/openapi.json``, which any OpenAPI viewer or client generator reads.
 """
 
 from __future__ import annotations
@@ -104,3 +110,27 @@ def document_scoring_routes(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def add_docs_page(app: FastAPI) -> None:
+    """``GET /docs``: the routes, one line each, and where the OpenAPI document is."""
+    import html
+
+    from fastapi.responses import HTMLResponse
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        paths = app.openapi()["paths"]
+        items = "".join(
+            f"<li><code>{method.upper()} {html.escape(path)}</code>: "
+            f"{html.escape(op.get('summary') or op.get('description') or '')}</li>"
+            for path, operations in paths.items()
+            for method, op in operations.items()
+        )
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>{html.escape(app.title)}</title>"
+            f"<h1>{html.escape(app.title)}</h1><ul>{items}</ul>"
+            '<p>The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>: load it '
+            "into any OpenAPI viewer. (The interactive Swagger UI page is not served: it loads "
+            "its scripts from a CDN, which this server does not depend on.)</p>"
+        )

@@ -49,9 +49,14 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     latency_ms REAL NOT NULL,
     shadow_score REAL NULL,
     shadow_version TEXT NULL,
-    unknown_user INTEGER NOT NULL
+    unknown_user INTEGER NOT NULL,
+    unknown_category INTEGER NOT NULL DEFAULT 0
 )
 """
+# columns added since the first release, with their definitions: a log file written before
+# them gets them on open (older rows read the default), so an upgraded server never fails to
+# insert into an existing log
+ADDED_COLUMNS: dict[str, str] = {"unknown_category": "INTEGER NOT NULL DEFAULT 0"}
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)"
 
 
@@ -73,6 +78,7 @@ class PredictionRecord:
     shadow_score: float | None
     shadow_version: str | None
     unknown_user: int
+    unknown_category: int = 0  # merchant_category not one the model was trained on
 
 
 COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)
@@ -192,6 +198,7 @@ class PredictionLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(CREATE_TABLE)
+            _add_missing_columns(conn)
             conn.execute(CREATE_INDEX)
         except BaseException as exc:
             self._start_error = exc
@@ -260,6 +267,13 @@ class PredictionLog:
             else:
                 self.written += len(rows)
                 return
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+    for name, definition in ADDED_COLUMNS.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
 
 
 def read_predictions(path: str | Path) -> list[dict[str, object]]:

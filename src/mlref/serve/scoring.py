@@ -34,7 +34,7 @@ from mlref.serve.config import SINGLE_BODY_LIMIT
 from mlref.serve.errors import BatchTooLarge
 from mlref.serve.features import conversion_errors
 from mlref.serve.predlog import PredictionRecord, features_json
-from mlref.serve.schemas import BatchRequest, Transaction
+from mlref.serve.schemas import MODEL_CATEGORIES, BatchRequest, Transaction
 
 if TYPE_CHECKING:
     from starlette.background import BackgroundTask
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from mlref.serve.runtime import ServingRuntime
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# a category the model never saw is scored (as the unknown code), flagged and counted, not
+# refused: the demo's injected drift sends such a category on purpose, and refusing it would
+# hide the drift from monitoring
+_MODEL_CATEGORIES = frozenset(MODEL_CATEGORIES)
 
 
 def scoring_endpoints(runtime: ServingRuntime) -> tuple[Endpoint, Endpoint]:
@@ -112,8 +116,11 @@ async def score(
         next_request_id = runtime.next_request_id
         predictions = []
         records = []
+        unknown_categories = 0
         for txn, s in zip(transactions, scored, strict=True):
             decision = s.score >= threshold
+            unknown_category = txn.merchant_category not in _MODEL_CATEGORIES
+            unknown_categories += unknown_category
             predictions.append(
                 {
                     "transaction_id": txn.transaction_id,
@@ -122,6 +129,7 @@ async def score(
                     "threshold": threshold,
                     "model_version": version,
                     "unknown_user": s.unknown_user,
+                    "unknown_category": unknown_category,
                 }
             )
             records.append(
@@ -140,8 +148,11 @@ async def score(
                     shadow_score=None,
                     shadow_version=None,
                     unknown_user=int(s.unknown_user),
+                    unknown_category=int(unknown_category),
                 )
             )
+        if unknown_categories:
+            runtime.metrics.count_unknown_category(unknown_categories)
         follow_up = runtime.follow_up(records, scored)
     finally:
         runtime.end()

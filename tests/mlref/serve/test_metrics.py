@@ -65,6 +65,7 @@ def test_names_types_and_created_as_scraped() -> None:
         "mlref_batch_errors",
         "mlref_shed",
         "mlref_shadow_errors",
+        "mlref_unknown_category",
     }
     assert types == {
         "mlref_requests": "counter",
@@ -73,6 +74,7 @@ def test_names_types_and_created_as_scraped() -> None:
         "mlref_batch_errors": "counter",
         "mlref_shed": "counter",
         "mlref_shadow_errors": "counter",
+        "mlref_unknown_category": "counter",
         "mlref_queue_depth": "gauge",
         "mlref_in_flight": "gauge",
         "mlref_prediction_log_pending": "gauge",

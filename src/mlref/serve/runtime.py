@@ -231,8 +231,8 @@ class ServingRuntime:
             return load_registered_model(
                 self.settings, alias, intra_op_threads=self.config.intra_op_threads
             )
-        except RegistryError as exc:  # no challenger is the normal case, not an error
-            logger.info("no %s model to shadow: %s", alias, exc)
+        except RegistryError:  # no challenger is the normal case: a fact, not an order
+            logger.info("shadow mode off: no %s model registered", alias)
         except Exception:  # a broken challenger must not stop the champion from serving
             logger.exception("could not load the %s model; shadow mode off", alias)
         return None

@@ -121,3 +121,19 @@ def test_the_reference_system_passes_the_preflight(
     """The real layout (MLflow on SQLite with a champion, Feast with its SQLite online store)
     is servable: the preflight's checks match what the pipeline writes."""
     check_servable(ref_settings, ServeConfig.from_settings(ref_settings))
+
+
+def test_no_challenger_is_said_as_a_fact_not_an_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Serving without a challenger is normal: the log says shadow mode is off, not
+    "register a model first (mlref train)" (issue 19: read like an order mid-demo)."""
+    from mlref.serve.runtime import ServingRuntime
+
+    settings = make_settings(tmp_path / "mlref")
+    settings.ensure_dirs()
+    runtime = ServingRuntime(settings, ServeConfig(), model=None, features=None, shadow=None)
+    caplog.set_level(logging.INFO, logger="mlref.serve.runtime")
+    assert runtime._try_load_shadow("challenger") is None
+    said = [r.getMessage() for r in caplog.records if r.name == "mlref.serve.runtime"]
+    assert said == ["shadow mode off: no challenger model registered"]

@@ -6,10 +6,10 @@
 - ``scoring``: the hot path, request -> features -> batcher -> model -> response -> log.
 - ``body``, ``errors``, ``openapi``: request bodies, error answers, the OpenAPI document.
 - ``middleware``, ``metrics``, ``probes``: request metrics, ``/healthz`` ``/readyz`` ``/metrics``.
-- ``run``: ``serve(settings)``, the uvicorn entry point.
+- ``run``: ``serve(settings)``, the uvicorn entry point, after ``preflight`` found a system to serve.
 
-``ServeConfig`` and ``serve`` are re-exported here for callers that import them from
-``mlref.serve.app``.
+``ServeConfig`` is re-exported here for callers that import it from ``mlref.serve.app``;
+``serve`` lives in ``mlref.serve.run`` (which imports this module, not the other way round).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from mlref.serve.errors import install_error_handlers
 from mlref.serve.middleware import MetricsMiddleware
 from mlref.serve.openapi import add_docs_page, document_scoring_routes
 from mlref.serve.probes import add_probe_routes
-from mlref.serve.run import serve
 from mlref.serve.runtime import ServingRuntime
 from mlref.serve.scoring import scoring_endpoints
 
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from mlref.serve.predictor import ServedModel
     from mlref.settings import Settings
 
-__all__ = ["BYTES_PER_TRANSACTION", "ServeConfig", "create_app", "serve"]
+__all__ = ["BYTES_PER_TRANSACTION", "ServeConfig", "create_app"]
 
 
 def create_app(

@@ -19,7 +19,7 @@ def serve(settings: Settings, *, config: ServeConfig | None = None) -> None:
     """Run the server under uvicorn on ``settings.host:settings.port`` until interrupted."""
     import uvicorn
 
-    from mlref.serve.app import create_app  # app re-exports serve: import it when called
+    from mlref.serve.app import create_app
 
     cfg = config or ServeConfig.from_settings(settings, gc_freeze=True)
     check_servable(settings, cfg)  # before anything is opened (and created) in the workdir

@@ -32,7 +32,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -87,6 +87,10 @@ class ServingRuntime:
         self.metrics = ServingMetrics()
         self.ready = False
         self.load_error: str | None = None
+        # called (on the event loop) when start-up fails: a process that owns the server
+        # (``mlref.serve.run``) stops it, since it can never become ready; embedded apps keep
+        # answering 503 with the reason
+        self.on_load_failure: Callable[[str], None] | None = None
         self.closing = False
         self.scorer: Scorer | None = None
         self.batcher: BatchingPredictor[Transaction, Scored] | None = None
@@ -149,7 +153,9 @@ class ServingRuntime:
             await loop.run_in_executor(self._infer_pool, self._load_blocking)
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
-            logger.exception("serving start-up failed; /readyz stays 503")
+            logger.exception("serving start-up failed")
+            if self.on_load_failure is not None:
+                self.on_load_failure(self.load_error)
             return
         if self.shadow is not None:
             self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-shadow")

@@ -137,3 +137,36 @@ def test_no_challenger_is_said_as_a_fact_not_an_order(
     assert runtime._try_load_shadow("challenger") is None
     said = [r.getMessage() for r in caplog.records if r.name == "mlref.serve.runtime"]
     assert said == ["shadow mode off: no challenger model registered"]
+
+
+def test_a_load_that_fails_stops_the_server_instead_of_answering_503_for_ever(
+    tmp_path: Path,
+) -> None:
+    """The files are there (the preflight passes) but loading fails: ``serve`` stops uvicorn
+    and raises, so ``mlref serve`` exits non-zero with the reason."""
+    from mlref.serve.run import StartupFailed, serve
+
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(b"not an onnx model")
+    broken.with_suffix(".card.json").write_text('{"feature_names": [], "decision": {}}')
+    settings = make_settings(tmp_path / "mlref", port=_free_port())
+    feature_repo = settings.feature_repo
+    (feature_repo / "data").mkdir(parents=True)
+    (feature_repo / "feature_store.yaml").write_text("project: none\n")
+    (feature_repo / "data" / "online_store.db").write_bytes(b"")
+    config = ServeConfig(model_path=broken, shadow_alias=None, graceful_timeout_s=5.0)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            serve(settings, config=config)
+        except BaseException as exc:  # handed to the test thread
+            raised.append(exc)
+
+    server = threading.Thread(target=run, name="serve-under-test", daemon=True)
+    server.start()
+    server.join(60)
+    assert not server.is_alive(), "still serving 60 s after its load failed"
+    (error,) = raised
+    assert isinstance(error, StartupFailed)
+    assert str(error).startswith("could not load the model and feature store: ")

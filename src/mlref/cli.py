@@ -208,9 +208,13 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mlref.serve.app import serve
+    from mlref.serve.run import StartupFailed, serve
 
-    serve(_settings(args))
+    try:
+        serve(_settings(args))
+    except StartupFailed as exc:  # logged with its traceback above; the last line says why
+        print(f"mlref serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "create_app": "mlref.serve.app",
-    "serve": "mlref.serve.app",
-    "ServeConfig": "mlref.serve.app",
+    "serve": "mlref.serve.run",
+    "ServeConfig": "mlref.serve.config",
     "BatchingPredictor": "mlref.serve.batching",
     "BatchInfo": "mlref.serve.batching",
     "BatchFailed": "mlref.serve.batching",

@@ -7,8 +7,10 @@ one. ``close()`` drains the queue and flushes, so a clean shutdown loses nothing
 
 A batch insert that fails (typically "database is locked": another process holds the write
 lock longer than ``busy_timeout_s``) is retried ``write_retries`` times with a doubling
-backoff from ``retry_backoff_s``; only then are its rows dropped, logged and counted in
-``dropped`` (exported at ``/metrics`` with ``written``, so monitoring can alert). Records
+backoff from ``retry_backoff_s`` (tenacity: the policy reads as stop/wait/retry-on, and the
+loop, its sleeps and attempt bookkeeping are the library's; imported in the writer thread
+only, so importing this module stays cheap); only then are its rows dropped, logged and
+counted in ``dropped`` (exported at ``/metrics`` with ``written``, so monitoring can alert). Records
 appended after ``close()`` are refused (``RuntimeError``) and counted as dropped too; the
 closed check and the enqueue hold one lock against ``close()``, so no record can slip in
 behind the stop marker and vanish.
@@ -30,6 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +55,14 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     latency_ms REAL NOT NULL,
     shadow_score REAL NULL,
     shadow_version TEXT NULL,
-    unknown_user INTEGER NOT NULL
+    unknown_user INTEGER NOT NULL,
+    unknown_category INTEGER NOT NULL DEFAULT 0
 )
 """
+# columns added since the first release, with their definitions: a log file written before
+# them gets them on open (older rows read the default), so an upgraded server never fails to
+# insert into an existing log
+ADDED_COLUMNS: dict[str, str] = {"unknown_category": "INTEGER NOT NULL DEFAULT 0"}
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)"
 
 
@@ -73,6 +84,7 @@ class PredictionRecord:
     shadow_score: float | None
     shadow_version: str | None
     unknown_user: int
+    unknown_category: int = 0  # merchant_category not one the model was trained on
 
 
 COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)
@@ -192,6 +204,7 @@ class PredictionLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(CREATE_TABLE)
+            _add_missing_columns(conn)
             conn.execute(CREATE_INDEX)
         except BaseException as exc:
             self._start_error = exc
@@ -222,44 +235,69 @@ class PredictionLog:
             conn.close()
 
     def _flush(self, conn: sqlite3.Connection, buffer: list[PredictionRecord]) -> None:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         if not buffer:
             return
         rows = [_ROW(r) for r in buffer]
         buffer.clear()
-        backoff = self.retry_backoff_s
-        for attempt in range(self.write_retries + 1):
-            try:
-                with conn:
-                    conn.execute("BEGIN IMMEDIATE")  # take the write lock first (busy timeout)
-                    conn.executemany(_INSERT, rows)
-            except sqlite3.Error as exc:
-                if attempt == self.write_retries:
-                    with self._lock:
-                        self.dropped += len(rows)
-                    logger.error(
-                        "prediction log: %d rows dropped, %d attempts to write them to %s "
-                        "failed; last error: %s: %s",
-                        len(rows),
-                        attempt + 1,
-                        self.path,
-                        type(exc).__name__,
-                        exc,
-                    )
-                    return
-                self.retried += 1
-                logger.warning(
-                    "prediction log: writing %d rows failed (%s); retry %d of %d in %.2f s",
-                    len(rows),
-                    exc,
-                    attempt + 1,
-                    self.write_retries,
-                    backoff,
-                )
-                time.sleep(backoff)
-                backoff = min(2 * backoff, MAX_RETRY_BACKOFF_S)
-            else:
-                self.written += len(rows)
-                return
+        retrying = Retrying(
+            retry=retry_if_exception_type(sqlite3.Error),
+            stop=stop_after_attempt(self.write_retries + 1),
+            wait=self._backoff,
+            before_sleep=lambda state: self._count_retry(len(rows), state),
+            reraise=True,
+        )
+        try:
+            retrying(_insert, conn, rows)
+        except sqlite3.Error as exc:
+            with self._lock:
+                self.dropped += len(rows)
+            logger.error(
+                "prediction log: %d rows dropped, %d attempts to write them to %s "
+                "failed; last error: %s: %s",
+                len(rows),
+                retrying.statistics["attempt_number"],
+                self.path,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        self.written += len(rows)
+
+    def _backoff(self, state: RetryCallState) -> float:
+        """``retry_backoff_s`` before the first retry, then doubling, capped at
+        ``MAX_RETRY_BACKOFF_S`` (a first backoff above the cap is kept once)."""
+        n = state.attempt_number  # the attempt that just failed
+        if n == 1:
+            return self.retry_backoff_s
+        return float(min(self.retry_backoff_s * 2 ** (n - 1), MAX_RETRY_BACKOFF_S))
+
+    def _count_retry(self, n_rows: int, state: RetryCallState) -> None:
+        self.retried += 1
+        assert state.outcome is not None
+        assert state.next_action is not None
+        logger.warning(
+            "prediction log: writing %d rows failed (%s); retry %d of %d in %.2f s",
+            n_rows,
+            state.outcome.exception(),
+            state.attempt_number,
+            self.write_retries,
+            state.next_action.sleep,
+        )
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock first (busy timeout)
+        conn.executemany(_INSERT, rows)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+    for name, definition in ADDED_COLUMNS.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
 
 
 def read_predictions(path: str | Path) -> list[dict[str, object]]:

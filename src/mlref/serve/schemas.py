@@ -32,6 +32,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlref.data.columns import CATEGORIES
+
+# the categories the model's category code knows (mlref.features.transforms encodes exactly
+# these; any other gets the unknown code, -1)
+MODEL_CATEGORIES: tuple[str, ...] = CATEGORIES
+
 USER_ID_MAX = 2**63 - 1  # int64: the Feast entity key's type
 EVENT_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # inclusive
 EVENT_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive; int64 ns end in 2262
@@ -62,7 +68,15 @@ class Transaction(BaseModel):
         Field(ge=0, le=USER_ID_MAX, description="the card holder's id: an int64 >= 0"),
     ]
     amount: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
-    merchant_category: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    merchant_category: Annotated[
+        StrictStr,
+        Field(
+            min_length=1,
+            max_length=64,
+            description=f"one of {', '.join(MODEL_CATEGORIES)}; any other is scored as an "
+            "unknown category and flagged (unknown_category in the answer)",
+        ),
+    ]
     event_timestamp: Annotated[
         AwareDatetime,
         AfterValidator(_event_time_in_range),
@@ -86,6 +100,12 @@ class Prediction(BaseModel):
     model_version: str
     unknown_user: bool = Field(
         description="no stored features for this user: scored on the documented defaults"
+    )
+    unknown_category: bool = Field(
+        default=False,  # the benchmark floors (mlref.load) build this model without it
+        description="merchant_category is not one the model was trained on "
+        f"({', '.join(MODEL_CATEGORIES)}): scored as an unknown category, not refused; "
+        "logged and counted (mlref_unknown_category_total)",
     )
 
 

@@ -28,6 +28,7 @@ RESPONSE_KEYS = {
     "threshold",
     "model_version",
     "unknown_user",
+    "unknown_category",
 }
 
 
@@ -59,6 +60,7 @@ async def test_predict_returns_the_contract_and_the_offline_score(
         assert data["threshold"] == kit.threshold
         assert data["model_version"] == "champion-v1"
         assert data["unknown_user"] is False
+        assert data["unknown_category"] is False
     # the reference itself agrees with native XGBoost on these inputs (the ONNX is honest)
     assert len({round(float(s), 6) for s in expected}) > 1
 
@@ -104,7 +106,7 @@ async def test_concurrent_requests_are_batched_one_lookup_and_one_model_call_eac
     assert gate.calls == [1, 16, 16, 7]  # max_batch_size=16
     assert features.calls == gate.calls  # one feature lookup per batch, same rows
     assert metrics["mlref_batch_size_count"] >= 4
-    assert metrics['mlref_batch_size_bucket{le="8"}'] < metrics["mlref_batch_size_count"]
+    assert metrics['mlref_batch_size_bucket{le="8.0"}'] < metrics["mlref_batch_size_count"]
     assert metrics['mlref_requests_total{path="/predict",status="200"}'] == 40
 
 
@@ -404,12 +406,13 @@ async def test_metrics_exposition(settings: Any, champion: Any, features: Any, k
     assert m['mlref_requests_total{path="/predict",status="422"}'] == 1
     count = m['mlref_request_latency_seconds_count{path="/predict"}']
     assert count == 4
-    assert m['mlref_request_latency_seconds_bucket{path="/predict",le="+Inf"}'] == count
+    assert m['mlref_request_latency_seconds_bucket{le="+Inf",path="/predict"}'] == count
     buckets = [
         v
         for k, v in m.items()
-        if k.startswith('mlref_request_latency_seconds_bucket{path="/predict"')
+        if k.startswith("mlref_request_latency_seconds_bucket{") and k.endswith(',path="/predict"}')
     ]
+    assert len(buckets) == 14
     assert buckets == sorted(buckets)  # cumulative
     assert m["mlref_queue_depth"] == 0
     assert m["mlref_ready"] == 1
@@ -721,3 +724,56 @@ async def test_gc_is_frozen_while_serving_and_released_at_shutdown(
         frozen = gc.get_freeze_count()
     assert frozen > 1000
     assert gc.get_freeze_count() == 0
+
+
+async def test_an_unknown_category_is_scored_flagged_logged_and_counted(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    """A merchant_category the model was not trained on ("crypto": the demo's injected drift)
+    is scored as the unknown category, not refused; the answer, the log and /metrics say so."""
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    known, unknown = kit.txn(1), {**kit.txn(2), "merchant_category": "crypto"}
+    async with kit.running_app(app) as client:
+        single = await client.post("/predict", json=unknown)
+        batch = await client.post("/predict/batch", json={"transactions": [known, unknown]})
+        metrics = parse_metrics((await client.get("/metrics")).text)
+    assert single.status_code == 200
+    assert single.json()["unknown_category"] is True
+    assert [p["unknown_category"] for p in batch.json()["predictions"]] == [False, True]
+    assert single.json()["score"] == batch.json()["predictions"][1]["score"]
+    assert metrics["mlref_unknown_category_total"] == 2
+    rows = read_predictions(settings.prediction_log)
+    assert sorted((r["transaction_id"], r["unknown_category"]) for r in rows) == [
+        ("t000001", 0),
+        ("t000002", 1),
+        ("t000002", 1),
+    ]
+
+
+def test_the_openapi_document_names_the_allowed_categories(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    from mlref.data.columns import CATEGORIES
+
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    schemas = app.openapi()["components"]["schemas"]
+    described = schemas["Transaction"]["properties"]["merchant_category"]["description"]
+    assert all(c in described for c in CATEGORIES)
+    assert "unknown_category" in schemas["Prediction"]["properties"]
+
+
+async def test_docs_is_an_offline_page_that_points_at_the_openapi_document(
+    settings: Any, champion: Any, features: Any, kit: Any
+) -> None:
+    """/docs answers (it was 404) without the CDN scripts Swagger UI needs: no external URL."""
+    app = create_app(settings, model=champion, features=features, config=kit.serve_config())
+    async with kit.running_app(app) as client:
+        page = await client.get("/docs")
+        spec = await client.get("/openapi.json")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'href="/openapi.json"' in page.text
+    assert "<code>POST /predict</code>" in page.text
+    assert "<code>POST /predict/batch</code>" in page.text
+    assert "http" not in page.text.replace('href="/openapi.json"', "")  # nothing fetched
+    assert spec.status_code == 200

@@ -31,6 +31,7 @@ from mlref.serve.schemas import (
     Transaction,
     ValidationErrorResponse,
 )
+from mlref.serve.scoring import score
 
 pytestmark = pytest.mark.anyio
 
@@ -217,7 +218,7 @@ async def test_an_unconvertible_request_past_the_schema_fails_alone_not_its_batc
     settings: Any, champion: Any, features: Any, kit: Any
 ) -> None:
     """Defence in depth: a value the schema let through by mistake. Straight into the batch
-    worker it fails every batch-mate; through ``runtime.predict`` it is refused with 422
+    worker it fails every batch-mate; through ``scoring.score`` it is refused with 422
     before queueing and the batch-mates are scored."""
     model, gate = kit.gated(champion)
     app = create_app(
@@ -252,10 +253,10 @@ async def test_an_unconvertible_request_past_the_schema_fails_alone_not_its_batc
         good = [asyncio.create_task(client.post("/predict", json=kit.txn(i))) for i in (3, 4)]
         await kit.wait_for(lambda: runtime.batcher.queue_depth == 2, what="queue")
         with pytest.raises(RequestValidationError) as single:
-            await runtime.predict([bad])
+            await score(runtime, [bad])
         good_txn = Transaction.model_validate(kit.txn(5))
         with pytest.raises(RequestValidationError) as in_batch:
-            await runtime.predict([good_txn, bad], loc=("transactions",))
+            await score(runtime, [good_txn, bad], loc=("transactions",))
         assert runtime.batcher.queue_depth == 2  # neither call queued anything
         gate.gate.set()
         responses = await asyncio.gather(blocker, *good)

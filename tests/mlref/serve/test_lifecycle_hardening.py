@@ -172,7 +172,7 @@ async def test_shutdown_is_bounded_when_the_model_hangs_and_still_flushes_the_lo
     app = create_app(settings, model=model, features=features, config=config)
     runtime = app.state.runtime
     transport = httpx.ASGITransport(app=app)
-    caplog.set_level(logging.WARNING, logger="mlref.serve.app")
+    caplog.set_level(logging.WARNING, logger="mlref.serve.runtime")
     try:
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://mlref.test") as client,
@@ -212,7 +212,7 @@ async def test_a_clean_shutdown_abandons_nothing(
         log_flush_rows=1000, log_flush_interval_s=60.0, graceful_timeout_s=1.0
     )
     app = create_app(settings, model=champion, features=features, config=config)
-    caplog.set_level(logging.WARNING, logger="mlref.serve.app")
+    caplog.set_level(logging.WARNING, logger="mlref.serve.runtime")
     async with kit.running_app(app) as client:
         answers = [await client.post("/predict", json=kit.txn(i)) for i in range(4)]
     assert [r.status_code for r in answers] == [200] * 4
@@ -221,6 +221,41 @@ async def test_a_clean_shutdown_abandons_nothing(
 
 
 # -- 3. locked writes are retried, drops are counted and exported -------------------------
+def test_retries_wait_a_doubling_backoff_capped_at_the_maximum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retry policy as configured: write_retries retries after the first attempt, waiting
+    retry_backoff_s, then twice as long each time, never more than MAX_RETRY_BACKOFF_S."""
+    from mlref.serve import predlog
+
+    monkeypatch.setattr(predlog, "MAX_RETRY_BACKOFF_S", 0.05)  # the real cap (2 s) is slow
+    caplog.set_level(logging.WARNING, logger="mlref.serve.predlog")
+    path = tmp_path / "p.sqlite"
+    log = PredictionLog(
+        path,
+        flush_rows=1,
+        flush_interval_s=60.0,
+        busy_timeout_s=0.0,
+        write_retries=4,
+        retry_backoff_s=0.015,
+    )
+    log.start()
+    lock = exclusive_lock(path)
+    try:
+        log.append([record(1)])
+        wait_until(lambda: log.dropped == 1, what="the row to be dropped")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    log.close()
+    retries = [r.args for r in caplog.records if r.getMessage().startswith("prediction log: w")]
+    assert [(a[2], a[3]) for a in retries] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [a[4] for a in retries] == pytest.approx([0.015, 0.03, 0.05, 0.05])
+    (dropped,) = [r.getMessage() for r in caplog.records if "rows dropped" in r.getMessage()]
+    assert "1 rows dropped, 5 attempts" in dropped
+    assert log.retried == 4
+
+
 def test_a_lock_held_past_the_retries_drops_and_counts_the_rows(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite"
     log = PredictionLog(

@@ -124,4 +124,34 @@ def test_table_is_readable_by_the_monitoring_reader(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(predictions)")]
     conn.close()
-    assert tuple(columns) == tuple(PREDICTION_LOG_COLUMNS)
+    # the monitor selects its columns by name: each must be there (it does not read
+    # unknown_category yet, a column added after it was written)
+    assert set(PREDICTION_LOG_COLUMNS) <= set(columns)
+    assert set(columns) - set(PREDICTION_LOG_COLUMNS) <= {"unknown_category"}
+
+
+def test_a_log_written_before_unknown_category_is_upgraded_on_open(tmp_path: Path) -> None:
+    """An existing log without the newer column: the server adds it (old rows read 0) instead
+    of dropping every insert as 'no column named unknown_category'."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE predictions (request_id TEXT NOT NULL, ts REAL NOT NULL, "
+            "event_timestamp REAL NOT NULL, transaction_id TEXT NOT NULL, user_id INTEGER NOT "
+            "NULL, features TEXT NOT NULL, score REAL NOT NULL, decision INTEGER NOT NULL, "
+            "threshold REAL NOT NULL, model_version TEXT NOT NULL, latency_ms REAL NOT NULL, "
+            "shadow_score REAL NULL, shadow_version TEXT NULL, unknown_user INTEGER NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO predictions VALUES ('r0', 1, 1, 't0', 1, '{}', 0.1, 0, 0.5, 'v1', 1, "
+            "NULL, NULL, 0)"
+        )
+    conn.close()
+    log = PredictionLog(path, flush_rows=1, flush_interval_s=60.0)
+    log.start()
+    log.append([record(1)])
+    log.close()
+    rows = read_predictions(path)
+    assert log.dropped == 0
+    assert [(r["transaction_id"], r["unknown_category"]) for r in rows] == [("t0", 0), ("t1", 0)]
+    assert tuple(rows[0]) == COLUMNS

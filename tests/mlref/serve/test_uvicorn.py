@@ -40,6 +40,7 @@ def test_round_trip_and_shadow_runs_after_the_response(
             "threshold",
             "model_version",
             "unknown_user",
+            "unknown_category",
         }
         assert gate.entered.wait(10)
         assert not gate.gate.is_set()

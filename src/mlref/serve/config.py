@@ -1,0 +1,84 @@
+"""The serving knobs (``ServeConfig``) and the body limits derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlref.settings import Settings
+
+# generous per-transaction byte budget for the batch body limit (a transaction is ~200 bytes)
+BYTES_PER_TRANSACTION = 2048
+# /predict's body limit: one transaction, with room for pretty-printed JSON
+SINGLE_BODY_LIMIT = 8 * BYTES_PER_TRANSACTION
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serving knobs. ``from_settings`` takes every field ``Settings`` has, defaults the rest."""
+
+    max_batch_size: int = 64
+    max_wait_ms: float = 0.0  # opportunistic; see Settings.max_wait_ms
+    max_queue: int = 1024
+    batching: bool = True  # False: every request is scored alone (batch size 1), for benchmarks
+    max_batch_request: int = 1000  # transactions per /predict/batch call; more -> 413
+    retry_after_s: int = 1
+    intra_op_threads: int = 1
+    model_alias: str = "champion"
+    shadow_alias: str | None = "challenger"  # scored in shadow when the registry has it
+    model_path: Path | None = None  # serve this ONNX file instead of the registry's champion
+    model_card_path: Path | None = None  # its card (JSON); default: <model>.card.json
+    log_flush_rows: int = 256
+    log_flush_interval_s: float = 0.5
+    # a locked/busy prediction-log insert is retried this many times (backoff doubling from
+    # log_retry_backoff_s), each attempt waiting up to log_busy_timeout_s for the lock;
+    # then its rows are dropped and counted (mlref_prediction_log_rows_dropped_total)
+    log_busy_timeout_s: float = 1.0
+    log_write_retries: int = 4
+    log_retry_backoff_s: float = 0.1
+    # bound on the shutdown drain (accepted requests, their log records and shadow scores);
+    # past it, requests still waiting on a hung model/feature call are abandoned with 503
+    graceful_timeout_s: float = 30.0
+    # FastAPI's built-in OpenTelemetry spans/metrics/logs. Off by default: even with no OTel
+    # provider configured FastAPI checks for one on every request; the server exports its own
+    # Prometheus metrics at /metrics. Turn on when an OTel collector is wired up.
+    otel: bool = False
+    # After start-up, move every object loaded so far (Feast, ONNX Runtime, pandas, the
+    # model) out of the garbage collector's view (gc.freeze): a full collection over them
+    # stalled every request for ~210 ms, several times a minute under load (measured).
+    # Process-wide, so off for an app embedded in another program (tests, the demo's thread);
+    # the entry points that own their process (`serve`, `python -m mlref.load.server`) turn
+    # it on.
+    gc_freeze: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_batch_request < 1:
+            raise ValueError(f"max_batch_request must be >= 1, got {self.max_batch_request}")
+        if self.max_batch_request > self.max_queue:
+            raise ValueError(
+                f"max_batch_request ({self.max_batch_request}) exceeds max_queue "
+                f"({self.max_queue}): such a batch could never be admitted; lower it or raise "
+                "max_queue"
+            )
+        if self.retry_after_s < 0:
+            raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
+        if not self.graceful_timeout_s > 0:
+            raise ValueError(f"graceful_timeout_s must be > 0, got {self.graceful_timeout_s}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:
+        values = {
+            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
+        }
+        values.update(overrides)
+        for key in ("model_path", "model_card_path"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        return cls(**values)
+
+    @property
+    def batch_body_limit(self) -> int:
+        """/predict/batch's body limit in bytes."""
+        return self.max_batch_request * BYTES_PER_TRANSACTION

@@ -1,0 +1,431 @@
+"""What the routes share (``ServingRuntime``, on ``app.state.runtime``): loading the model,
+the feature store and the shadow model; the batchers and their threads; the prediction log;
+shadow scoring after the response; readiness; and the bounded shutdown drain.
+
+Start-up (``start``): open the prediction log, start the batcher, then load the champion ONNX
+model (registry alias or a file), the Feast feature store and, when a challenger is
+registered, the shadow model, in the inference thread. ``/healthz`` answers at once;
+``/readyz`` and the scoring routes answer 503 until loading is done, so a slow Feast import
+never looks like a dead process. What the server needs on disk is checked before any of this
+(``mlref.serve.preflight``), so a workdir that can never serve fails at once.
+
+Shutdown (``stop``): refuse new scoring requests (503), finish every accepted one (the batcher
+drains without waiting for ``max_wait_ms``), wait for their log records and shadow scores,
+flush the prediction log, stop the threads. The drain is bounded by ``graceful_timeout_s``:
+when a model or feature-store call hangs past it, the requests still waiting are abandoned
+(answered 503, counted in a warning), the prediction log is still flushed and closed, and the
+executors are shut down without waiting for the hung thread.
+
+Readiness (``/readyz``, the ``mlref_ready`` gauge) is true only while the model and feature
+store are loaded, the server is not shutting down and the batcher's worker is alive: a dead
+worker refuses every request, so the orchestrator must stop routing traffic here.
+
+The per-request work itself is in ``mlref.serve.scoring`` (the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from starlette.background import BackgroundTask
+
+from mlref.serve.batching import BatchingPredictor, PredictorClosed
+from mlref.serve.errors import NotReady
+from mlref.serve.features import FeastFeatureSource, FeatureSource, RequestBatch
+from mlref.serve.metrics import ServingMetrics
+from mlref.serve.predictor import (
+    Scored,
+    Scorer,
+    ServedModel,
+    load_registered_model,
+    score_rows,
+    served_model_from_card,
+)
+from mlref.serve.predlog import PredictionLog, PredictionRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlref.serve.config import ServeConfig
+    from mlref.serve.schemas import Transaction
+    from mlref.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# after the drain deadline, each remaining shutdown step still gets this long (callers answered
+# with an error need a few event-loop turns to send their responses)
+_SHUTDOWN_GRACE_S = 0.25
+
+
+class ServingRuntime:
+    """Everything the routes share; lives on ``app.state.runtime``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: ServeConfig,
+        *,
+        model: ServedModel | None,
+        features: FeatureSource | None,
+        shadow: ServedModel | None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.model = model
+        self.features = features
+        self.shadow = shadow
+        self.metrics = ServingMetrics()
+        self.ready = False
+        self.load_error: str | None = None
+        # called (on the event loop) when start-up fails: a process that owns the server
+        # (``mlref.serve.run``) stops it, since it can never become ready; embedded apps keep
+        # answering 503 with the reason
+        self.on_load_failure: Callable[[str], None] | None = None
+        self.closing = False
+        self.scorer: Scorer | None = None
+        self.batcher: BatchingPredictor[Transaction, Scored] | None = None
+        self.shadow_batcher: BatchingPredictor[np.ndarray, float] | None = None
+        self.log: PredictionLog | None = None
+        self._infer_pool: ThreadPoolExecutor | None = None
+        self._shadow_pool: ThreadPoolExecutor | None = None
+        self._load_task: asyncio.Task[None] | None = None
+        self._active = 0
+        self._idle: asyncio.Event | None = None
+        self._shadow_jobs: dict[int, tuple[list[PredictionRecord], list[np.ndarray]]] = {}
+        self._job_ids = itertools.count()
+        # unique per record, cheaper than a uuid4 per request (no urandom syscall), and in
+        # arrival order within a run: a random prefix per server start + a counter (32 hex)
+        run = uuid.uuid4().hex[:8]
+        self.next_request_id = map(
+            "{}{:024x}".format, itertools.repeat(run), itertools.count()
+        ).__next__
+        self._stopping: asyncio.Future[None] | None = None
+        self._gc_frozen = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.log = PredictionLog(
+            self.settings.prediction_log,
+            flush_rows=cfg.log_flush_rows,
+            flush_interval_s=cfg.log_flush_interval_s,
+            busy_timeout_s=cfg.log_busy_timeout_s,
+            write_retries=cfg.log_write_retries,
+            retry_backoff_s=cfg.log_retry_backoff_s,
+        )
+        await asyncio.to_thread(self.log.start)
+        # one thread: one batch at a time; the model and the feature store are created and
+        # used in this same thread (SQLite connections stay with the thread that made them)
+        self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-infer")
+        self.batcher = BatchingPredictor(
+            self._score,
+            max_batch_size=cfg.max_batch_size if cfg.batching else 1,
+            max_wait_ms=cfg.max_wait_ms if cfg.batching else 0.0,
+            max_queue=cfg.max_queue,
+            executor=self._infer_pool,
+            name="predict",
+        )
+        self.batcher.add_listener(
+            lambda info: self.metrics.observe_batch(info.size, info.error is not None)
+        )
+        self.batcher.start()
+        # said before uvicorn's "running": the server answers /healthz at once, scores later
+        logger.info("loading model and feature store...")
+        self._load_task = asyncio.create_task(self._load(), name="mlref-load")
+
+    async def _load(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        assert self._infer_pool is not None
+        try:
+            await loop.run_in_executor(self._infer_pool, self._load_blocking)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("serving start-up failed")
+            if self.on_load_failure is not None:
+                self.on_load_failure(self.load_error)
+            return
+        if self.shadow is not None:
+            self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-shadow")
+            self.shadow_batcher = BatchingPredictor(
+                partial(score_rows, self.shadow),
+                max_batch_size=self.config.max_batch_size,
+                max_wait_ms=0.0,
+                max_queue=self.config.max_queue,
+                executor=self._shadow_pool,
+                name="shadow",
+            )
+            self.shadow_batcher.start()
+        if self.config.gc_freeze and gc.get_freeze_count() == 0:  # nobody else froze it
+            gc.collect()  # once, before ready: leave no garbage in the frozen generation
+            gc.freeze()
+            self._gc_frozen = True
+        self.ready = True
+        assert self.model is not None
+        logger.info(
+            "ready in %.1f s: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
+            time.perf_counter() - started,
+            self.model.version,
+            self.shadow.version if self.shadow else "off",
+            "on" if self.config.batching else "off",
+            self.batcher.max_batch_size if self.batcher else 0,
+            self.config.max_wait_ms,
+        )
+
+    def _load_blocking(self) -> None:
+        cfg = self.config
+        if self.model is None:
+            if cfg.model_path is not None:
+                card = cfg.model_card_path or cfg.model_path.with_suffix(".card.json")
+                self.model = served_model_from_card(
+                    cfg.model_path, card, None, intra_op_threads=cfg.intra_op_threads
+                )
+            else:
+                self.model = load_registered_model(
+                    self.settings, cfg.model_alias, intra_op_threads=cfg.intra_op_threads
+                )
+            if self.shadow is None and cfg.shadow_alias and cfg.model_path is None:
+                self.shadow = self._try_load_shadow(cfg.shadow_alias)
+        self.model.warm_up()
+        if self.shadow is not None:
+            if self.shadow.feature_names != self.model.feature_names:
+                logger.error(
+                    "shadow model %s takes %s, the champion takes %s: shadow mode off",
+                    self.shadow.version,
+                    list(self.shadow.feature_names),
+                    list(self.model.feature_names),
+                )
+                self.shadow = None
+            else:
+                self.shadow.warm_up()
+        if self.features is None:
+            self.features = FeastFeatureSource.open(self.settings)
+        self._warm_up_features()
+        self.scorer = Scorer(self.model, self.features)
+
+    def _warm_up_features(self) -> None:
+        """One lookup before going ready: Feast opens its registry and online store lazily
+        (~1.6 s seen here), which the first real requests would otherwise queue behind."""
+        import numpy as np
+
+        probe = RequestBatch(
+            transaction_id=("warm-up",),
+            user_id=np.array([-1], dtype=np.int64),
+            amount=np.array([1.0]),
+            merchant_category=("grocery",),
+            event_ns=np.array([time.time_ns()], dtype=np.int64),
+        )
+        assert self.features is not None
+        self.features.lookup(probe)
+
+    def _try_load_shadow(self, alias: str) -> ServedModel | None:
+        from mlref.registry import RegistryError
+
+        try:
+            return load_registered_model(
+                self.settings, alias, intra_op_threads=self.config.intra_op_threads
+            )
+        except RegistryError:  # no challenger is the normal case: a fact, not an order
+            logger.info("shadow mode off: no %s model registered", alias)
+        except Exception:  # a broken challenger must not stop the champion from serving
+            logger.exception("could not load the %s model; shadow mode off", alias)
+        return None
+
+    async def stop(self) -> None:
+        """Idempotent; a second caller waits for the first shutdown to finish."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.graceful_timeout_s
+        # a thread still busy (loading, or a hung model/feature call) is never waited for
+        busy_thread = False
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._load_task
+            busy_thread = True  # the cancelled load goes on in the inference thread
+        if self.batcher is not None:  # drains every accepted request, or abandons them
+            busy_thread |= await self._stop_batcher(self.batcher, deadline)
+        if self._idle is not None:
+            # their responses, log records and shadow scores; abandoned callers were answered
+            # with an error and need only a few loop turns to finish
+            await self._wait_idle(max(deadline, loop.time() + _SHUTDOWN_GRACE_S))
+        if self.shadow_batcher is not None:
+            busy_thread |= await self._stop_batcher(
+                self.shadow_batcher, max(deadline, loop.time() + _SHUTDOWN_GRACE_S)
+            )
+        if self.log is not None:
+            # flushed whatever happened above; the writer has its own (retry-bounded) budget
+            await asyncio.to_thread(self.log.close, max(self.config.graceful_timeout_s, 5.0))
+        for pool in (self._infer_pool, self._shadow_pool):
+            if pool is None:
+                continue
+            if busy_thread:
+                pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                await asyncio.to_thread(pool.shutdown, True)
+        if self._gc_frozen:
+            gc.unfreeze()
+            self._gc_frozen = False
+        logger.info(
+            "stopped; prediction log rows written: %d, dropped: %d",
+            self.log.written if self.log else 0,
+            self.log.dropped if self.log else 0,
+        )
+
+    async def _stop_batcher(self, batcher: BatchingPredictor[Any, Any], deadline: float) -> bool:
+        """Drain ``batcher`` until ``deadline`` (loop time), then abort it: the callers still
+        waiting get 503 (``PredictorClosed``). True when it had to be aborted."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await batcher.stop()
+            return False
+        except TimeoutError:
+            if batcher.stopped:  # the deadline had passed, but there was nothing left to drain
+                return False
+        abandoned = await batcher.abort(
+            f"shutdown timed out after {self.config.graceful_timeout_s:g} s"
+        )
+        logger.warning(
+            "shutdown: the %s batcher did not drain within graceful_timeout_s=%g s (a model or "
+            "feature-store call hangs); %d requests abandoned and answered 503; the hung thread "
+            "is left behind",
+            batcher.name,
+            self.config.graceful_timeout_s,
+            abandoned,
+        )
+        return True
+
+    def begin(self) -> None:
+        """Count work that shutdown must wait for (a request, or its shadow/log follow-up);
+        pair with :meth:`end` in a ``finally``."""
+        assert self._idle is not None
+        self._active += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self._active -= 1
+        self._update_idle()
+
+    def _update_idle(self) -> None:
+        assert self._idle is not None
+        if self._active == 0 and not self._shadow_jobs:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    async def _wait_idle(self, deadline: float) -> None:
+        """Wait (until ``deadline``, loop time) for responses, log records and shadow scores
+        of accepted requests.
+
+        A shadow job whose background task never runs (the client vanished before the response
+        was sent, so Starlette skips it) is logged without a shadow score after the timeout.
+        """
+        assert self._idle is not None
+        self._update_idle()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._idle.wait()
+        except TimeoutError:
+            orphans = list(self._shadow_jobs.values())
+            self._shadow_jobs.clear()
+            logger.warning(
+                "shutdown: %d requests still busy after graceful_timeout_s=%g s; %d shadow jobs "
+                "logged without a shadow score",
+                self._active,
+                self.config.graceful_timeout_s,
+                len(orphans),
+            )
+            for records, _rows in orphans:
+                self.append_log(records)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _score(self, transactions: list[Transaction]) -> list[Scored]:
+        if self.scorer is None:
+            raise NotReady("model not loaded")
+        return self.scorer.score_batch(transactions)
+
+    @property
+    def serving(self) -> bool:
+        """Ready to score: loaded, not shutting down, and the batcher's worker alive."""
+        batcher = self.batcher
+        return self.ready and not self.closing and batcher is not None and batcher.accepting
+
+    def not_ready_reason(self) -> str:
+        if self.closing:
+            return "shutting down"
+        if self.load_error:
+            return f"start-up failed: {self.load_error}"
+        if not self.ready:
+            return "loading the model and the feature store"
+        batcher = self.batcher
+        failure = batcher.worker_failure if batcher is not None else "not started"
+        return (
+            f"the batcher's worker has stopped ({failure or 'ended'}): every scoring request "
+            "is refused; restart the server"
+        )
+
+    def check_ready(self) -> None:
+        if self.closing:
+            raise PredictorClosed("the server is shutting down and accepts no new requests")
+        if not self.ready:
+            if self.load_error:
+                raise NotReady(f"start-up failed: {self.load_error}")
+            raise NotReady("still loading the model and the feature store")
+
+    def follow_up(
+        self, records: list[PredictionRecord], scored: Sequence[Scored]
+    ) -> BackgroundTask | None:
+        """What happens to a request's log records: with a shadow model, a task to run after
+        the response is sent (score ``scored``'s feature rows in shadow, then log); without
+        one, they are handed to the log now (None)."""
+        if self.shadow_batcher is None:
+            self.append_log(records)
+            return None
+        # runs after the response is sent: the caller never waits for the shadow model
+        job = next(self._job_ids)
+        self._shadow_jobs[job] = (records, [s.row for s in scored])
+        return BackgroundTask(self._shadow_then_log, job)
+
+    async def _shadow_then_log(self, job: int) -> None:
+        pending = self._shadow_jobs.pop(job, None)
+        if pending is None:  # already logged without a shadow score by a timed-out shutdown
+            return
+        records, rows = pending
+        self.begin()
+        try:
+            assert self.shadow_batcher is not None
+            assert self.shadow is not None
+            scores = await self.shadow_batcher.submit_many(rows)
+            for record, score in zip(records, scores, strict=True):
+                record.shadow_score = score
+                record.shadow_version = self.shadow.version
+        except Exception as exc:
+            self.metrics.count_shadow_error()
+            logger.warning("shadow scoring failed; logged without a shadow score: %s", exc)
+        finally:
+            self.append_log(records)
+            self.end()
+
+    def append_log(self, records: list[PredictionRecord]) -> None:
+        assert self.log is not None
+        try:
+            self.log.append(records)
+        except RuntimeError as exc:
+            logger.error("%d prediction log records lost: %s", len(records), exc)

@@ -122,6 +122,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
         "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
+    "beats_baseline": (
+        "a model that a simpler baseline (logistic regression, rules) matches or beats",
+        "CI of model - baseline per baseline on the same rows by no_worse's comparison "
+        "(DeLong for `roc_auc`, paired bootstrap otherwise). Measured: smallest CI lower bound; "
+        "pass when every baseline's CI lies above `margin`; fail when any baseline is not "
+        "beaten by `margin` (Holm-corrected one-sided p < (1 - `confidence`) / 2); else "
+        "inconclusive with the rows that would settle it",
+    ),
 }
 
 

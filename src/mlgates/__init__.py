@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         time_split,
         training_sweep_cost,
     )
+    from mlgates.gates.model import beats_baseline
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -59,6 +60,7 @@ _FROM_GATES = (
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "beats_baseline",
 )
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "GateInputError",
     "GateResult",
     "accelerator_cost_per_request",
+    "beats_baseline",
     "cost_budget",
     "cost_per_request",
     "entity_overlap",

@@ -28,6 +28,7 @@ latency_budget      monitor-6               computing performance has not regres
 cost_budget         monitor-6               computing performance (cost) within budget
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
+beats_baseline      model-5                 a simpler model is not better
 ==================  ======================  ==============================================
 """
 
@@ -45,6 +46,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
+from mlgates.gates.model import beats_baseline
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
@@ -64,6 +66,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "cost_budget": cost_budget,
     "schema_gate": schema_gate,
     "freshness": freshness,
+    "beats_baseline": beats_baseline,
 }
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "FeatureBins",
     "FrozenBins",
     "accelerator_cost_per_request",
+    "beats_baseline",
     "cost_budget",
     "cost_per_request",
     "entity_overlap",

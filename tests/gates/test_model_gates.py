@@ -1,0 +1,112 @@
+"""Model-development gates of the ML Test Score on the reference system.
+
+- model-5 ``beats_baseline``: the registered champion (ONNX, scored as promotion scores it)
+  against two simpler models fitted on the champion's own training split: a logistic
+  regression on the same features and a fraud analyst's rules (amount and velocity
+  thresholds). All three score the champion's test window, which none of them trained on.
+
+The helpers are module functions so the mutation proofs (tests/mutations/test_model_gates.py)
+run the same baselines and window against a defective model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlgates.fixture import Gates
+    from mlref.pipeline import ReferenceSystem
+    from mlref.settings import Settings
+
+#: a rule fires above this quantile of the LEGITIMATE training transactions: "unusual for a
+#: normal customer", the way an analyst sets a threshold without a model
+RULE_QUANTILE = 0.95
+#: the rules baseline: amount and velocity thresholds, as a fraud team writes them
+RULE_FEATURES: tuple[str, ...] = ("log_amount", "txn_velocity_24h")
+CATEGORICAL: tuple[str, ...] = ("merchant_category_code",)
+
+
+def logistic_baseline(
+    train: pd.DataFrame, window: pd.DataFrame, names: Sequence[str], label: str = "is_fraud"
+) -> np.ndarray:
+    """Scores on ``window`` of a logistic regression fitted on ``train`` with the model's
+    inputs: numeric ones median-imputed (with a missing indicator: ``avg_order_30d`` is NaN
+    for a user's first purchase) and standardised, categorical ones one-hot encoded."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in names if c not in CATEGORICAL]
+    categorical = [c for c in names if c in CATEGORICAL]
+    prep = ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
+    model = make_pipeline(prep, LogisticRegression(max_iter=2000, class_weight="balanced"))
+    model.fit(train[list(names)], train[label].to_numpy().astype(int))
+    return np.asarray(model.predict_proba(window[list(names)])[:, 1], dtype=np.float64)
+
+
+def rules_baseline(
+    train: pd.DataFrame, window: pd.DataFrame, label: str = "is_fraud"
+) -> np.ndarray:
+    """Number of rules that fire on each ``window`` row (0, 1 or 2): amount above, and
+    24-hour velocity above, their ``RULE_QUANTILE`` among legitimate training rows."""
+    legit = train.loc[train[label] == 0]
+    fired = np.zeros(len(window))
+    for column in RULE_FEATURES:
+        cut = float(np.nanquantile(legit[column].to_numpy(dtype=float), RULE_QUANTILE))
+        fired += (window[column].to_numpy(dtype=float) > cut).astype(float)
+    return fired
+
+
+def baseline_scores(
+    train: pd.DataFrame, window: pd.DataFrame, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Each simpler model's scores on ``window``, fitted on ``train``."""
+    return {
+        "logistic regression": logistic_baseline(train, window, names),
+        "amount and velocity rules": rules_baseline(train, window),
+    }
+
+
+def champion_scores(settings: Settings, window: pd.DataFrame) -> np.ndarray:
+    """The registry's champion scored by ONNX Runtime, as promotion scores it."""
+    from mlref.export import OnnxScorer
+    from mlref.registry import CHAMPION, Registry
+
+    return OnnxScorer(Registry(settings).load(CHAMPION).onnx_path).score_frame(window)
+
+
+@pytest.mark.mlgate("beats_baseline")
+def test_champion_beats_simpler_models(
+    mlgates: Gates, ref_settings: Settings, reference_system: ReferenceSystem
+) -> None:
+    """The champion beats a logistic regression and the amount/velocity rules on its test
+    window, paired with confidence (DeLong): its trees earn their complexity."""
+    from mlgates.gates import beats_baseline
+
+    result = reference_system.run.result
+    split = result.split
+    mlgates.run(
+        beats_baseline,
+        split.test["is_fraud"].to_numpy(),
+        champion_scores(ref_settings, split.test),
+        baseline_scores(split.train, split.test, result.feature_names),
+    )

@@ -122,6 +122,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
         "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
+    "features_beneficial": (
+        "model inputs that add nothing (or harm) on a held-out window",
+        "permutation importance per feature (metric drop when its column is permuted, mean "
+        "of `n_repeats`), interval from a paired bootstrap over the window's rows (normal, "
+        "bootstrap SE). Fail when a feature's importance is below `min_importance` with "
+        "confidence (Holm over features) or the model never reads it; pass when every CI "
+        "is above 0; else warn. Measured: failing features",
+    ),
     "beats_baseline": (
         "a model that a simpler baseline (logistic regression, rules) matches or beats",
         "CI of model - baseline per baseline on the same rows by no_worse's comparison "

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         time_split,
         training_sweep_cost,
     )
-    from mlgates.gates.model import beats_baseline
+    from mlgates.gates.model import beats_baseline, features_beneficial
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -61,6 +61,7 @@ _FROM_GATES = (
     "time_split",
     "training_sweep_cost",
     "beats_baseline",
+    "features_beneficial",
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "cost_per_request",
     "entity_overlap",
     "feature_parity",
+    "features_beneficial",
     "freshness",
     "gates",
     "ks_drift",

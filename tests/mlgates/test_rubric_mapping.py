@@ -44,6 +44,7 @@ REVIEWED: dict[str, set[str]] = {
     "schema_gate": {"data-1", "monitor-2"},
     "freshness": set(),
     "beats_baseline": {"model-5"},
+    "features_beneficial": {"data-2"},
 }
 
 

@@ -29,6 +29,7 @@ cost_budget         monitor-6               computing performance (cost) within 
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
 beats_baseline      model-5                 a simpler model is not better
+features_beneficial data-2                  all features are beneficial
 ==================  ======================  ==============================================
 """
 
@@ -46,7 +47,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
-from mlgates.gates.model import beats_baseline
+from mlgates.gates.model import beats_baseline, features_beneficial
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
@@ -67,6 +68,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "schema_gate": schema_gate,
     "freshness": freshness,
     "beats_baseline": beats_baseline,
+    "features_beneficial": features_beneficial,
 }
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "cost_per_request",
     "entity_overlap",
     "feature_parity",
+    "features_beneficial",
     "freshness",
     "ks_drift",
     "latency_budget",

@@ -130,6 +130,15 @@ PROSE: dict[str, tuple[str, str]] = {
         "confidence (Holm over features) or the model never reads it; pass when every CI "
         "is above 0; else warn. Measured: failing features",
     ),
+    "group_parity": (
+        "a model whose errors fall unequally on the groups of a sensitive attribute",
+        "equalised odds: per-group recall and false-positive rate of the decisions (counts, "
+        "checked against fairlearn), Newcombe's hybrid score interval of each pairwise "
+        "difference. Fail when a gap's interval (Bonferroni-adjusted) lies beyond "
+        "`max_gap`; pass when every interval lies within +-`max_gap`; else inconclusive "
+        "(also when a group has fewer than `min_class_rows`). Measured: equalised-odds "
+        "difference",
+    ),
     "beats_baseline": (
         "a model that a simpler baseline (logistic regression, rules) matches or beats",
         "CI of model - baseline per baseline on the same rows by no_worse's comparison "

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         time_split,
         training_sweep_cost,
     )
+    from mlgates.gates.fairness import group_parity
     from mlgates.gates.model import beats_baseline, features_beneficial
 
 _SUBMODULES = ("gates", "metrics", "stats")
@@ -62,6 +63,7 @@ _FROM_GATES = (
     "training_sweep_cost",
     "beats_baseline",
     "features_beneficial",
+    "group_parity",
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "features_beneficial",
     "freshness",
     "gates",
+    "group_parity",
     "ks_drift",
     "latency_budget",
     "metrics",

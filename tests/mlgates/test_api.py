@@ -54,6 +54,9 @@ def test_every_gate_returns_a_complete_result() -> None:
         "cost_budget": lambda f: f(1000, 1.0),
         "schema_gate": lambda f: f(frame, _schema()),
         "freshness": lambda f: f(frame["t"], 300.0, 10.0),
+        "beats_baseline": lambda f: f(y, s, {"rules": s}, n_resamples=50),
+        "features_beneficial": lambda f: f(lambda d: d["x"].to_numpy(), frame, y, ["x"]),
+        "group_parity": lambda f: f(y, (s > 0.5).astype(int), np.arange(300) % 2),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -45,6 +45,7 @@ REVIEWED: dict[str, set[str]] = {
     "freshness": set(),
     "beats_baseline": {"model-5"},
     "features_beneficial": {"data-2"},
+    "group_parity": {"model-7"},
 }
 
 

@@ -30,6 +30,7 @@ schema_gate         data-1, monitor-2       expectations captured in a schema, a
 freshness           (none)                  data age; monitor-4 is the model's age
 beats_baseline      model-5                 a simpler model is not better
 features_beneficial data-2                  all features are beneficial
+group_parity        model-7                 tested for considerations of inclusion
 ==================  ======================  ==============================================
 """
 
@@ -46,6 +47,7 @@ from mlgates.gates.budget import (
 )
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.fairness import group_parity
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.model import beats_baseline, features_beneficial
 from mlgates.gates.parity import feature_parity, model_parity
@@ -69,6 +71,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "freshness": freshness,
     "beats_baseline": beats_baseline,
     "features_beneficial": features_beneficial,
+    "group_parity": group_parity,
 }
 
 __all__ = [
@@ -83,6 +86,7 @@ __all__ = [
     "feature_parity",
     "features_beneficial",
     "freshness",
+    "group_parity",
     "ks_drift",
     "latency_budget",
     "model_parity",

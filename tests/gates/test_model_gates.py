@@ -4,6 +4,8 @@
   against two simpler models fitted on the champion's own training split: a logistic
   regression on the same features and a fraud analyst's rules (amount and velocity
   thresholds). All three score the champion's test window, which none of them trained on.
+- data-2 ``features_beneficial``: permutation importance of each of the champion's inputs
+  (ONNX Runtime scores the permuted copies) on the same test window.
 
 The helpers are module functions so the mutation proofs (tests/mutations/test_model_gates.py)
 run the same baselines and window against a defective model.
@@ -11,7 +13,7 @@ run the same baselines and window against a defective model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,12 +88,17 @@ def baseline_scores(
     }
 
 
-def champion_scores(settings: Settings, window: pd.DataFrame) -> np.ndarray:
-    """The registry's champion scored by ONNX Runtime, as promotion scores it."""
+def champion_predict(settings: Settings) -> Callable[[pd.DataFrame], np.ndarray]:
+    """The registry's champion as a frame -> scores callable (ONNX Runtime, as served)."""
     from mlref.export import OnnxScorer
     from mlref.registry import CHAMPION, Registry
 
-    return OnnxScorer(Registry(settings).load(CHAMPION).onnx_path).score_frame(window)
+    return OnnxScorer(Registry(settings).load(CHAMPION).onnx_path).score_frame
+
+
+def champion_scores(settings: Settings, window: pd.DataFrame) -> np.ndarray:
+    """The registry's champion scored by ONNX Runtime, as promotion scores it."""
+    return champion_predict(settings)(window)
 
 
 @pytest.mark.mlgate("beats_baseline")
@@ -109,4 +116,24 @@ def test_champion_beats_simpler_models(
         split.test["is_fraud"].to_numpy(),
         champion_scores(ref_settings, split.test),
         baseline_scores(split.train, split.test, result.feature_names),
+    )
+
+
+@pytest.mark.mlgate("features_beneficial")
+def test_every_champion_input_is_beneficial(
+    mlgates: Gates, ref_settings: Settings, reference_system: ReferenceSystem
+) -> None:
+    """Each of the champion's inputs adds to its AUC on the test window (permutation
+    importance, bootstrap over the window's rows). On the reference data (120 fraud rows in
+    the window) some inputs cannot be shown to help or to be useless: the gate warns and
+    names them; a useless input fails (tests/mutations/test_model_gates.py)."""
+    from mlgates.gates import features_beneficial
+
+    result = reference_system.run.result
+    window = result.split.test
+    mlgates.run(
+        features_beneficial,
+        champion_predict(ref_settings),
+        window[list(result.feature_names)],
+        window["is_fraud"].to_numpy(),
     )

@@ -7,6 +7,10 @@ held to (``mlgates_config``), next to the clean counterpart that passes:
 - beats_baseline: the champion beats the logistic regression and the rules; an XGBoost cut
   to three depth-1 trees (a training recipe whose capacity was set by mistake) does not beat
   the logistic regression, and the gate fails naming it.
+- features_beneficial: the champion's inputs are not failed; the reference recipe trained
+  on a private copy of the rows with an input whose pipeline broke into a constant fails,
+  naming it as unused. A pure-noise input (seeded N(0, 1)) is not called beneficial, but
+  on the reference window (120 fraud rows) the gate can only warn about it: see that test.
 """
 
 from __future__ import annotations
@@ -89,3 +93,78 @@ def test_a_model_worse_than_logistic_regression_fails_beats_baseline(
     assert rows["logistic regression"]["ci_high"] < 0  # clearly worse, not a grazing CI
     assert "'logistic regression'" in result.message.split("undecided")[0]
     assert rows["amount and velocity rules"]["verdict"] != "fail"
+
+
+def _features_beneficial(predict: Any, window: Any, names: Any, config: Any) -> Any:
+    from mlgates.gates import features_beneficial
+
+    keys = ("metric", "min_importance", "n_repeats", "confidence", "n_resamples", "allow")
+    return features_beneficial(
+        predict,
+        window[list(names)],
+        window[LABEL].to_numpy(),
+        **_thresholds(config, "features_beneficial", keys),
+    )
+
+
+def test_the_champion_inputs_are_not_failed(
+    model_gates: ModuleType, ref_settings: Any, reference_system: Any, mlgates_config: Any
+) -> None:
+    result = reference_system.run.result
+    verdict = _features_beneficial(
+        model_gates.champion_predict(ref_settings),
+        result.split.test,
+        result.feature_names,
+        mlgates_config,
+    )
+    assert verdict.verdict in ("pass", "warn"), verdict.explain()
+
+
+def _train_with(reference_system: Any, column: str, values: np.ndarray) -> tuple[Any, tuple]:
+    """The reference recipe on a private copy of the rows with one more input ``column``."""
+    from mlref.train import train
+
+    frame = reference_system.frame.copy()
+    frame[column] = values
+    config = reference_system.run.result.config
+    names = (*config.feature_names, column)
+    return train(config.with_(feature_names=names), frame, check_data_version=False), names
+
+
+def _predict(model: Any, names: tuple) -> Any:
+    from mlref.train.fit import feature_matrix, native_scores
+
+    return lambda rows: native_scores(model, feature_matrix(rows, names))
+
+
+def test_a_useless_input_fails_features_beneficial(
+    reference_system: Any, mlgates_config: Any
+) -> None:
+    """The defect: an input whose pipeline broke into a constant (a card-present flag that
+    is 0 for every row). The model trains, exports and scores as before; it never reads the
+    input, and the gate fails naming it."""
+    n = len(reference_system.frame)
+    run, names = _train_with(reference_system, "card_present", np.zeros(n))
+    result = _features_beneficial(_predict(run.model, names), run.split.test, names, mlgates_config)
+    assert result.verdict == "fail", result.explain()
+    row = result.details["features"]["card_present"]
+    assert row["verdict"] == "fail"
+    assert row["unused"]
+    assert "'card_present': unused" in result.message
+
+
+def test_a_random_input_is_not_called_beneficial(
+    reference_system: Any, mlgates_config: Any
+) -> None:
+    """A pure-noise input (seeded N(0, 1)) that the trees do split on: permutation importance
+    of noise is 0 in expectation, and on this window (120 fraud rows) its interval is about
+    +-0.004 AUC, wider than ``min_importance``: the gate cannot fail it and says so (warn,
+    naming it), but never calls it beneficial. Failing it needs a window with many more
+    fraud rows (or drop-column importance)."""
+    n = len(reference_system.frame)
+    run, names = _train_with(reference_system, "noise", np.random.default_rng(0).normal(size=n))
+    result = _features_beneficial(_predict(run.model, names), run.split.test, names, mlgates_config)
+    row = result.details["features"]["noise"]
+    assert row["verdict"] in ("warn", "fail"), result.explain()
+    assert row["ci_low"] <= 0
+    assert result.verdict != "pass"

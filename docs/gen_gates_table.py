@@ -134,10 +134,10 @@ PROSE: dict[str, tuple[str, str]] = {
         "a model whose errors fall unequally on the groups of a sensitive attribute",
         "equalised odds: per-group recall and false-positive rate of the decisions (counts, "
         "checked against fairlearn), Newcombe's hybrid score interval of each pairwise "
-        "difference. Fail when a gap's interval (Bonferroni-adjusted) lies beyond "
-        "`max_gap`; pass when every interval lies within +-`max_gap`; else inconclusive "
-        "(also when a group has fewer than `min_class_rows`). Measured: equalised-odds "
-        "difference",
+        "difference. Fail when a gap's interval (Bonferroni-adjusted) lies beyond its bound "
+        "(`max_gap` for recall, `max_fpr_gap` for the false-positive rate); pass when every "
+        "interval lies within its bound; else inconclusive (also when a group has fewer "
+        "than `min_class_rows`). Measured: largest recall gap",
     ),
     "beats_baseline": (
         "a model that a simpler baseline (logistic regression, rules) matches or beats",

@@ -45,15 +45,27 @@ def world(
 
 
 def test_equal_rates_pass_and_rates_agree_with_fairlearn() -> None:
-    from fairlearn.metrics import equalized_odds_difference
+    from fairlearn.metrics import (
+        MetricFrame,
+        equalized_odds_difference,
+        false_positive_rate,
+        true_positive_rate,
+    )
 
     rng = np.random.default_rng(0)
     y, pred, g = world(rng, 40_000, {"a": 0.8, "b": 0.8}, {"a": 0.05, "b": 0.05})
     result = group_parity(y, pred, g)
     assert result.verdict == "pass", result.explain()
-    assert result.measured == pytest.approx(
+    assert result.details["equalized_odds_difference"] == pytest.approx(
         equalized_odds_difference(y, pred, sensitive_features=g), abs=1e-12
     )
+    frame = MetricFrame(
+        metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=g,
+    )
+    assert result.measured == pytest.approx(frame.difference()["tpr"], abs=1e-12)
     for name in ("a", "b"):
         mask = g == name
         row = result.details["groups"][name]
@@ -83,12 +95,12 @@ def test_few_rows_are_inconclusive_and_small_groups_are_listed() -> None:
     y, pred, g = world(rng, 600, {"a": 0.8, "b": 0.75}, {"a": 0.05, "b": 0.05})
     result = group_parity(y, pred, g, min_class_rows=20)
     assert result.verdict == "inconclusive", result.explain()
-    y2 = y.copy()
-    y2[(g == "b")] = 0
-    y2[np.flatnonzero(g == "b")[:5]] = 1
-    small = group_parity(y2, pred, g)
-    assert small.verdict == "inconclusive"
-    assert any("'b' for recall" in u for u in small.details["untested"])
+    # a band of 60 rows (about 12 fraud rows) among 6000 cannot be tested for recall
+    y3, pred3, g3 = world(rng, 6000, {"a": 0.8, "b": 0.8}, {"a": 0.05, "b": 0.05})
+    g3[:60] = "c"
+    small = group_parity(y3, pred3, g3, max_fpr_gap=0.2, max_gap=0.3)
+    assert small.verdict == "inconclusive", small.explain()
+    assert any("'c' for recall" in u for u in small.details["untested"])
 
 
 @pytest.mark.parametrize(
@@ -98,6 +110,7 @@ def test_few_rows_are_inconclusive_and_small_groups_are_listed() -> None:
         ({"groups": np.array(["a"] * 100, dtype=object)}, "single group"),
         ({"groups": np.array(["a"] * 50, dtype=object)}, "groups"),
         ({"max_gap": 0.0}, "max_gap"),
+        ({"max_fpr_gap": 1.0}, "max_fpr_gap"),
         ({"y_pred": np.zeros(3)}, "y_pred"),
     ],
 )
@@ -114,7 +127,8 @@ def _rates(recall_b: float, n: int, max_gap: float, seeds: int = 400) -> dict[st
     for seed in range(seeds):
         rng = np.random.default_rng(50_000 + seed)
         y, pred, g = world(rng, n, {"a": 0.8, "b": recall_b}, {"a": 0.05, "b": 0.05})
-        counts[group_parity(y, pred, g, max_gap=max_gap).verdict] += 1
+        # the false-positive rates are equal and their bound is not what is studied here
+        counts[group_parity(y, pred, g, max_gap=max_gap, max_fpr_gap=0.05).verdict] += 1
     return {k: v / seeds for k, v in counts.items()}
 
 
@@ -133,3 +147,15 @@ def test_simulated_false_fail_at_the_boundary_and_power() -> None:
     assert _rates(0.7, 4000, 0.1)["fail"] <= 0.025
     assert _rates(0.5, 4000, 0.1)["fail"] >= 0.95
     assert _rates(0.8, 4000, 0.1)["pass"] >= 0.5
+
+
+def test_a_false_positive_gap_is_held_to_its_own_bound() -> None:
+    """FPR 1% against 4%: a 0.03 gap, far inside the recall bound (0.1) but beyond
+    ``max_fpr_gap`` (0.02)."""
+    rng = np.random.default_rng(4)
+    y, pred, g = world(rng, 40_000, {"a": 0.8, "b": 0.8}, {"a": 0.01, "b": 0.04})
+    result = group_parity(y, pred, g)
+    assert result.verdict == "fail", result.explain()
+    failing = [p for p in result.details["pairs"] if p["verdict"] == "fail"]
+    assert [p["rate"] for p in failing] == ["false_positive_rate"]
+    assert failing[0]["max_gap"] == 0.02

@@ -11,6 +11,9 @@ held to (``mlgates_config``), next to the clean counterpart that passes:
   on a private copy of the rows with an input whose pipeline broke into a constant fails,
   naming it as unused. A pure-noise input (seeded N(0, 1)) is not called beneficial, but
   on the reference window (120 fraud rows) the gate can only warn about it: see that test.
+- group_parity: the champion's alerts pass; the same model with the scores of the 65+ band
+  pushed down (a model biased against one group: it misses their fraud) fails, naming the
+  band.
 """
 
 from __future__ import annotations
@@ -168,3 +171,44 @@ def test_a_random_input_is_not_called_beneficial(
     assert row["verdict"] in ("warn", "fail"), result.explain()
     assert row["ci_low"] <= 0
     assert result.verdict != "pass"
+
+
+def _group_parity(y: np.ndarray, alerts: np.ndarray, groups: np.ndarray, config: Any) -> Any:
+    from mlgates.gates import group_parity
+
+    keys = ("max_gap", "max_fpr_gap", "confidence", "min_class_rows")
+    return group_parity(y, alerts, groups, **_thresholds(config, "group_parity", keys))
+
+
+def test_the_champion_alerts_pass_group_parity(
+    model_gates: ModuleType, ref_settings: Any, reference_system: Any, mlgates_config: Any
+) -> None:
+    window = model_gates.parity_window(reference_system)
+    result = _group_parity(
+        window[LABEL].to_numpy(),
+        model_gates.champion_alerts(ref_settings, reference_system, window),
+        model_gates.age_bands(reference_system, window),
+        mlgates_config,
+    )
+    assert result.verdict == "pass", result.explain()
+
+
+def test_a_model_biased_against_one_band_fails_group_parity(
+    model_gates: ModuleType, ref_settings: Any, reference_system: Any, mlgates_config: Any
+) -> None:
+    """The defect: the champion's scores pushed down for the 65+ band, by 12 on the logit
+    scale (as a model that learned a proxy of age would): their fraud goes unflagged more
+    often."""
+    window = model_gates.parity_window(reference_system)
+    groups = model_gates.age_bands(reference_system, window)
+    scores = model_gates.champion_scores(ref_settings, window)
+    eps = 1e-7
+    logit = np.log(np.clip(scores, eps, 1 - eps) / (1 - np.clip(scores, eps, 1 - eps)))
+    biased = np.where(groups == "65+", 1 / (1 + np.exp(-(logit - 12.0))), scores)
+    alerts = (biased >= reference_system.run.result.threshold.value).astype(int)
+    result = _group_parity(window[LABEL].to_numpy(), alerts, groups, mlgates_config)
+    assert result.verdict == "fail", result.explain()
+    failing = [p for p in result.details["pairs"] if p["verdict"] == "fail"]
+    assert failing
+    assert all("65+" in p["groups"] for p in failing)
+    assert {p["rate"] for p in failing} == {"recall"}

@@ -139,6 +139,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "interval lies within its bound; else inconclusive (also when a group has fewer "
         "than `min_class_rows`). Measured: largest recall gap",
     ),
+    "staleness_impact": (
+        "a model that goes stale faster than it is retrained",
+        "metric per window of model age (`window_weeks`), least-squares slope on the age, "
+        "percentile bootstrap over the rows within each window. Loss = decay per week x "
+        "`retrain_interval_weeks`; fail when its CI lies above `max_loss`, pass when below, "
+        "else inconclusive (also below `min_windows`). Measured: the loss; details give the "
+        "longest cadence the data support",
+    ),
     "beats_baseline": (
         "a model that a simpler baseline (logistic regression, rules) matches or beats",
         "CI of model - baseline per baseline on the same rows by no_worse's comparison "

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         training_sweep_cost,
     )
     from mlgates.gates.fairness import group_parity
-    from mlgates.gates.model import beats_baseline, features_beneficial
+    from mlgates.gates.model import beats_baseline, features_beneficial, staleness_impact
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -64,6 +64,7 @@ _FROM_GATES = (
     "beats_baseline",
     "features_beneficial",
     "group_parity",
+    "staleness_impact",
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "prediction_drift",
     "psi_drift",
     "schema_gate",
+    "staleness_impact",
     "stats",
     "target_leak",
     "time_split",

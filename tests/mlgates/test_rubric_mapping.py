@@ -46,6 +46,7 @@ REVIEWED: dict[str, set[str]] = {
     "beats_baseline": {"model-5"},
     "features_beneficial": {"data-2"},
     "group_parity": {"model-7"},
+    "staleness_impact": {"model-4"},
 }
 
 

@@ -31,6 +31,7 @@ freshness           (none)                  data age; monitor-4 is the model's a
 beats_baseline      model-5                 a simpler model is not better
 features_beneficial data-2                  all features are beneficial
 group_parity        model-7                 tested for considerations of inclusion
+staleness_impact    model-4                 the impact of model staleness is known
 ==================  ======================  ==============================================
 """
 
@@ -49,7 +50,7 @@ from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.fairness import group_parity
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
-from mlgates.gates.model import beats_baseline, features_beneficial
+from mlgates.gates.model import beats_baseline, features_beneficial, staleness_impact
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
@@ -72,6 +73,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "beats_baseline": beats_baseline,
     "features_beneficial": features_beneficial,
     "group_parity": group_parity,
+    "staleness_impact": staleness_impact,
 }
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "prediction_drift",
     "psi_drift",
     "schema_gate",
+    "staleness_impact",
     "target_leak",
     "time_split",
     "training_sweep_cost",

@@ -7,10 +7,14 @@ bootstrap otherwise), so one implementation decides both gates.
 
 ``features_beneficial`` (data-2, "all features are beneficial"): permutation importance of
 every model input on a held-out window with a bootstrap interval over the window's rows.
+
+``staleness_impact`` (model-4, "the impact of model staleness is known"): the metric's
+decay per week of the model's age, from its scores on successive later windows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from statistics import NormalDist
 from typing import Any
@@ -408,4 +412,170 @@ def features_beneficial(
             "features": rows_out,
         },
         rubric=("data-2",),
+    )
+
+
+def staleness_impact(
+    age_weeks: ArrayLike,
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    retrain_interval_weeks: float = 4.0,
+    max_loss: float = 0.02,
+    metric: str | Metric = "roc_auc",
+    window_weeks: float = 1.0,
+    confidence: float = 0.95,
+    n_resamples: int = 500,
+    seed: int = 0,
+    min_windows: int = 3,
+) -> GateResult:
+    """How fast does the model's ``metric`` decay with its age, and is that decay over
+    ``retrain_interval_weeks`` within ``max_loss``?
+
+    One model trained at T scores later rows; ``age_weeks`` is each row's time since T in
+    weeks. Rows are grouped into windows of ``window_weeks`` (by age); per window the metric
+    and the mean age; the decay per week is minus the least-squares slope of the metric on
+    the window age. Its interval is a percentile bootstrap over the rows WITHIN each window
+    (every resample redraws every window's rows, keeps the windows, refits the slope): the
+    sampling of the labelled rows, which is what makes a late window's metric uncertain.
+
+    Loss over the interval = decay per week * ``retrain_interval_weeks`` (oriented so
+    positive = the model gets worse, also for lower-is-better metrics). Fail when the whole
+    interval of the loss lies above ``max_loss`` (the model goes stale faster than the
+    cadence allows); pass when it lies below; otherwise inconclusive. Fewer than
+    ``min_windows`` windows with both classes is inconclusive (a slope needs them).
+    ``details.max_retrain_interval_weeks``: the longest cadence whose loss stays within
+    ``max_loss`` at the interval's upper end (the retrain cadence the data support).
+    Measured: the loss over the interval (point estimate); threshold ``max_loss``.
+    """
+    m = get_metric(metric)
+    if retrain_interval_weeks <= 0:
+        raise GateInputError(f"retrain_interval_weeks must be > 0, got {retrain_interval_weeks}")
+    if max_loss <= 0:
+        raise GateInputError(f"max_loss must be > 0, got {max_loss}")
+    if window_weeks <= 0:
+        raise GateInputError(f"window_weeks must be > 0, got {window_weeks}")
+    if not 0.5 <= confidence < 1:
+        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    if n_resamples < 100:
+        raise GateInputError(f"n_resamples must be >= 100, got {n_resamples}")
+    if min_windows < 3:
+        raise GateInputError(f"min_windows must be >= 3 (a slope and its error), got {min_windows}")
+    y = binary_labels(y_true)
+    n = y.size
+    s = as_scores(scores, n, "scores")
+    age = as_scores(age_weeks, n, "age_weeks")
+    if (age < 0).any():
+        raise GateInputError(
+            f"age_weeks has {int((age < 0).sum())} negative value(s): rows scored before the "
+            "model was trained are not staleness"
+        )
+    bins = np.floor(age / window_weeks).astype(np.int64)
+    sign = 1.0 if m.higher_is_better else -1.0
+    windows: list[dict[str, Any]] = []
+    batches = []
+    for b in np.unique(bins):
+        mask = bins == b
+        yw = y[mask]
+        pos = int(yw.sum())
+        row = {
+            "window": f"[{fmt(b * window_weeks)}, {fmt((b + 1) * window_weeks)}) weeks",
+            "age_weeks": float(age[mask].mean()),
+            "rows": int(mask.sum()),
+            "positives": pos,
+        }
+        if m.kind == "rank" and (pos == 0 or pos == yw.size):
+            row["skipped"] = "one class only"
+            windows.append(row)
+            continue
+        row[m.name] = float(m(yw, s[mask]))
+        windows.append(row)
+        batches.append((float(age[mask].mean()), m.prepare(yw, s[mask]), yw.size))
+    used = len(batches)
+    head = f"{m.name} over {used} window(s) of {fmt(window_weeks)} week(s), {n} rows"
+    base_details: dict[str, Any] = {
+        "metric": m.name,
+        "windows": windows,
+        "retrain_interval_weeks": retrain_interval_weeks,
+        "max_loss": max_loss,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "seed": seed,
+    }
+    if used < min_windows:
+        return GateResult(
+            name="staleness_impact",
+            verdict="inconclusive",
+            measured=None,
+            threshold=max_loss,
+            direction="max",
+            message=f"{head}: {used} usable window(s), min_windows is {min_windows}: no slope",
+            hint="score the model on more later windows (a longer run of labelled data)",
+            details=base_details,
+            rubric=("model-4",),
+        )
+    ages = np.array([a for a, _, _ in batches])
+    centred = ages - ages.mean()
+    sxx = float((centred**2).sum())
+    if sxx <= 0:
+        raise GateInputError("every window has the same mean age: no decay can be estimated")
+    point = np.array([sign * float(batch(np.ones((1, k)))[0]) for _, batch, k in batches])
+    slope = float((centred * (point - point.mean())).sum() / sxx)
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_resamples, used))
+    for j, (_, batch, k) in enumerate(batches):
+        draws[:, j] = sign * np.concatenate(
+            list(map(batch, stats.bootstrap_weights(k, n_resamples, rng)))
+        )
+    draws = draws[np.isfinite(draws).all(axis=1)]
+    if draws.shape[0] < 10:
+        raise GateInputError(f"{m.name} was undefined in most resamples: add rows of both classes")
+    slopes = (centred * (draws - draws.mean(axis=1, keepdims=True))).sum(axis=1) / sxx
+    alpha = 1.0 - confidence
+    s_low, s_high = (float(v) for v in np.quantile(slopes, [alpha / 2, 1 - alpha / 2]))
+    decay, decay_low, decay_high = -slope, -s_high, -s_low
+    loss = decay * retrain_interval_weeks
+    loss_low, loss_high = decay_low * retrain_interval_weeks, decay_high * retrain_interval_weeks
+    max_interval = max_loss / decay_high if decay_high > 0 else math.inf
+    verdict = "fail" if loss_low > max_loss else "pass" if loss_high < max_loss else "inconclusive"
+    level = f"{round(100 * confidence)}% CI"
+    text = (
+        f"{head}: decay {fmt(decay)} per week ({level} [{fmt(decay_low)}, {fmt(decay_high)}]), "
+        f"loss over the {fmt(retrain_interval_weeks)}-week retrain interval {fmt(loss)} "
+        f"([{fmt(loss_low)}, {fmt(loss_high)}]), max_loss {fmt(max_loss)}"
+    )
+    cadence = (
+        f"retrain at least every {fmt(max_interval)} weeks to lose at most {fmt(max_loss)}"
+        if math.isfinite(max_interval)
+        else "no decay within the interval: the data set no bound on the cadence"
+    )
+    lead = {
+        "fail": "the model goes stale faster than the retrain cadence allows",
+        "pass": "staleness over the retrain interval is within the tolerated loss",
+        "inconclusive": "undecided: the loss's interval straddles max_loss",
+    }[verdict]
+    hints = {
+        "fail": "retrain more often (details.max_retrain_interval_weeks) or find the inputs "
+        "whose relation to the label moves (drift gates per window)",
+        "inconclusive": "score more later windows, or more rows per window, to narrow the slope",
+        "pass": "",
+    }
+    return GateResult(
+        name="staleness_impact",
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=loss,
+        threshold=max_loss,
+        direction="max",
+        message=f"{lead}: {text}; {cadence}",
+        hint=hints[verdict],
+        details={
+            **base_details,
+            "decay_per_week": decay,
+            "decay_ci_low": decay_low,
+            "decay_ci_high": decay_high,
+            "loss": loss,
+            "loss_ci_low": loss_low,
+            "loss_ci_high": loss_high,
+            "max_retrain_interval_weeks": max_interval,
+        },
+        rubric=("model-4",),
     )

@@ -11,6 +11,10 @@ held to (``mlgates_config``), next to the clean counterpart that passes:
   on a private copy of the rows with an input whose pipeline broke into a constant fails,
   naming it as unused. A pure-noise input (seeded N(0, 1)) is not called beneficial, but
   on the reference window (120 fraud rows) the gate can only warn about it: see that test.
+- staleness_impact: the champion's decay is within the cadence; the reference recipe
+  trained on a private copy of the rows with an input whose relation to fraud flips after
+  the validation window (a merchant-risk flag that fraudsters learn to avoid while
+  legitimate users start to trigger it) decays fast and fails.
 - group_parity: the champion's alerts pass; the same model with the scores of the 65+ band
   pushed down (a model biased against one group: it misses their fraud) fails, naming the
   band.
@@ -212,3 +216,58 @@ def test_a_model_biased_against_one_band_fails_group_parity(
     assert failing
     assert all("65+" in p["groups"] for p in failing)
     assert {p["rate"] for p in failing} == {"recall"}
+
+
+def _staleness(
+    model_gates: ModuleType, window: Any, train_end: Any, scores: Any, config: Any
+) -> Any:
+    from mlgates.gates import staleness_impact
+
+    keys = ("retrain_interval_weeks", "max_loss", "metric", "window_weeks", "confidence")
+    return staleness_impact(
+        model_gates.model_age_weeks(window, train_end),
+        window[LABEL].to_numpy(),
+        scores,
+        **_thresholds(config, "staleness_impact", keys),
+    )
+
+
+def test_the_champion_staleness_is_within_the_cadence(
+    model_gates: ModuleType, ref_settings: Any, reference_system: Any, mlgates_config: Any
+) -> None:
+    window = model_gates.parity_window(reference_system)
+    result = _staleness(
+        model_gates,
+        window,
+        reference_system.run.result.config.train_end,
+        model_gates.champion_scores(ref_settings, window),
+        mlgates_config,
+    )
+    assert result.verdict == "pass", result.explain()
+
+
+def test_a_model_that_decays_fast_fails_staleness_impact(
+    model_gates: ModuleType, reference_system: Any, mlgates_config: Any
+) -> None:
+    """The defect: an input ``risk_flag`` that marks 99% of fraud and 0.1% of legitimate
+    rows while the model trains and validates (so the model leans on it, and early stopping
+    sees nothing wrong), and whose relation flips week by week after the validation window
+    (fraud marked 99% -> 0%, legitimate 0.1% -> 50% over three weeks; seeded)."""
+    import pandas as pd
+
+    frame = reference_system.frame.copy()
+    config = reference_system.run.result.config
+    train_end = config.train_end
+    after = (frame["event_timestamp"] - config.val_end) / pd.Timedelta(weeks=1)
+    weeks = after.clip(0, 3).to_numpy()
+    p_fraud = 0.99 - 0.33 * weeks
+    p_legit = 0.001 + 0.1663 * weeks
+    p = np.where(frame[LABEL].to_numpy() == 1, p_fraud, p_legit)
+    flag = (np.random.default_rng(0).random(len(frame)) < p).astype(float)
+    run, names = _train_with(reference_system, "risk_flag", flag)
+    window = pd.concat([run.split.val, run.split.test], ignore_index=True)
+    scores = _predict(run.model, names)(window)
+    result = _staleness(model_gates, window, train_end, scores, mlgates_config)
+    assert result.verdict == "fail", result.explain()
+    assert result.details["loss_ci_low"] > result.details["max_loss"]
+    assert "retrain at least every" in result.message

@@ -147,6 +147,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "else inconclusive (also below `min_windows`). Measured: the loss; details give the "
         "longest cadence the data support",
     ),
+    "tuning_gap": (
+        "a model whose hyperparameters a small search beats",
+        "`budget` configurations drawn (seeded) from `space`, each trained and scored on "
+        "the same held-out rows by the caller's callable, compared with the chosen one by "
+        "no_worse's comparison. Fail when one beats it by more than `margin` with "
+        "confidence (Holm over the budget), naming it; pass when every CI upper bound of "
+        "found - chosen is below `margin`; else inconclusive. Measured: largest upper bound",
+    ),
     "beats_baseline": (
         "a model that a simpler baseline (logistic regression, rules) matches or beats",
         "CI of model - baseline per baseline on the same rows by no_worse's comparison "

@@ -37,7 +37,12 @@ if TYPE_CHECKING:
         training_sweep_cost,
     )
     from mlgates.gates.fairness import group_parity
-    from mlgates.gates.model import beats_baseline, features_beneficial, staleness_impact
+    from mlgates.gates.model import (
+        beats_baseline,
+        features_beneficial,
+        staleness_impact,
+        tuning_gap,
+    )
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -65,6 +70,7 @@ _FROM_GATES = (
     "features_beneficial",
     "group_parity",
     "staleness_impact",
+    "tuning_gap",
 )
 
 __all__ = [
@@ -97,6 +103,7 @@ __all__ = [
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "tuning_gap",
 ]
 
 

@@ -58,6 +58,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "features_beneficial": lambda f: f(lambda d: d["x"].to_numpy(), frame, y, ["x"]),
         "group_parity": lambda f: f(y, (s > 0.5).astype(int), np.arange(300) % 2),
         "staleness_impact": lambda f: f(np.arange(300) / 60, y, s, n_resamples=100),
+        "tuning_gap": lambda f: f(lambda p: (y, s * p["w"]), {"w": 1.0}, {"w": (0.5, 2.0)}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -47,6 +47,7 @@ REVIEWED: dict[str, set[str]] = {
     "features_beneficial": {"data-2"},
     "group_parity": {"model-7"},
     "staleness_impact": {"model-4"},
+    "tuning_gap": {"model-3"},
 }
 
 

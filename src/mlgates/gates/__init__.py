@@ -32,6 +32,7 @@ beats_baseline      model-5                 a simpler model is not better
 features_beneficial data-2                  all features are beneficial
 group_parity        model-7                 tested for considerations of inclusion
 staleness_impact    model-4                 the impact of model staleness is known
+tuning_gap          model-3                 all hyperparameters have been tuned
 ==================  ======================  ==============================================
 """
 
@@ -50,7 +51,12 @@ from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.fairness import group_parity
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
-from mlgates.gates.model import beats_baseline, features_beneficial, staleness_impact
+from mlgates.gates.model import (
+    beats_baseline,
+    features_beneficial,
+    staleness_impact,
+    tuning_gap,
+)
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
@@ -74,6 +80,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "features_beneficial": features_beneficial,
     "group_parity": group_parity,
     "staleness_impact": staleness_impact,
+    "tuning_gap": tuning_gap,
 }
 
 __all__ = [
@@ -101,4 +108,5 @@ __all__ = [
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "tuning_gap",
 ]

@@ -10,6 +10,9 @@ every model input on a held-out window with a bootstrap interval over the window
 
 ``staleness_impact`` (model-4, "the impact of model staleness is known"): the metric's
 decay per week of the model's age, from its scores on successive later windows.
+
+``tuning_gap`` (model-3, "all hyperparameters have been tuned"): a bounded, seeded random
+search against the chosen configuration, compared pairwise like ``no_worse``.
 """
 
 from __future__ import annotations
@@ -578,4 +581,155 @@ def staleness_impact(
             "max_retrain_interval_weeks": max_interval,
         },
         rubric=("model-4",),
+    )
+
+
+def _draw(space: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """One configuration from ``space``: a list is a choice, ``(low, high)`` uniform (integers
+    when both ends are), ``("log", low, high)`` log-uniform."""
+    out: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, list):
+            out[name] = spec[int(rng.integers(len(spec)))]
+        elif isinstance(spec, tuple) and len(spec) == 3 and spec[0] == "log":
+            out[name] = float(np.exp(rng.uniform(np.log(spec[1]), np.log(spec[2]))))
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            low, high = spec
+            if isinstance(low, int) and isinstance(high, int):
+                out[name] = int(rng.integers(low, high + 1))
+            else:
+                out[name] = float(rng.uniform(low, high))
+        else:
+            raise GateInputError(
+                f"space[{name!r}] = {spec!r}: use a list (choice), (low, high) or "
+                "('log', low, high)"
+            )
+    return out
+
+
+def tuning_gap(
+    train_and_score: Callable[[Mapping[str, Any]], tuple[ArrayLike, ArrayLike]],
+    chosen: Mapping[str, Any],
+    space: Mapping[str, Any],
+    budget: int = 6,
+    metric: str | Metric = "roc_auc",
+    margin: float = 0.005,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> GateResult:
+    """Is the chosen configuration as good as the best a bounded random search finds?
+
+    ``train_and_score(params)`` trains with ``params`` (merged over ``chosen`` by the
+    caller's convention: the search passes ``{**chosen, **drawn}``) and returns
+    ``(y_true, scores)`` on held-out rows, the SAME rows for every call (so comparisons are
+    paired). The search draws ``budget`` configurations from ``space`` (seeded) and compares
+    each with the chosen one exactly as ``no_worse`` compares models (DeLong for
+    ``roc_auc``, else the paired bootstrap), difference = found - chosen.
+
+    Fail when a found configuration beats the chosen one by more than ``margin`` with
+    confidence (one-sided p, Holm-corrected over the ``budget`` configurations, below
+    ``(1 - confidence) / 2``), naming it. Pass when every found configuration's CI upper
+    bound is below ``margin`` (the chosen one is within the margin of the best found, with
+    confidence). Otherwise inconclusive. Measured: the largest CI upper bound of found -
+    chosen; threshold ``margin``. The search is only as wide as ``budget`` and ``space``:
+    a pass says no configuration it tried is better, not that none exists.
+    """
+    m = get_metric(metric)
+    if not callable(train_and_score):
+        raise GateInputError("train_and_score must be a callable params -> (y_true, scores)")
+    if budget < 1:
+        raise GateInputError(f"budget must be >= 1, got {budget}")
+    if margin < 0:
+        raise GateInputError(f"margin must be >= 0, got {margin}")
+    if not 0.5 <= confidence < 1:
+        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    if not isinstance(space, Mapping) or not space:
+        raise GateInputError("space must be a non-empty mapping name -> list / (low, high)")
+    rng = np.random.default_rng(seed)
+    drawn = [_draw(space, rng) for _ in range(budget)]
+    y_raw, base_raw = train_and_score(dict(chosen))
+    y = binary_labels(y_raw)
+    n = y.size
+    base = as_scores(base_raw, n, "train_and_score(chosen) scores")
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == n:
+        raise GateInputError(f"train_and_score returned one class only ({n_pos} of {n})")
+    comps: list[tuple[dict[str, Any], Comparison]] = []
+    for i, params in enumerate(drawn):
+        y_i, s_i = train_and_score({**chosen, **params})
+        if not np.array_equal(binary_labels(y_i), y):
+            raise GateInputError(
+                "train_and_score must score the same held-out rows for every configuration "
+                f"(labels differ for {params})"
+            )
+        cand = as_scores(s_i, n, f"train_and_score({params}) scores")
+        comps.append(
+            (params, compare(y, base, cand, m, -margin, confidence, n_resamples, seed + 1 + i))
+        )
+    alpha = (1.0 - confidence) / 2
+    # pvalue_not_worse of compare(-margin): small when found - chosen is above the margin
+    p_better = stats.holm([c.pvalue_not_worse for _, c in comps])
+    rows: list[dict[str, Any]] = []
+    better: list[str] = []
+    for (params, c), p in zip(comps, p_better, strict=True):
+        verdict = "better" if p < alpha else "within" if c.high < margin else "undecided"
+        rows.append(
+            {
+                "params": params,
+                "found": c.candidate,
+                "chosen": c.champion,
+                "difference": c.estimate,
+                "ci_low": c.low,
+                "ci_high": c.high,
+                "pvalue_better_holm": float(p),
+                "verdict": verdict,
+            }
+        )
+        if verdict == "better":
+            better.append(
+                f"{params}: {m.name} {fmt(c.candidate)} vs chosen {fmt(c.champion)}, difference "
+                f"{fmt(c.estimate)} (CI [{fmt(c.low)}, {fmt(c.high)}], Holm p={p:.3g})"
+            )
+    best = max(rows, key=lambda r: float(r["difference"]))
+    worst_high = max(float(r["ci_high"]) for r in rows)
+    verdict = "fail" if better else "pass" if worst_high < margin else "inconclusive"
+    head = (
+        f"random search of {budget} configuration(s) (seed {seed}) against the chosen one on "
+        f"{n} held-out rows ({n_pos} positives), {m.name}, margin {fmt(margin)}; best found "
+        f"{best['params']} difference {fmt(best['difference'])} (CI [{fmt(best['ci_low'])}, "
+        f"{fmt(best['ci_high'])}])"
+    )
+    lead = {
+        "fail": "a found configuration beats the chosen one with confidence: " + "; ".join(better),
+        "pass": "the chosen configuration is within the margin of every configuration found",
+        "inconclusive": "undecided: a found configuration may beat the chosen one by more "
+        "than the margin (CI upper bound above it) but not with confidence",
+    }[verdict]
+    hints = {
+        "fail": "retune: adopt the named configuration (or search around it) and retrain",
+        "inconclusive": "score on more held-out rows or raise the budget around the best "
+        "found configuration",
+        "pass": "",
+    }
+    return GateResult(
+        name="tuning_gap",
+        verdict=verdict,  # type: ignore[arg-type]
+        measured=worst_high,
+        threshold=margin,
+        direction="max",
+        message=f"{lead}. {head}",
+        hint=hints[verdict],
+        details={
+            "metric": m.name,
+            "rows": n,
+            "positives": n_pos,
+            "budget": budget,
+            "seed": seed,
+            "margin": margin,
+            "confidence": confidence,
+            "chosen": dict(chosen),
+            "configurations": rows,
+        },
+        rubric=("model-3",),
     )

@@ -15,6 +15,8 @@ held to (``mlgates_config``), next to the clean counterpart that passes:
   trained on a private copy of the rows with an input whose relation to fraud flips after
   the validation window (a merchant-risk flag that fraudsters learn to avoid while
   legitimate users start to trigger it) decays fast and fails.
+- tuning_gap: the champion's hyperparameters pass; a deliberately mistuned recipe
+  (learning rate 0.001 with 20 trees) fails, naming a better configuration found.
 - group_parity: the champion's alerts pass; the same model with the scores of the 65+ band
   pushed down (a model biased against one group: it misses their fraud) fails, naming the
   band.
@@ -271,3 +273,40 @@ def test_a_model_that_decays_fast_fails_staleness_impact(
     assert result.verdict == "fail", result.explain()
     assert result.details["loss_ci_low"] > result.details["max_loss"]
     assert "retrain at least every" in result.message
+
+
+def _tuning(model_gates: ModuleType, reference_system: Any, chosen: Any, config: Any) -> Any:
+    from mlgates.gates import tuning_gap
+
+    keys = ("budget", "metric", "margin", "confidence", "n_resamples", "seed")
+    return tuning_gap(
+        model_gates.tuning_trainer(reference_system, reference_system.frame.copy()),
+        chosen,
+        model_gates.TUNING_SPACE,
+        **_thresholds(config, "tuning_gap", keys),
+    )
+
+
+def test_the_champion_hyperparameters_pass_tuning_gap(
+    model_gates: ModuleType, reference_system: Any, mlgates_config: Any
+) -> None:
+    chosen = dict(reference_system.run.result.config.hyperparams)
+    result = _tuning(model_gates, reference_system, chosen, mlgates_config)
+    assert result.verdict == "pass", result.explain()
+
+
+def test_a_mistuned_model_fails_tuning_gap(
+    model_gates: ModuleType, reference_system: Any, mlgates_config: Any
+) -> None:
+    """The defect: learning rate 0.001 with 20 trees (a config typo): the model barely
+    moves from its first trees."""
+    chosen = {
+        **dict(reference_system.run.result.config.hyperparams),
+        "learning_rate": 0.001,
+        "n_estimators": 20,
+    }
+    result = _tuning(model_gates, reference_system, chosen, mlgates_config)
+    assert result.verdict == "fail", result.explain()
+    better = [c for c in result.details["configurations"] if c["verdict"] == "better"]
+    assert better
+    assert str(better[0]["params"]) in result.message

@@ -79,26 +79,29 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the reference system end to end (mlref demo) in ./.mlref-demo."""
-    _uv(session, "mlref", "demo", "--workdir", ".mlref-demo", *session.posargs)
+    """Run the reference system end to end (mlref demo) in ./.mlref, the default workdir."""
+    _uv(session, "mlref", "demo", *session.posargs)
 
 
 @nox.session
 def load(session: nox.Session) -> None:
-    """Locust load on 127.0.0.1 against the demo's server; fails when a budget breaks."""
+    """Locust load on 127.0.0.1 against the demo's model in ./.mlref; fails when a budget breaks."""
+    # no --workdir: the same default as every mlref command ($MLREF_HOME or ./.mlref)
     args = session.posargs or ["-u", "20", "-r", "5", "-t", "30s"]
-    _uv(session, "python", "-m", "mlref.load", "--workdir", ".mlref-demo", *args)
+    _uv(session, "python", "-m", "mlref.load", *args)
 
 
 @nox.session
 def perf(session: nox.Session) -> None:
     """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
+    # not ./.mlref: the benchmark builds (and may rebuild) a system of fixed size in its own
+    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's
     _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)
 
 
 @nox.session
 def scale(session: nox.Session) -> None:
-    """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas, distributed Locust."""
+    """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas behind nginx, Locust."""
     session.run("bash", "scripts/scale_setup.sh", external=True)
     session.env["MLREF_SCALE"] = "1"
     session.run(

@@ -91,9 +91,9 @@ def point_duration(rate: float, duration_s: float) -> float:
 
 
 def _batch_stats(port: int) -> tuple[float, float]:
-    from mlref.load.runner import _get
+    from mlref.load.launcher import http_get
 
-    status, text = _get(port, "/metrics", timeout=5)
+    status, text = http_get(port, "/metrics", timeout=5)
     if status != 200:
         return 0.0, 0.0
     found = dict(re.findall(r"^mlref_batch_size_(sum|count) (\S+)$", text, re.M))
@@ -149,11 +149,11 @@ def _wait_drained(port: int, timeout_s: float = 120.0) -> float:
     """Wait until the server's queue and running batch are empty; returns the seconds waited."""
     import time
 
-    from mlref.load.runner import _get
+    from mlref.load.launcher import http_get
 
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        status, text = _get(port, "/metrics", timeout=5)
+        status, text = http_get(port, "/metrics", timeout=5)
         found = dict(re.findall(r"^mlref_(queue_depth|in_flight) (\S+)$", text, re.M))
         if (
             status == 200
@@ -174,7 +174,8 @@ def bench_server(
 ) -> dict[str, Any]:
     import os
 
-    from mlref.load.runner import ServerProcess, traffic_env
+    from mlref.load.launcher import ServerProcess
+    from mlref.load.runner import traffic_env
 
     configs = configs or CONFIGS
     budget = float(p99_budget_ms or system.settings.p99_budget_ms)

@@ -163,6 +163,45 @@ PROSE: dict[str, tuple[str, str]] = {
         "beaten by `margin` (Holm-corrected one-sided p < (1 - `confidence`) / 2); else "
         "inconclusive with the rows that would settle it",
     ),
+    "pii_scan": (
+        "personal data past the privacy controls: in features, training sets, model "
+        "artefacts, logs",
+        "regex scan of text columns (vectorised) and of files/bytes: e-mail, card number "
+        "(Luhn-checked), IBAN (mod-97), IPv4, phone; integer columns of 13-19 digits "
+        "Luhn-checked; columns named in `pii_columns`; frames over `max_rows` on a seeded "
+        "sample (said in the result). Measured: values found, masked in the report; fails "
+        "above 0",
+    ),
+    "feature_policy": (
+        "model inputs nobody declared or owns, and forbidden inputs (protected attributes, "
+        "raw identifiers), also when re-encoded under another name",
+        "each input against its declaration (`required` fields non-blank) and `forbidden` "
+        "(by name, or as a word of its declared source). Measured: inputs in violation; "
+        "fails above 0",
+    ),
+    "spec_in_version_control": (
+        "a model trained from an uncommitted or since-changed specification (config, "
+        "training code, feature definitions)",
+        "the training record (commit, uncommitted spec files, spec hash) against the "
+        "repository: the commit exists and its spec files hash to the recorded hash. "
+        "Measured: failed checks; fails above 0; inconclusive without a repository",
+    ),
+    "code_coverage": (
+        'feature code (`code="features"`, data-7) or model specification/training code '
+        '(`code="model"`, infra-2) that no test runs',
+        "coverage.py's line and branch coverage of the named modules (its JSON report) "
+        "from a data file or a live `Coverage`; fails below `min_line` or `min_branch`, "
+        "naming uncovered lines and partial branches; inconclusive without data or "
+        "without branch data. Measured: line coverage",
+    ),
+    "feature_cost": (
+        "features whose serving cost (online compute per request, storage per entity) is "
+        "over budget or out of proportion to their importance",
+        "per feature: compute and storage against `max_compute_ms` / `max_storage_bytes`, "
+        "and cost share (the larger of compute and storage shares) over importance share "
+        "against `max_cost_ratio` (a breach by a feature under both `min_material_*` "
+        "floors warns). Measured: the largest ratio",
+    ),
 }
 
 

@@ -60,7 +60,7 @@ if ! GITHUB_STEP_SUMMARY="$tmp/step_summary.md" uv run pytest --mlgates \
   echo "FAIL: the clean suite must pass" >&2
   exit 1
 fi
-uv run --quiet python -m mlgates.report --validate "$tmp/clean.json"
+uv run --quiet --with jsonschema python -m mlgates.report --validate "$tmp/clean.json"  # needs mlgates[schema]
 for md in "$tmp/clean.md" "$tmp/step_summary.md"; do
   if ! grep -q "| PASS | no_worse |" "$md" || ! grep -q "ML Test Score" "$md"; then
     cat "$md"

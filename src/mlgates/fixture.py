@@ -17,7 +17,7 @@ from mlgates.config import ConfigError, GatesConfig, gate_name, resolve_kwargs
 from mlgates.result import GateInputError, GateResult
 
 if TYPE_CHECKING:
-    from mlgates.session import RunState
+    from mlgates.state import RunState
 
 
 @dataclass(frozen=True)

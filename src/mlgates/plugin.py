@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from mlgates.state import MARKER, is_gate_item
 
 if TYPE_CHECKING:
     from mlgates.config import GatesConfig
     from mlgates.fixture import Gates
 
 SESSION_PLUGIN = "mlgates-session"
-MARKER = "mlgate"
-FIXTURE = "mlgates"
 SKIP_REASON = "ML gate test: re-run with --mlgates (or set ini mlgates = true) to run it"
 
 enabled_key = pytest.StashKey[bool]()
@@ -60,14 +61,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         type=_output_path,
         default=None,
-        help="write the gate results as versioned JSON to PATH (needs --mlgates)",
+        help="write the gate results as versioned JSON to PATH (needs --mlgates; PATH's "
+        "directory must exist and be writable: checked at start-up, before any test runs)",
     )
     group.addoption(
         "--mlgates-markdown",
         metavar="PATH",
         type=_output_path,
         default=None,
-        help="write the gate summary as a markdown table to PATH (needs --mlgates)",
+        help="write the gate summary as a markdown table to PATH (needs --mlgates; checked "
+        "at start-up like --mlgates-report)",
     )
     parser.addini("mlgates", type="bool", default=False, help="run the ML gates (like --mlgates)")
     parser.addini(
@@ -82,6 +85,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="gate settings, one 'gate.key = value' per line (wins over [tool.mlgates])",
     )
+
+
+# what a near-miss on the command line is compared with (pytest_load_initial_conftests)
+OPTIONS = ("--mlgates", "--no-mlgates", "--mlgates-report", "--mlgates-markdown")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None]:
+    """``pytest --mlgate`` gets "did you mean --mlgates?" instead of argparse's bare
+    "unrecognized arguments". After the initial conftests every option is registered (pytest
+    parses for good right after this hook), so an argument unknown here is one pytest is about
+    to refuse; only those close to an mlgates option get the hint, the rest pytest answers."""
+    result = yield
+    unknown = parser.parse_known_and_unknown_args(args)[1]
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
+    if flags:
+        import difflib
+
+        for flag in flags:
+            close = difflib.get_close_matches(flag, OPTIONS, n=1, cutoff=0.75)
+            if close:
+                raise pytest.UsageError(f"unrecognized argument {flag}: did you mean {close[0]}?")
+    return result
 
 
 def gates_enabled(config: pytest.Config) -> bool:
@@ -120,12 +148,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from mlgates.session import GateSession
 
     config.pluginmanager.register(GateSession(config), SESSION_PLUGIN)
-
-
-def is_gate_item(item: pytest.Item) -> bool:
-    return item.get_closest_marker(MARKER) is not None or FIXTURE in getattr(
-        item, "fixturenames", ()
-    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,8 +2,8 @@
 
 A report is plain data built from the recorded results (dicts from ``GateResult.to_dict()``
 plus ``test`` and ``params``), so it travels from xdist workers and serialises as is.
-``REPORT_SCHEMA`` describes it; ``validate(doc)`` checks a document against the subset of
-JSON Schema the schema uses (no third-party validator needed).
+``REPORT_SCHEMA`` describes it; ``validate(doc)`` checks a document with ``jsonschema``, an
+optional dependency (extra ``schema``) imported only when a report is validated.
 """
 
 from __future__ import annotations
@@ -174,58 +174,30 @@ REPORT_SCHEMA: dict[str, Any] = {
 
 # ---------------------------------------------------------------------------- validation
 
-_TYPES: dict[str, Any] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
+SCHEMA_EXTRA = "pip install 'mlgates[schema]'"
 
 
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: true is not 1, but 1 is 1.0."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return bool(a == b)
+def _document_order(error: Any) -> list[tuple[int, int, str]]:
+    # list indices sort as numbers ([2] before [10]), keys as text
+    return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]
 
 
-def validate(doc: Any, schema: Mapping[str, Any] = REPORT_SCHEMA, path: str = "$") -> list[str]:
-    """Errors of ``doc`` against ``schema`` (keywords: type, enum, const, required,
-    properties, additionalProperties, items, minimum, maximum). Empty list = valid."""
-    errors: list[str] = []
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_TYPES[t](doc) for t in types):
-            return [f"{path}: expected {' or '.join(types)}, got {type(doc).__name__}"]
-    if "const" in schema and not _same(doc, schema["const"]):
-        errors.append(f"{path}: expected {schema['const']!r}, got {doc!r}")
-    if "enum" in schema and not any(_same(doc, e) for e in schema["enum"]):
-        errors.append(f"{path}: {doc!r} not one of {schema['enum']!r}")
-    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
-        if "minimum" in schema and doc < schema["minimum"]:
-            errors.append(f"{path}: {doc} < minimum {schema['minimum']}")
-        if "maximum" in schema and doc > schema["maximum"]:
-            errors.append(f"{path}: {doc} > maximum {schema['maximum']}")
-    if isinstance(doc, dict):
-        for key in schema.get("required", ()):
-            if key not in doc:
-                errors.append(f"{path}: missing required key {key!r}")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, value in doc.items():
-            if key in props:
-                errors.extend(validate(value, props[key], f"{path}.{key}"))
-            elif extra is False:
-                errors.append(f"{path}: unexpected key {key!r}")
-            elif isinstance(extra, Mapping):
-                errors.extend(validate(value, extra, f"{path}.{key}"))
-    if isinstance(doc, list) and "items" in schema:
-        for i, value in enumerate(doc):
-            errors.extend(validate(value, schema["items"], f"{path}[{i}]"))
-    return errors
+def validate(doc: Any, schema: Mapping[str, Any] = REPORT_SCHEMA) -> list[str]:
+    """Errors of ``doc`` against ``schema`` as ``"<JSON path>: <message>"`` lines, in document
+    order; an empty list means valid.
+
+    The validator is ``jsonschema`` (the ``schema`` extra), imported here only: the plugin
+    writes reports without it, and only checking one needs it. ImportError names the extra.
+    """
+    try:
+        import jsonschema
+    except ImportError:
+        raise ImportError(
+            f"validating a report needs jsonschema, which mlgates does not require: {SCHEMA_EXTRA}"
+        ) from None
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(doc), key=_document_order)
+    return [f"{error.json_path}: {error.message}" for error in errors]
 
 
 # ---------------------------------------------------------------------------- facts
@@ -313,7 +285,6 @@ def build_report(
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -520,13 +491,19 @@ def append_text(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mlgates.report --schema`` prints the JSON Schema of the report."""
+    """``python -m mlgates.report --schema`` prints the JSON Schema of the report;
+    ``--validate REPORT.json`` checks one (needs the ``schema`` extra)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--schema"]:
         print(json.dumps(REPORT_SCHEMA, indent=2))
         return 0
     if len(args) == 2 and args[0] == "--validate":
-        errors = validate(json.loads(Path(args[1]).read_text(encoding="utf-8")))
+        doc = json.loads(Path(args[1]).read_text(encoding="utf-8"))
+        try:
+            errors = validate(doc)
+        except ImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         for e in errors:
             print(e, file=sys.stderr)
         return 1 if errors else 0

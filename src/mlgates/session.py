@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,26 +28,11 @@ from mlgates.fixture import (
     order_key,
     parse_marker,
 )
-from mlgates.plugin import is_gate_item
+from mlgates.state import MARKER, RunState, is_gate_item, state_key
 
 WORKER_KEY = "mlgates_results"
-MARKER = "mlgate"
 
 
-@dataclass
-class RunState:
-    config: GatesConfig
-    report_path: Path | None = None
-    markdown_path: Path | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    written: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    workers: int | None = None
-
-
-state_key = pytest.StashKey[RunState]()
 marker_key = pytest.StashKey[MarkerInfo]()
 marker_error_key = pytest.StashKey[str]()
 
@@ -63,9 +48,12 @@ def _pyproject(config: pytest.Config) -> Path:
 
 
 def _path_option(config: pytest.Config, option: str) -> Path | None:
+    flag = "--" + option.replace("_", "-")
     value = config.getoption(option)
     if value:
-        return Path(value).absolute()
+        path = Path(value).absolute()
+        check_writable(path, f"{flag}={value}")
+        return path
     ini = str(config.getini(option) or "").strip()
     if not ini:
         return None
@@ -73,7 +61,37 @@ def _path_option(config: pytest.Config, option: str) -> Path | None:
     path = base / ini
     if path.is_dir():
         raise pytest.UsageError(f"ini key {option!r}: {path} is a directory; give a file path")
+    check_writable(path, f"ini key {option!r} = {ini}")
     return path
+
+
+def check_writable(path: Path, label: str) -> None:
+    """Refuse at start-up, before any test runs, a report path the run could not write at the
+    end (a 3-minute suite should not end in "could not write"). The parent directory must
+    exist: it is not created, so a mistyped path does not leave a directory tree behind.
+
+    Writability is probed by creating and removing a temporary file next to the report:
+    permission bits do not tell (root passes them, a read-only mount does not)."""
+    parent = path.parent
+    if not parent.exists():
+        raise pytest.UsageError(
+            f"mlgates: {label}: directory {parent} does not exist; create it first "
+            f"(mkdir -p {parent}) or choose another path"
+        )
+    if not parent.is_dir():
+        raise pytest.UsageError(f"mlgates: {label}: {parent} is not a directory")
+    if path.exists() and not path.is_file():
+        raise pytest.UsageError(f"mlgates: {label}: {path} exists and is not a regular file")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".mlgates-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise pytest.UsageError(
+            f"mlgates: {label}: cannot write in {parent} ({reason}); choose a writable path"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise pytest.UsageError(f"mlgates: {label}: {path} is not writable; choose another path")
 
 
 def read_config(config: pytest.Config) -> GatesConfig:
@@ -329,7 +347,6 @@ class GateSession:
 
     def _attempt(self, path: Path, write: Any) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             write(path)
         except OSError as exc:
             self.state.errors.append(f"could not write {path}: {exc}")

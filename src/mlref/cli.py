@@ -8,10 +8,79 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mlref.settings import DEFAULT_WORKDIR
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class WorkdirNotReady(Exception):
+    """The workdir is not in the state a command needs (an artefact is missing, or the demo
+    would pile onto a previous run); the message names the command to run. Answered with
+    one line and exit code 1, no traceback."""
+
+
+def _shown(path: Path) -> str:
+    """``path`` as the user would type it: relative to the current directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _command(args: argparse.Namespace, *words: str) -> str:
+    """The command line a user types next, with the same ``--workdir`` as this one."""
+    where = f" --workdir {args.workdir}" if getattr(args, "workdir", None) else ""
+    return f"uv run mlref {' '.join(words)}{where}"
+
+
+# what a command can need from its workdir, in the order the pipeline makes it: (need, what
+# its absence is called, the commands that make it)
+_MAKERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("data", "no transactions", ("generate",)),
+    ("features", "no feature store", ("features",)),
+    ("registry", "no model registry", ("train",)),
+    ("champion", "no model registry", ("train", "promote")),
+)
+
+
+def _require(args: argparse.Namespace, settings, needs: Sequence[str]) -> None:
+    """Raise :class:`WorkdirNotReady` naming what is missing and the commands that make it,
+    from the first missing step on, in the order to run them. Checks files only: nothing
+    is opened, nothing created (opening the registry creates an empty MLflow database)."""
+    present = {
+        "data": settings.raw_path.exists(),
+        "features": (settings.feature_repo / "feature_store.yaml").exists(),
+        # only the default SQLite registry can be checked without connecting
+        "registry": settings.tracking_uri is not None
+        or (settings.mlflow_dir / "mlflow.db").exists(),
+        "predictions": settings.prediction_log.exists(),
+    }
+    present["champion"] = present["registry"]
+    where = _shown(settings.workdir)
+    demo = _command(args, "demo")
+    if "predictions" in needs and not present["predictions"]:
+        # only a server writes the log: the demo serves live traffic (and builds the rest)
+        raise WorkdirNotReady(
+            f"no prediction log in {where}: run `{demo}` (or send requests to "
+            f"`{_command(args, 'serve')}`)"
+        )
+    needed = [i for i, step in enumerate(_MAKERS) if step[0] in needs]
+    missing = [i for i in needed if not present[_MAKERS[i][0]]]
+    if not missing:
+        return
+    what = ", ".join(dict.fromkeys(_MAKERS[i][1] for i in missing))
+    # from the first step whose output is absent (needed or not: each makes the next one's
+    # input) through the last needed one
+    upto = needed[-1] + 1
+    first = next(i for i in range(upto) if not present[_MAKERS[i][0]])
+    commands = [cmd for step in _MAKERS[first:upto] for cmd in step[2]]
+    chain = " && ".join(_command(args, cmd) for cmd in dict.fromkeys(commands))
+    raise WorkdirNotReady(f"{what} in {where}: run `{chain}` (or `{demo}` for all of it)")
 
 
 def _settings(args: argparse.Namespace):
@@ -30,10 +99,6 @@ def _load_events(settings):
     from mlref.data.generate import read_parquet
     from mlref.pipeline import validate_events
 
-    if not settings.raw_path.exists():
-        raise SystemExit(
-            f"no data at {settings.raw_path}: run `mlref generate` (or `mlref demo`) first"
-        )
     return validate_events(settings, read_parquet(settings.raw_path)).valid
 
 
@@ -46,26 +111,49 @@ def _training_frame(settings):
 def _demo(args: argparse.Namespace) -> int:
     from mlref.pipeline import run_demo
 
-    return run_demo(_settings(args), serve_requests=args.requests)
+    settings = _settings(args)
+    # a second run on the first one's state would judge a mix of both (monitoring, registry
+    # versions): start clean, but only when asked, since it deletes the first run
+    existing = settings.system_entries()
+    if existing and not args.fresh:
+        raise WorkdirNotReady(
+            f"{_shown(settings.workdir)} already holds an mlref run "
+            f"({', '.join(p.name for p in existing)}): `{_command(args, 'demo', '--fresh')}` "
+            "deletes it and starts over"
+        )
+    if existing:
+        settings.clear()
+        print(
+            f"starting over: removed {', '.join(p.name for p in existing)} "
+            f"from {_shown(settings.workdir)}"
+        )
+    return run_demo(settings, serve_requests=args.requests)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from mlref.data.generate import generate_transactions, write_parquet
+    from mlref.progress import stage
+    from mlref.settings import save_data_config
 
     settings = _settings(args)
-    events = generate_transactions(settings.data, scale=args.scale)
-    path = write_parquet(events, settings.raw_path)
+    with stage("generate transactions"):
+        events = generate_transactions(settings.data, scale=args.scale)
+        path = write_parquet(events, settings.raw_path)
+        save_data_config(settings)
     print(f"{len(events)} transactions ({events['is_fraud'].mean():.2%} fraud) -> {path}")
     return 0
 
 
 def _features(args: argparse.Namespace) -> int:
     from mlref.features.store import build_feature_store
+    from mlref.progress import stage
 
     settings = _settings(args)
-    settings.ensure_dirs()
     timings: dict[str, float] = {}
-    build_feature_store(settings, _load_events(settings), timings=timings)
+    with stage("validate + Feast apply + materialize"):
+        events = _load_events(settings)
+        settings.ensure_dirs()
+        build_feature_store(settings, events, timings=timings)
     print(
         f"feature store at {settings.feature_repo}: "
         + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
@@ -75,17 +163,22 @@ def _features(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from mlref.pipeline import burn_in
+    from mlref.progress import stage
     from mlref.train.pipeline import run_training
 
     settings = _settings(args)
-    frame = _training_frame(settings)
-    # the same training start as the demo's model: same data, same model from every entry point
-    run = run_training(settings, frame, **burn_in(frame))
+    with stage("training rows (Feast historical)"):
+        frame = _training_frame(settings)
+    with stage("train + export + register"):
+        # the same training start as the demo's model: same data, same model from every
+        # entry point
+        run = run_training(settings, frame, **burn_in(frame))
     print(run.describe())
     return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from mlref.progress import stage
     from mlref.promote import promote
 
     settings = _settings(args)
@@ -94,9 +187,10 @@ def _promote(args: argparse.Namespace) -> int:
         from mlref.monitor.log import read_log
 
         shadow_log = read_log(settings.prediction_log)
-    decision = promote(
-        settings, _training_frame(settings), apply=not args.dry_run, shadow_log=shadow_log
-    )
+    with stage("evaluation rows (Feast historical)"):
+        frame = _training_frame(settings)
+    with stage("champion vs challenger through the gates"):
+        decision = promote(settings, frame, apply=not args.dry_run, shadow_log=shadow_log)
     print(decision.explain())
     return 0 if decision.promoted else 1
 
@@ -121,20 +215,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from mlref.monitor.drift import run_monitor
-    from mlref.registry import CHAMPION, Registry
+    from functools import partial
+
+    from mlref.monitor.drift import numbered_report_paths, run_monitor
+    from mlref.monitor.references import registry_references
 
     settings = _settings(args)
-    champion = Registry(settings).load(CHAMPION)
+    # a new numbered report each run: the demo's monitor.html and earlier runs stay as written
+    json_path, html_path = numbered_report_paths(settings.reports_dir)
     return run_monitor(
         settings.prediction_log,
-        champion.bins_path,
-        champion.reference_scores_path,
+        None,
+        None,
         settings.p99_budget_ms,
+        # each prediction judged against the reference of the model version that made it
+        references=partial(registry_references, settings),
         start=args.start,
         end=args.end,
-        json_path=settings.reports_dir / "monitor.json",
-        html_path=settings.reports_dir / "monitor.html",
+        json_path=json_path,
+        html_path=html_path,
     )
 
 
@@ -160,27 +259,29 @@ def _score_batch(args: argparse.Namespace) -> int:
 
     from mlref.batch import batch_features, score_batch, staleness_gate
     from mlref.export import OnnxScorer
+    from mlref.progress import stage
     from mlref.registry import CHAMPION, Registry
 
     settings = _settings(args)
-    events = _load_events(settings)
-    champion = Registry(settings).load(CHAMPION)
-    scorer = OnnxScorer(champion.onnx_path)
     as_of = pd.Timestamp(args.as_of)
     if as_of.tzinfo is None:
         raise SystemExit("--as-of needs a time zone, e.g. 2026-03-31T00:00:00+00:00")
+    events = _load_events(settings)
+    champion = Registry(settings).load(CHAMPION)
+    scorer = OnnxScorer(champion.onnx_path)
 
     def features(entity_df: pd.DataFrame) -> pd.DataFrame:
         return batch_features(None, entity_df, events=events)
 
-    predictions = score_batch(
-        events,
-        as_of,
-        features,
-        lambda frame: scorer.score(frame.to_numpy(dtype="float32")),
-        champion.version,
-        threshold=float(champion.card["decision"]["threshold"]),
-    )
+    with stage(f"score every active user as of {as_of.isoformat()}"):
+        predictions = score_batch(
+            events,
+            as_of,
+            features,
+            lambda frame: scorer.score(frame.to_numpy(dtype="float32")),
+            champion.version,
+            threshold=float(champion.card["decision"]["threshold"]),
+        )
     out = settings.artifacts_dir / "batch" / f"scores-{as_of:%Y%m%dT%H%M%S}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(out, index=False)
@@ -195,6 +296,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from mlref.features.store import build_feature_store, training_frame
     from mlref.flywheel import feedback_use, labelled_feedback, merge_feedback
     from mlref.pipeline import burn_in
+    from mlref.progress import stage
     from mlref.promote import promote
     from mlref.train.pipeline import run_training
 
@@ -203,20 +305,26 @@ def _retrain(args: argparse.Namespace) -> int:
     feedback = labelled_feedback(queue)
     events = merge_feedback(_load_events(settings), feedback)
     print(f"{events.attrs['feedback_applied']} of {len(feedback)} reviewed labels merged")
-    store = build_feature_store(settings, events)
-    frame = training_frame(store, events)
-    run = run_training(settings, frame, **burn_in(frame))
+    with stage("Feast apply + materialize"):
+        store = build_feature_store(settings, events)
+    with stage("training rows (Feast historical)"):
+        frame = training_frame(store, events)
+    with stage("train + export + register"):
+        run = run_training(settings, frame, **burn_in(frame))
     print(run.describe())
     print(feedback_use(feedback, events, run.result.split, run.result.config.test_end).explain())
-    decision = promote(settings, frame)
+    with stage("champion vs challenger through the gates"):
+        decision = promote(settings, frame)
     print(decision.explain())
     return 0 if decision.promoted else 1
 
 
 def _load(args: argparse.Namespace) -> int:
-    from mlref.load.runner import main as load_main
+    from mlref.load.cli import main as load_main
 
-    return int(load_main(["--workdir", str(_settings(args).workdir), *args.locust_args]))
+    # `mlref load -- -u 4 -t 10s`: argparse keeps the "--" that lets the options through
+    extra = args.locust_args[1:] if args.locust_args[:1] == ["--"] else args.locust_args
+    return int(load_main(["--workdir", str(_settings(args).workdir), *extra]))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -228,14 +336,17 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Handler, help_: str, needs: tuple[str, ...] = ()
+    ) -> argparse.ArgumentParser:
+        """``needs``: what the command reads from the workdir (see :func:`_require`)."""
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument(
             "--workdir",
             default=None,
-            help="where every artefact goes (default: $MLREF_HOME or ./.mlref)",
+            help=f"where every artefact goes (default: $MLREF_HOME or ./{DEFAULT_WORKDIR})",
         )
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, needs=needs)
         return p
 
     def data_knobs(p: argparse.ArgumentParser) -> None:
@@ -250,31 +361,73 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--requests", type=_positive_int, default=400, help="requests sent to the demo server"
     )
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the previous run in the workdir first (without it a re-run refuses)",
+    )
     gen = add("generate", _generate, "generate seeded synthetic transactions")
     data_knobs(gen)
     gen.add_argument(
         "--scale", type=_positive_float, default=1.0, help="multiply n_users (benchmarks)"
     )
-    data_knobs(add("features", _features, "validate, build and materialise the Feast store"))
-    data_knobs(add("train", _train, "train, export to ONNX and register a challenger"))
-    promote = add("promote", _promote, "gate the challenger against the champion; promote")
+    data_knobs(
+        add("features", _features, "validate, build and materialise the Feast store", ("data",))
+    )
+    data_knobs(
+        add(
+            "train",
+            _train,
+            "train, export to ONNX and register a challenger",
+            ("data", "features"),
+        )
+    )
+    promote = add(
+        "promote",
+        _promote,
+        "gate the challenger against the champion; promote",
+        ("data", "features", "registry"),
+    )
     data_knobs(promote)
     promote.add_argument("--dry-run", action="store_true", help="decide without moving the alias")
-    add("rollback", _rollback, "move champion back to the previous version")
+    add("rollback", _rollback, "move champion back to the previous version", ("registry",))
     serve = add("serve", _serve, "serve the champion on 127.0.0.1 (FastAPI + ONNX Runtime)")
     serve.add_argument("--port", type=_positive_int, default=None)
-    monitor = add("monitor", _monitor, "drift and latency alerts over the prediction log")
+    monitor = add(
+        "monitor",
+        _monitor,
+        "drift and latency alerts over the prediction log",
+        ("champion", "predictions"),
+    )
     monitor.add_argument("--start", default=None, help="window start (ISO time, inclusive)")
     monitor.add_argument("--end", default=None, help="window end (ISO time, exclusive)")
-    data_knobs(add("shadow-report", _shadow_report, "champion vs shadow over the prediction log"))
-    batch = add("score-batch", _score_batch, "score every active user as of a time")
+    data_knobs(
+        add(
+            "shadow-report",
+            _shadow_report,
+            "champion vs shadow over the prediction log",
+            ("predictions",),
+        )
+    )
+    batch = add(
+        "score-batch",
+        _score_batch,
+        "score every active user as of a time",
+        ("data", "champion"),
+    )
     data_knobs(batch)
     batch.add_argument("--as-of", dest="as_of", required=True, help="ISO time with zone")
     batch.add_argument("--now", default=None, help="check staleness at this time (default now)")
     batch.add_argument("--max-age-hours", dest="max_age_hours", type=_positive_float, default=12)
-    data_knobs(add("retrain", _retrain, "retrain with reviewed labels, gate and promote"))
-    load = add("load", _load, "Locust load against a local server (see nox -s load)")
-    load.add_argument("locust_args", nargs=argparse.REMAINDER, help="options for the runner")
+    data_knobs(
+        add("retrain", _retrain, "retrain with reviewed labels, gate and promote", ("data",))
+    )
+    load = add("load", _load, "Locust load against a local server (see nox -s load)", ("champion",))
+    load.add_argument(
+        "locust_args",
+        nargs=argparse.REMAINDER,
+        help="options for the runner after --, e.g. `mlref load -- -u 4 -t 10s`",
+    )
     return parser
 
 
@@ -301,19 +454,30 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    from mlref.progress import stderr_log_handler
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        # follows sys.stderr, so log lines print above a live progress line, not through it
+        handlers=[
+            stderr_log_handler("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        ],
     )
     # Feast logs every registry refresh at INFO; keep the demo's progress readable
     logging.getLogger("feast").setLevel(logging.WARNING)
     # one line per request from the demo's client would drown the progress lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # MLflow configures its own handler from this variable when imported; its INFO lines
+    # ("Creating initial MLflow database tables...") are its bookkeeping, its warnings stay
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from mlgates.result import GateInputError
 
     try:
+        _require(args, _settings(args), args.needs)
         return int(args.handler(args))
+    except WorkdirNotReady as exc:
+        print(f"mlref {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (GateInputError, FileNotFoundError) as exc:
         # unusable input is the user's to fix: say what, without a traceback
         print(f"mlref {args.command}: {exc}", file=sys.stderr)
@@ -321,6 +485,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # the registry's refusals (no champion yet, nothing to roll back) and stale data say
+        # what to do; anything else is a bug and keeps its traceback. (Looked up, not
+        # imported: importing the registry costs seconds, and raising it imported it.)
+        refusals = (
+            getattr(sys.modules.get("mlref.registry"), "RegistryError", None),
+            getattr(sys.modules.get("mlref.pipeline"), "StaleData", None),
+        )
+        if not isinstance(exc, tuple(kind for kind in refusals if kind is not None)):
+            raise
+        print(f"mlref {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -48,10 +50,13 @@ class Timings:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        from mlref.progress import stage as progress_stage
+
         log.info("== %s ...", name)
         started = time.perf_counter()
         try:
-            yield
+            with progress_stage(name):
+                yield
         finally:
             self.stages[name] = time.perf_counter() - started
             log.info("== %s done in %.1fs", name, self.stages[name])
@@ -77,6 +82,8 @@ class ReferenceSystem:
     run: TrainingRun
     decision: PromotionDecision
     timings: Timings
+    # when the generator's drift switch turned on in the live traffic (None: no drift)
+    drift_from: str | None = None
 
     @property
     def history_end(self) -> pd.Timestamp:
@@ -86,6 +93,7 @@ class ReferenceSystem:
 def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool = False):
     """Generate ``days + live_days`` days; split at ``days`` into history and live traffic."""
     from mlref.data.generate import generate_transactions
+    from mlref.data.privacy import drop_personal_data
 
     cfg = settings.data
     start = pd.Timestamp(cfg.start)
@@ -93,27 +101,42 @@ def history_and_live(settings: Settings, *, live_days: int = 2, drift_live: bool
     drift_from = None
     if drift_live:
         drift_from = (cut + pd.Timedelta(days=live_days / 2)).isoformat()
-    full = generate_transactions(replace(cfg, days=cfg.days + live_days, drift_from=drift_from))
+    full = generate_transactions(
+        replace(cfg, days=cfg.days + live_days, drift_from=drift_from), pii=True
+    )
     is_history = full[EVENT_TIMESTAMP] < cut
+    # the history keeps its personal data (raw events as they land; validate_events drops
+    # it); the live stream stands for requests after the edge's privacy step
     history = full.loc[is_history].reset_index(drop=True)
-    live = full.loc[~is_history].reset_index(drop=True)
+    live = drop_personal_data(full.loc[~is_history].reset_index(drop=True))
     return history, live, drift_from
 
 
 def validate_events(settings: Settings, raw: pd.DataFrame) -> ValidationResult:
-    """pandera validation with quarantine, then the freshness check against the data's end."""
+    """Personal data dropped (mlref.data.privacy), pandera validation with quarantine, then
+    the freshness check against the data's end."""
+    from mlref.data.privacy import drop_personal_data
     from mlref.data.validate import check_freshness, validate
 
-    result = validate(raw, settings.max_quarantine_rate, quarantine_path=settings.quarantine_path)
+    result = validate(
+        drop_personal_data(raw),
+        settings.max_quarantine_rate,
+        quarantine_path=settings.quarantine_path,
+    )
     log.info("%s", result.summary())
     as_of = pd.Timestamp(settings.data.start) + pd.Timedelta(days=settings.data.days)
     fresh = check_freshness(result.valid, as_of, pd.Timedelta(hours=settings.max_data_age_hours))
     if not fresh.passed:
-        raise RuntimeError(f"stale data: {fresh.message}")
+        raise StaleData(f"stale data: {fresh.message}")
     return result
 
 
 MIN_TRAIN_DAYS = 7
+
+
+class StaleData(RuntimeError):
+    """The stored events do not end where their configuration says (a RuntimeError, as
+    before it had a name)."""
 
 
 def burn_in(frame: pd.DataFrame) -> dict[str, Any]:
@@ -149,6 +172,7 @@ def build_reference_system(
     from mlref.data.generate import write_parquet
     from mlref.features.store import build_feature_store, training_frame
     from mlref.promote import promote
+    from mlref.settings import save_data_config
     from mlref.train.pipeline import run_training
 
     settings.ensure_dirs()
@@ -158,6 +182,7 @@ def build_reference_system(
             settings, live_days=live_days, drift_live=drift_live
         )
         write_parquet(raw, settings.raw_path)
+        save_data_config(settings)
         log.info(
             "%d history rows (%d users, %.2f%% fraud), %d live rows%s -> %s",
             len(raw),
@@ -178,8 +203,8 @@ def build_reference_system(
         run = run_training(settings, frame, **burn_in(frame))
         log.info("\n%s", run.describe())
     with timings.stage("promote"):
+        # promote() logs its verdict; logging it here too printed the 12 lines twice
         decision = promote(settings, frame)
-        log.info("\n%s", decision.explain())
     return ReferenceSystem(
         settings=settings,
         raw=raw,
@@ -191,6 +216,7 @@ def build_reference_system(
         run=run,
         decision=decision,
         timings=timings,
+        drift_from=drift_from,
     )
 
 
@@ -415,15 +441,28 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
 
     system = build_reference_system(settings, drift_live=True)
     timings = system.timings
-    champion = Registry(settings).load(CHAMPION)
+    registry = Registry(settings)
+    champion = registry.load(CHAMPION)
 
+    # the server logs that it has no challenger to shadow; in the demo that is expected
+    log.info(
+        "serving champion version %s alone: it is the only registered model, so there is no "
+        "challenger to shadow yet (the retrain below registers one)",
+        champion.version,
+    )
     with timings.stage("serve + live traffic"), running_server(settings) as url:
         _sample, responses = replay_live(system, url, serve_requests)
     ok = sum(1 for r in responses if r["status"] == 200)
     flagged = sum(1 for r in responses if r.get("decision"))
 
     reports = settings.reports_dir
+    # completes the monitor's note "drift was injected on purpose (...)"
+    injected = (
+        f"by the demo, into the live traffic from {system.drift_from}: amounts scaled up "
+        "and a new merchant category"
+    )
     with timings.stage("monitor"):
+        # the summary and the report both say the drift alerts are expected
         monitor_code = run_monitor(
             settings.prediction_log,
             champion.bins_path,
@@ -431,6 +470,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
             settings.p99_budget_ms,
             json_path=reports / "monitor.json",
             html_path=reports / "monitor.html",
+            injected_drift=injected,
         )
 
     queue_path = settings.workdir / "flywheel" / "review_queue.sqlite"
@@ -452,23 +492,31 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         used = feedback_use(feedback, events, run.result.split, run.result.config.test_end)
         decision = promote(settings, frame)
 
+    # the state as it is now, read back, not as the first half left it
+    final = registry.load(CHAMPION)
+    status = {0: "ok", 2: "CRITICAL alerts (expected: the drift injected on purpose)"}.get(
+        monitor_code, f"alerts of an unexpected kind (monitor exit code {monitor_code})"
+    )
     print()
     print("mlref demo: done")
     print(f"  data         {settings.raw_path} ({len(system.raw)} rows)")
     print(f"  quarantine   {settings.quarantine_path} ({system.validation.n_quarantined} rows)")
     print(f"  features     {settings.feature_repo} (Feast: parquet offline, SQLite online)")
-    print(f"  model        {system.run.export.onnx_path} (version {system.run.version})")
-    print(f"  registry     {settings.registry_uri}")
-    print(f"  promotion    {system.decision.explain().splitlines()[0]}")
-    print(f"  served       {ok}/{len(responses)} OK, {flagged} flagged for review")
+    print(f"  first model  version {system.run.version}: {_first_line(system.decision)}")
+    print(
+        f"  served       {ok}/{len(responses)} OK by version {champion.version}, "
+        f"{flagged} flagged for review"
+    )
     print(f"  predictions  {settings.prediction_log}")
-    status = {0: "ok", 2: "CRITICAL alerts"}.get(monitor_code, f"exit {monitor_code}")
     print(f"  monitoring   {status}: {reports / 'monitor.html'}")
     print(f"  review queue {queue_path} ({outcome.labelled} labelled)")
     print(f"  reviews used {used.explain()}")
-    print(f"  retrained    version {run.version}: {decision.explain().splitlines()[0]}")
+    print(f"  retrained    version {run.version}: {_first_line(decision)}")
+    print(f"  champion     version {final.version}: {final.onnx_path}")
+    print(f"  registry     {settings.registry_uri}")
     print("timings:")
     print(timings.table())
+    print(next_steps(settings, reports / "monitor.html", system.live))
     (reports / "demo.json").write_text(
         json.dumps(
             {
@@ -487,3 +535,29 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         )
     )
     return 0 if ok == len(responses) else 1
+
+
+def _first_line(decision: PromotionDecision) -> str:
+    return decision.explain().splitlines()[0]
+
+
+def next_steps(settings: Settings, report: os.PathLike[str] | str, live: pd.DataFrame) -> str:
+    """The demo's last words: what to open and run next, with this workdir and a request
+    body the demo's server scores (the newest live transaction, a user the store knows)."""
+    from mlref.settings import DEFAULT_WORKDIR
+
+    default = settings.workdir == Path(DEFAULT_WORKDIR).resolve()
+    where = "" if default else f" --workdir {settings.workdir}"
+    body = json.dumps(transaction_payloads(live.tail(1))[0])
+    return "\n".join(
+        [
+            "Next:",
+            f"  open the monitoring report   {report}",
+            f"  serve the champion           uv run mlref serve{where}",
+            "  score one transaction        curl -s http://127.0.0.1:"
+            f"{settings.port}/predict -H 'content-type: application/json' -d '{body}'",
+            "  run the tests and the gates  uv run pytest --mlgates",
+            "  load-test the server         uv run nox -s load",
+            f"  start over                   uv run mlref demo --fresh{where}",
+        ]
+    )

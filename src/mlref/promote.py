@@ -18,66 +18,22 @@ written to the registry.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from mlref.decision import PromotionDecision
+from mlref.registry import CHALLENGER, CHAMPION, Registry
 from mlref.train.config import LABEL_COL, LABEL_TIME_COL, TIME_COL, mature_end
 
 if TYPE_CHECKING:
     from mlgates.result import GateResult
-    from mlref.registry import LoadedModel, Registry
+    from mlref.registry import LoadedModel
     from mlref.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promoted: bool
-    challenger_version: str
-    champion_version: str | None  # the champion when the decision was made
-    gates: tuple[GateResult, ...]
-    notes: tuple[str, ...] = ()
-    window: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def champion_after(self) -> str | None:
-        return self.challenger_version if self.promoted else self.champion_version
-
-    def explain(self) -> str:
-        verdict = "PROMOTED" if self.promoted else "NOT PROMOTED"
-        head = (
-            f"challenger version {self.challenger_version} {verdict}; champion "
-            f"{self.champion_version or '(none)'} -> {self.champion_after or '(none)'}"
-        )
-        lines = [head]
-        if self.window:
-            lines.append(
-                f"evaluation window {self.window.get('start')} .. {self.window.get('end')}: "
-                f"{self.window.get('rows')} rows, {self.window.get('positives')} fraud"
-            )
-        lines.extend(f"note: {note}" for note in self.notes)
-        lines.extend(gate.explain() for gate in self.gates)
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "promoted": self.promoted,
-            "challenger_version": self.challenger_version,
-            "champion_version": self.champion_version,
-            "champion_after": self.champion_after,
-            "notes": list(self.notes),
-            "window": dict(self.window),
-            "gates": [gate.to_dict() for gate in self.gates],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
 
 
 def latest_labelled_window(
@@ -219,8 +175,6 @@ def promote(
     (default: the latest event in ``evaluation_frame``). ``apply=False`` decides without
     touching the registry.
     """
-    from mlref.registry import CHALLENGER, CHAMPION, Registry
-
     reg = registry or Registry(settings)
     challenger = reg.load(CHALLENGER)
     champion_version = reg.version_of(CHAMPION)
@@ -300,7 +254,8 @@ def promote(
             reg.set_champion(decision)
         else:
             reg.mark_refused(decision)
-    log.info("%s", decision.explain())
+    # one line: callers (the CLI, the demo) print the full verdict once, where they choose
+    log.info("%s", decision.explain().splitlines()[0])
     return decision
 
 

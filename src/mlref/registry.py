@@ -1,8 +1,8 @@
 """The model registry: MLflow with a SQLite backend and a local artifact folder by default.
 
 Every registered candidate gets the alias ``challenger``; ``champion`` moves only through
-``set_champion(decision)`` with a passing ``PromotionDecision`` (``mlref.promote``), and back
-through ``rollback()``. The champion history is a JSON list in the registered-model tag
+``set_champion(decision)`` with a passing ``PromotionDecision`` (``mlref.decision``, made by
+``mlref.promote``), and back through ``rollback()``. The champion history is a JSON list in the registered-model tag
 ``mlref.champion_history``; each version is tagged when it is promoted, refused or rolled back.
 
 MLflow is imported inside the methods (``import mlflow`` costs seconds) and the client is
@@ -38,8 +38,8 @@ from mlref.export import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlref.decision import PromotionDecision
     from mlref.export import ExportResult
-    from mlref.promote import PromotionDecision
     from mlref.settings import Settings
     from mlref.train.fit import TrainResult
 
@@ -222,16 +222,31 @@ class Registry:
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n), "features")]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,), OUTPUT_NAME)]),
         )
+        import platform
         from importlib.metadata import version
 
         mlflow.onnx.save_model(
             onnx.load(str(export.onnx_path)),
             str(model_dir),
             signature=signature,
-            pip_requirements=[
-                f"onnx=={version('onnx')}",
-                f"onnxruntime=={version('onnxruntime')}",
-            ],
+            # the whole environment, not pip_requirements: from those MLflow builds a conda env
+            # that pins the running pip, and warns "Failed to resolve installed pip version" on
+            # every registration where pip is not installed (uv's environments)
+            conda_env={
+                "name": "mlref-model",
+                "channels": ["conda-forge"],
+                "dependencies": [
+                    f"python={platform.python_version()}",
+                    "pip",
+                    {
+                        "pip": [
+                            f"mlflow=={version('mlflow')}",
+                            f"onnx=={version('onnx')}",
+                            f"onnxruntime=={version('onnxruntime')}",
+                        ]
+                    },
+                ],
+            },
             onnx_execution_providers=["CPUExecutionProvider"],
             save_as_external_data=False,
         )

@@ -6,11 +6,29 @@ folders when a stage actually needs them.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 ONLINE_STORES: tuple[str, ...] = ("sqlite", "redis")
+# the demo's workdir, and every other command's and nox session's: one place to look
+DEFAULT_WORKDIR = ".mlref"
+# what mlref writes at the top of a workdir (the demo's retrain writes its store under
+# retrain/, the load runner and the replicas their runs); ``--fresh`` removes these and only
+# these, so a mistaken --workdir never loses anything mlref did not make
+SYSTEM_ENTRIES: tuple[str, ...] = (
+    "data",
+    "feature_repo",
+    "artifacts",
+    "mlflow",
+    "logs",
+    "reports",
+    "flywheel",
+    "retrain",
+    "load",
+    "replicas",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,12 @@ class Settings:
         return self.workdir / "data" / "transactions.parquet"
 
     @property
+    def data_config_path(self) -> Path:
+        """The DataConfig the stored transactions were generated with (see
+        :func:`save_data_config`)."""
+        return self.workdir / "data" / "config.json"
+
+    @property
     def quarantine_path(self) -> Path:
         return self.workdir / "data" / "quarantine.parquet"
 
@@ -105,13 +129,48 @@ class Settings:
         ):
             path.mkdir(parents=True, exist_ok=True)
 
+    def system_entries(self) -> list[Path]:
+        """The entries of ``workdir`` that an mlref run made (empty for a fresh workdir)."""
+        return [self.workdir / name for name in SYSTEM_ENTRIES if (self.workdir / name).exists()]
+
+    def clear(self) -> list[Path]:
+        """Remove what :meth:`system_entries` lists; anything else in workdir stays."""
+        import shutil
+
+        removed = self.system_entries()
+        for path in removed:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        return removed
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def save_data_config(settings: Settings) -> Path:
+    """Record beside the stored transactions the DataConfig they were generated with, so a
+    later command on the same workdir judges them by it (the demo's 120 days, not the
+    default 90: the freshness check's "as of" is the data's configured end)."""
+    path = settings.data_config_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(settings.data), indent=2) + "\n")
+    return path
+
+
 def make_settings(workdir: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
-    """Build settings; ``workdir`` defaults to $MLREF_HOME or ./.mlref."""
-    root = Path(workdir or os.environ.get("MLREF_HOME") or ".mlref").resolve()
+    """Build settings; ``workdir`` defaults to $MLREF_HOME or ./.mlref (:data:`DEFAULT_WORKDIR`).
+
+    Data knobs come from ``overrides``, then from the workdir's recorded DataConfig (when
+    its transactions were generated there), then from DataConfig's defaults.
+    """
+    root = Path(workdir or os.environ.get("MLREF_HOME") or DEFAULT_WORKDIR).resolve()
     data_overrides = {k: v for k, v in overrides.items() if k in DataConfig.__dataclass_fields__}
     rest = {k: v for k, v in overrides.items() if k not in data_overrides}
+    recorded = root / "data" / "config.json"
+    if recorded.is_file():
+        stored = json.loads(recorded.read_text())
+        known = {k: v for k, v in stored.items() if k in DataConfig.__dataclass_fields__}
+        data_overrides = {**known, **data_overrides}
     return Settings(workdir=root, data=DataConfig(**data_overrides), **rest)  # type: ignore[arg-type]

@@ -90,31 +90,18 @@ def run_load(
     stands: Callable[[LoadResult], bool] = lambda result: False,
 ) -> LoadResult:
     """Run ``mlref.load.loadgen`` against ``url`` (loopback only) and read its raw records;
-    a phase whose generator lagged more than ``starved_lag_ms`` at p99 is re-measured once,
-    unless its verdict ``stands`` whatever the lag (a pass: waiting for a core only adds
-    latency).
+    a phase whose generator lagged more than ``starved_lag_ms`` at p99 is re-measured once
+    (``mlref.load.capacity.run_point_retrying``, the capacity ladder's rule too), unless its
+    verdict ``stands`` whatever the lag (a pass: waiting for a core only adds latency).
 
     Traffic: the reference data's users with their popularity and event times just after
     the data (``mlref.load.runner.traffic_env``), a small share of unknown users.
     """
-    import time
-
-    from mlref.load.capacity import run_point
+    from mlref.load.capacity import PointResult, run_point_retrying
     from mlref.load.runner import traffic_env
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **traffic_env(settings, out_dir)}
-    for attempt in (1, 2):
-        point = run_point(
-            url,
-            env,
-            out_dir / f"raw-{attempt}",
-            rate=rate,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            seed=seed + attempt - 1,
-        )
-        result = LoadResult(
+    def judge(point: PointResult, attempt: int) -> LoadResult:
+        return LoadResult(
             latencies_ms=point.ok_latencies_ms,
             statuses=point.statuses,
             offered_rps=rate,
@@ -124,10 +111,22 @@ def run_load(
             attempts=attempt,
             starved_lag_ms=starved_lag_ms,
         )
-        if not result.starved or stands(result):
-            break
-        time.sleep(3.0)  # a burst of other work may pass
-    return result
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **traffic_env(settings, out_dir)}
+    attempts = run_point_retrying(
+        url,
+        env,
+        out_dir,
+        name="raw",
+        rate=rate,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        seed=seed,
+        judge=judge,
+        starved=lambda result: result.starved and not stands(result),
+    )
+    return attempts[-1]
 
 
 @contextlib.contextmanager

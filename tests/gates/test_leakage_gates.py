@@ -66,7 +66,7 @@ def test_training_rows_use_only_past_state(
     mlgates.run(point_in_time, audit, "before_event", columns)
 
 
-@pytest.mark.mlgate("feature_parity", rubric=("data-7",))
+@pytest.mark.mlgate("feature_parity")
 def test_training_rows_match_reference_point_in_time_join(
     mlgates: Gates, reference_system: ReferenceSystem
 ) -> None:

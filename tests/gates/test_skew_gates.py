@@ -161,7 +161,7 @@ def _edge_coverage(events: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.mlgate("feature_parity", rubric=("data-7",))
+@pytest.mark.mlgate("feature_parity")
 def test_online_incremental_state_matches_offline_windows(mlgates: Gates) -> None:
     """The two feature paths that really differ agree on generated event logs: the ONLINE
     incremental state (``OnlineAggregator`` per event, pushed in micro-batches, each

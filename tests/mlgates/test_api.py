@@ -59,6 +59,11 @@ def test_every_gate_returns_a_complete_result() -> None:
         "group_parity": lambda f: f(y, (s > 0.5).astype(int), np.arange(300) % 2),
         "staleness_impact": lambda f: f(np.arange(300) / 60, y, s, n_resamples=100),
         "tuning_gap": lambda f: f(lambda p: (y, s * p["w"]), {"w": 1.0}, {"w": (0.5, 2.0)}),
+        "pii_scan": lambda f: f(frame),
+        "feature_policy": lambda f: f(["x"], {"x": {"owner": "o", "source": "s"}}),
+        "spec_in_version_control": lambda f: f({"commit": "c", "spec_hash": "h"}, None),
+        "code_coverage": lambda f: f("no-such-coverage-file", ["mlgates.gates._common"]),
+        "feature_cost": lambda f: f({"x": {"compute_ms": 0.1, "storage_bytes": 8}}, {"x": 1.0}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -128,14 +128,22 @@ def latencies(
     """An open-loop phase against the clean and the slowed app, as the gate suite measures
     (``mlref.load.capacity.run_point``: loadgen in its own process, so the client never
     shares the server's interpreter; 1000 requests at 100 req/s after a warm-up). A phase that
-    did not pass while the generator lagged (the machine starved it) is re-measured once."""
+    did not pass while the generator lagged (the machine starved it) is re-measured once
+    (``mlref.load.capacity.run_point_retrying``, the rule the gate suite uses)."""
     import os
 
     from mlgates.gates import latency_budget
-    from mlref.load.capacity import STARVED_LAG_SHARE, run_point
+    from mlref.load.capacity import STARVED_LAG_SHARE, PointResult, run_point_retrying
     from mlref.load.runner import traffic_env
 
     budget = ref_settings.p99_budget_ms
+
+    def starved(point: PointResult) -> bool:
+        """The machine starved the generator and the verdict is not a pass (a pass stands:
+        waiting for a core only adds latency)."""
+        lagged = point.generator_lag_p99_ms > STARVED_LAG_SHARE * budget
+        return lagged and latency_budget(point.ok_latencies_ms, p99_ms=budget).verdict != "pass"
+
     features = mutation_kit.StreamStateSource(_warm_aggregator(reference_system))
     out: dict[str, Any] = {}
     for name, sleep_s in (("clean", 0.0), ("slow", MODEL_SLEEP_S)):
@@ -143,21 +151,17 @@ def latencies(
         app, _ = _app(workdir, ref_settings, champion, features, sleep_s, gc_freeze=True)
         env = {**os.environ, **traffic_env(ref_settings, workdir)}
         with mutation_kit.serve_app(app) as url:
-            for attempt in (1, 2):
-                point = run_point(
-                    url,
-                    env,
-                    workdir / f"load-{attempt}",
-                    rate=LATENCY_RATE,
-                    duration_s=LATENCY_REQUESTS / LATENCY_RATE,
-                    warmup_s=2.0,
-                    seed=attempt - 1,
-                )
-                starved = point.generator_lag_p99_ms > STARVED_LAG_SHARE * budget
-                verdict = latency_budget(point.ok_latencies_ms, p99_ms=budget).verdict
-                if not starved or verdict == "pass":
-                    break
-                time.sleep(3.0)  # a burst of other work may pass
+            point = run_point_retrying(
+                url,
+                env,
+                workdir,
+                name="load",
+                rate=LATENCY_RATE,
+                duration_s=LATENCY_REQUESTS / LATENCY_RATE,
+                warmup_s=2.0,
+                judge=lambda point, attempt: point,
+                starved=starved,
+            )[-1]
         assert point.failed == 0, (name, point.summary)
         out[name] = point
     return out

@@ -167,6 +167,7 @@ def test_ini_threshold_lines_win_over_pyproject(gate_project: pytest.Pytester) -
 
 def test_json_report_is_valid_against_its_schema(gate_project: pytest.Pytester) -> None:
     gate_project.makepyfile(test_gates=PASS_WARN_FAIL)
+    gate_project.mkdir("out")
     result = gate_project.runpytest(
         "-p", "no:cacheprovider", "--mlgates", "--mlgates-report=out/gates.json"
     )
@@ -175,12 +176,6 @@ def test_json_report_is_valid_against_its_schema(gate_project: pytest.Pytester) 
     result.stdout.fnmatch_lines([f"mlgates: wrote {path}"])
     doc = json.loads(path.read_text())
     assert report.validate(doc) == []
-    try:
-        import jsonschema
-    except ImportError:  # the project does not depend on it; the structural check above ran
-        pass
-    else:
-        jsonschema.validate(doc, report.REPORT_SCHEMA)
     assert doc["schema_version"] == report.SCHEMA_VERSION
     assert doc["exit_status"] == 1
     assert doc["summary"] == {
@@ -212,11 +207,9 @@ def test_report_schema_rejects_a_broken_report(gate_project: pytest.Pytester) ->
     del doc["git"]
     doc["schema_version"] = "0.9"
     errors = report.validate(doc)
-    assert "$: missing required key 'git'" in errors
-    assert any(e.startswith("$.results[0].verdict: 'maybe' not one of") for e in errors)
-    assert any(
-        e.startswith(f"$.schema_version: expected '{report.SCHEMA_VERSION}'") for e in errors
-    )
+    assert "$: 'git' is a required property" in errors
+    assert any(e.startswith("$.results[0].verdict: 'maybe' is not one of") for e in errors)
+    assert f"$.schema_version: '{report.SCHEMA_VERSION}' was expected" in errors
 
 
 def test_git_commit_recorded_when_in_a_repository(gate_project: pytest.Pytester) -> None:
@@ -329,9 +322,11 @@ def test_rubric_score_printed_from_gate_results(gate_project: pytest.Pytester) -
 
 
 def test_report_write_failure_is_reported_and_fails_the_run(gate_project: pytest.Pytester) -> None:
-    (gate_project.path / "blocker").write_text("a file where a directory is needed")
+    # The path was writable at start-up (checked then); the directory goes during the run.
+    gate_project.mkdir("blocker")
     gate_project.makepyfile(
-        "from gatelib import budget\n\ndef test_a(mlgates):\n    mlgates.run(budget, 0.1)\n"
+        "import shutil\nfrom gatelib import budget\n\n"
+        "def test_a(mlgates):\n    mlgates.run(budget, 0.1)\n    shutil.rmtree('blocker')\n"
     )
     result = gate_project.runpytest(
         "-p", "no:cacheprovider", "--mlgates", "--mlgates-report=blocker/r.json"

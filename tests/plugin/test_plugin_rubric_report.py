@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,13 +89,45 @@ def test_validate_reports_type_enum_and_extra_keys() -> None:
         },
     }
     assert report.validate({"a": 3, "b": ["x", 1.0]}, schema) == []
-    assert report.validate({"a": True}, schema) == ["$.a: expected integer, got bool"]
-    assert report.validate({"a": -1}, schema) == ["$.a: -1 < minimum 0"]
-    assert report.validate({"a": 1, "b": [True]}, schema) == ["$.b[0]: True not one of ['x', 1]"]
+    assert report.validate({"a": True}, schema) == ["$.a: True is not of type 'integer'"]
+    assert report.validate({"a": -1}, schema) == ["$.a: -1 is less than the minimum of 0"]
+    assert report.validate({"a": 1, "b": [True]}, schema) == ["$.b[0]: True is not one of ['x', 1]"]
     assert report.validate({"c": 1}, schema) == [
-        "$: missing required key 'a'",
-        "$: unexpected key 'c'",
+        "$: 'a' is a required property",
+        "$: Additional properties are not allowed ('c' was unexpected)",
     ]
+    # errors in document order, list indices as numbers
+    bad = ["y"] * 11
+    assert [e.split(":")[0] for e in report.validate({"a": 1, "b": bad}, schema)] == [
+        f"$.b[{i}]" for i in range(11)
+    ]
+
+
+def test_validate_without_jsonschema_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # a None entry makes the import fail
+    with pytest.raises(ImportError, match=r"pip install 'mlgates\[schema\]'"):
+        report.validate({})
+    path = tmp_path / "r.json"
+    path.write_text("{}")
+    assert report.main(["--validate", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        "error: validating a report needs jsonschema, which mlgates does not require: "
+        "pip install 'mlgates[schema]'\n"
+    )
+
+
+def test_the_plugin_machinery_does_not_import_jsonschema() -> None:
+    code = (
+        "import sys\n"
+        "import mlgates.plugin, mlgates.session, mlgates.fixture, mlgates.report, mlgates.config\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
 def test_text_table_wraps_the_whole_test_id_to_fit() -> None:
@@ -132,7 +166,7 @@ def test_report_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema_version": report.SCHEMA_VERSION}))
     assert report.main(["--validate", str(bad)]) == 1
-    assert "missing required key 'results'" in capsys.readouterr().err
+    assert "$: 'results' is a required property" in capsys.readouterr().err
     assert report.main([]) == 2
 
 

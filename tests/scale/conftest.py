@@ -1,8 +1,11 @@
 """Fixtures for the scale-out tests: a real redis-server, real Feast stores on SQLite and on
 Redis built from the same events, a real ONNX model, and skips when an engine is missing.
 
-Each engine's tests skip with the reason (and the install command) when it is absent, so
-the default suite stays green and fast on a machine without them.
+Without ``MLREF_SCALE=1`` (the default suite) every test here is skipped at collection, before
+any engine is looked for, so the ordinary run stays fast. Under ``nox -s scale`` (which sets
+``MLREF_SCALE=1`` after installing the engines) a missing engine FAILS its tests with the
+reason and the install command: the run that is meant to exercise Redis and Spark must not
+turn green by skipping them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,22 @@ from mlref.data.columns import EVENT_TIMESTAMP, USER_ID
 THRESHOLD = 0.05
 
 
+def scale_run() -> bool:
+    """True under ``nox -s scale`` / ``MLREF_SCALE=1``: the engines are required."""
+    import os
+
+    return os.environ.get("MLREF_SCALE") == "1"
+
+
+def require(reason: str | None) -> None:
+    """Fail (scale run) or skip (anything else) when an engine is missing."""
+    if reason is None:
+        return
+    if scale_run():
+        pytest.fail(f"MLREF_SCALE=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def redis_missing() -> str | None:
     from mlref.scale.redis_store import INSTALL_HINT, redis_server_binary
 
@@ -31,6 +50,14 @@ def redis_missing() -> str | None:
         return "the redis client is not installed (uv sync --extra scale)"
     if redis_server_binary() is None:
         return f"redis-server is not installed: {INSTALL_HINT}"
+    return None
+
+
+def nginx_missing() -> str | None:
+    from mlref.scale.balancer import INSTALL_HINT, nginx_binary
+
+    if nginx_binary() is None:
+        return f"nginx is not installed: {INSTALL_HINT}"
     return None
 
 
@@ -43,6 +70,18 @@ def spark_missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
+def require_engine() -> Any:
+    """``require_engine(reason_or_None)`` for a test's own engine check: fail or skip."""
+    return require
+
+
+@pytest.fixture(scope="session")
+def nginx_available() -> None:
+    """nginx (the balancer in front of the replicas) is installed, or fail/skip."""
+    require(nginx_missing())
+
+
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
 
@@ -50,9 +89,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A redis-server on 127.0.0.1 for the session (no persistence), stopped at the end."""
-    reason = redis_missing()
-    if reason:
-        pytest.skip(reason)
+    require(redis_missing())
     from mlref.scale.redis_store import RedisServer
 
     server = RedisServer().start()
@@ -172,10 +209,8 @@ def onnx_scores() -> Any:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    """A local[2] SparkSession on loopback for the session; skips without java/pyspark."""
-    reason = spark_missing()
-    if reason:
-        pytest.skip(reason)
+    """A local[2] SparkSession on loopback for the session; needs java and pyspark."""
+    require(spark_missing())
     from mlref.scale.spark_batch import local_spark
 
     with local_spark("mlref-tests", cores=2, shuffle_partitions=3) as session:
@@ -184,15 +219,15 @@ def spark() -> Iterator[Any]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The scale-out suite takes ~4 minutes (a JVM, redis-server, replica processes): it runs
-    in `nox -s scale` (MLREF_SCALE=1), not in every CI run."""
-    import os
-
-    if os.environ.get("MLREF_SCALE") == "1":
+    in `nox -s scale` (MLREF_SCALE=1), which `.ci/run` runs after the main suite."""
+    if scale_run():
         return
     here = Path(__file__).parent
+    # the guard's own tests need no engine and take a second: they run everywhere
+    always_run = {here / "test_engine_guard.py"}
     skip = pytest.mark.skip(
         reason="scale-out suite (Redis, Spark, replicas): run `nox -s scale` or set MLREF_SCALE=1"
     )
     for item in items:
-        if here in Path(item.path).parents:
+        if here in Path(item.path).parents and Path(item.path) not in always_run:
             item.add_marker(skip)

@@ -1,7 +1,8 @@
 """The same feature definitions served from SQLite and from a real redis-server: the
 offline/online parity gate and the serving parity hold on both (switching configuration only).
 
-Redis cases skip with the install command when redis-server is missing.
+Redis cases skip with the install command when redis-server is missing (and fail under
+``nox -s scale``, which is meant to run them).
 """
 
 from __future__ import annotations
@@ -146,10 +147,10 @@ def test_settings_refuse_an_unknown_online_store(tmp_path: Any) -> None:
     assert make_settings(tmp_path).online_store == "sqlite"  # the default stays SQLite
 
 
-def test_redis_repo_without_a_server_fails_with_the_fix(tmp_path: Any) -> None:
+def test_redis_repo_without_a_server_fails_with_the_fix(tmp_path: Any, require_engine: Any) -> None:
     """Pointing at a Redis that is not there fails at build time, saying what to do."""
     if importlib.util.find_spec("redis") is None:
-        pytest.skip("the redis client is not installed (uv sync --extra scale)")
+        require_engine("the redis client is not installed (uv sync --extra scale)")
     from mlref.features.store import write_feature_repo
     from mlref.pipeline import free_port
     from mlref.settings import make_settings

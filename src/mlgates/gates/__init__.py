@@ -16,7 +16,8 @@ prediction_drift    monitor-7               prediction bias/drift on served data
                                             paper's label-free check of this item)
 time_split          (none)                  guards offline metrics; model-2 needs online
                                             metrics, which it does not measure
-point_in_time       data-7                  feature code's output tested for look-ahead
+point_in_time       (none)                  look-ahead in a frame; data-7 (feature code
+                                            tested) is code_coverage's measurement
 entity_overlap      (none)                  as time_split
 target_leak         (none)                  as time_split
 feature_parity      monitor-3               training and serving features agree
@@ -33,6 +34,15 @@ features_beneficial data-2                  all features are beneficial
 group_parity        model-7                 tested for considerations of inclusion
 staleness_impact    model-4                 the impact of model staleness is known
 tuning_gap          model-3                 all hyperparameters have been tuned
+pii_scan            data-5                  no personal data past the privacy controls
+feature_policy      data-4                  inputs meet meta-level requirements (declared,
+                                            owned, sourced, not forbidden)
+spec_in_version_control model-1             model spec checked in: trained from a clean,
+                                            existing commit whose spec hashes the same
+code_coverage       data-7 (code="features")  feature code is tested: line/branch coverage
+                    infra-2 (code="model")    model spec/training code is unit tested
+feature_cost        data-3                  no feature's serving cost is too much for
+                                            its importance
 ==================  ======================  ==============================================
 """
 
@@ -47,9 +57,11 @@ from mlgates.gates.budget import (
     latency_budget,
     training_sweep_cost,
 )
+from mlgates.gates.coverage import code_coverage
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.fairness import group_parity
+from mlgates.gates.feature_cost import feature_cost
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.model import (
     beats_baseline,
@@ -58,6 +70,7 @@ from mlgates.gates.model import (
     tuning_gap,
 )
 from mlgates.gates.parity import feature_parity, model_parity
+from mlgates.gates.policy import feature_policy, pii_scan, spec_in_version_control
 from mlgates.gates.regression import no_worse
 from mlgates.result import GateResult
 
@@ -81,6 +94,11 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "group_parity": group_parity,
     "staleness_impact": staleness_impact,
     "tuning_gap": tuning_gap,
+    "pii_scan": pii_scan,
+    "feature_policy": feature_policy,
+    "spec_in_version_control": spec_in_version_control,
+    "code_coverage": code_coverage,
+    "feature_cost": feature_cost,
 }
 
 __all__ = [
@@ -89,10 +107,13 @@ __all__ = [
     "FrozenBins",
     "accelerator_cost_per_request",
     "beats_baseline",
+    "code_coverage",
     "cost_budget",
     "cost_per_request",
     "entity_overlap",
+    "feature_cost",
     "feature_parity",
+    "feature_policy",
     "features_beneficial",
     "freshness",
     "group_parity",
@@ -100,10 +121,12 @@ __all__ = [
     "latency_budget",
     "model_parity",
     "no_worse",
+    "pii_scan",
     "point_in_time",
     "prediction_drift",
     "psi_drift",
     "schema_gate",
+    "spec_in_version_control",
     "staleness_impact",
     "target_leak",
     "time_split",

@@ -1,4 +1,10 @@
-"""Input checks and formatting shared by the gates."""
+"""Input checks and formatting shared by the gates.
+
+``duplicates`` pairs the ``GateResult(name=..., verdict=..., measured=..., threshold=...,
+direction=..., message=..., hint=...)`` calls of different gates (psi/ks drift, leakage,
+parity, budget) as same-shape blocks: each is one keyword call with that gate's own figures,
+message and hint, not a piece that could be shared.
+"""
 
 from __future__ import annotations
 
@@ -46,8 +52,24 @@ def require_columns(frame: pd.DataFrame, cols: Sequence[str], what: str) -> None
         raise GateInputError(f"{what} is missing column(s) {missing}; it has: {have}")
 
 
+def key_columns(
+    keys: str | Iterable[str] | None, param: str, meaning: str, **frames: pd.DataFrame
+) -> list[str]:
+    """The key columns of a gate that matches rows of two frames: named, and in each frame
+    (checked in the order given, so the first frame lacking one is the one reported)."""
+    cols = as_list(keys)
+    if not cols:
+        raise GateInputError(f"{param} is empty: name the {meaning}")
+    for what, frame in frames.items():
+        require_columns(frame, cols, what)
+    return cols
+
+
 def as_1d(values: ArrayLike, what: str) -> NDArray[np.float64]:
-    """A non-empty 1-d float array (NaN allowed; callers decide)."""
+    """A non-empty 1-d float array (NaN allowed; callers decide).
+
+    ``mlgates.metrics.as_scores`` has the same first checks on purpose: metrics sits below
+    the gates and must not import this package (whose ``__init__`` loads every gate)."""
     try:
         v = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

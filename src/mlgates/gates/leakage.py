@@ -27,6 +27,7 @@ from mlgates.gates._common import (
     as_times,
     fmt,
     jsonable_value,
+    key_columns,
     pct,
     require_columns,
     same_clock,
@@ -234,7 +235,8 @@ def point_in_time(
             "'backward'); exclude the current event from its own aggregates"
         ),
         details={"event_time_col": event_time_col, "columns": per_col},
-        rubric=("data-7",),
+        # no data-7 claim: it checks a frame for look-ahead, not that feature code is tested
+        # (code_coverage measures that); a test of a project's feature code claims it itself
     )
 
 
@@ -304,11 +306,7 @@ def entity_overlap(
     message. Measured is the number of shared entities.
     """
     tr, te = as_frame(train, "train"), as_frame(test, "test")
-    keys = as_list(key)
-    if not keys:
-        raise GateInputError("key is empty: name the entity column(s)")
-    require_columns(tr, keys, "train")
-    require_columns(te, keys, "test")
+    keys = key_columns(key, "key", "entity column(s)", train=tr, test=te)
     label = "/".join(keys)
     tr_nokey = tr[keys].isna().any(axis=1).to_numpy()
     te_nokey = te[keys].isna().any(axis=1).to_numpy()

@@ -16,6 +16,7 @@ from mlgates.gates._common import (
     as_list,
     fmt,
     jsonable_value,
+    key_columns,
     pct,
     require_columns,
 )
@@ -76,11 +77,7 @@ def feature_parity(
     Measured is the worst feature's mismatch rate over matched keys.
     """
     off, on = as_frame(offline, "offline"), as_frame(online, "online")
-    key_cols = as_list(keys)
-    if not key_cols:
-        raise GateInputError("keys is empty: name the column(s) that identify a row")
-    require_columns(off, key_cols, "offline")
-    require_columns(on, key_cols, "online")
+    key_cols = key_columns(keys, "keys", "column(s) that identify a row", offline=off, online=on)
     names = as_list(features)
     only_off: list[str] = []
     only_on: list[str] = []

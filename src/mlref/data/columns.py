@@ -22,6 +22,14 @@ RAW_COLUMNS: tuple[str, ...] = (
     LABEL_TIMESTAMP,
 )
 
+# Personal data a real card transaction carries (generate_transactions(pii=True)). Not part
+# of RAW_COLUMNS: mlref.data.privacy drops them before validation, features, training sets
+# and the prediction log, and the pii_scan gate checks that none got through.
+CARD_NUMBER = "card_number"  # str, 16 digits, Luhn-valid (one card per user)
+EMAIL = "email"  # str, the card holder's e-mail address
+IP_ADDRESS = "ip_address"  # str, IPv4 the purchase came from
+PII_COLUMNS: tuple[str, ...] = (CARD_NUMBER, EMAIL, IP_ADDRESS)
+
 CATEGORIES: tuple[str, ...] = (
     "grocery",
     "restaurant",

@@ -34,9 +34,12 @@ from mlref.data.columns import (
     AGE_BAND,
     AGE_BANDS,
     AMOUNT,
+    CARD_NUMBER,
     CATEGORIES,
     DRIFT_CATEGORY,
+    EMAIL,
     EVENT_TIMESTAMP,
+    IP_ADDRESS,
     LABEL,
     LABEL_TIMESTAMP,
     MERCHANT_CATEGORY,
@@ -148,6 +151,15 @@ _NIGHT_HOURS = 6  # 00:00-05:59
 
 _ID_WIDTH = 9
 
+# Personal data (pii=True): drawn from its own stream, seeded by (seed, _PII_STREAM), after
+# everything else, so turning it on changes no existing column, row or model.
+_PII_STREAM = 0x5049  # "PI"
+_CARD_BIN = "4539"  # a Visa-style issuer prefix; 11 random digits and a Luhn check follow
+_HOME_IP_SHARE = 0.8  # purchases from the user's usual address; the rest from anywhere
+_FIRST_NAMES = np.array(["anna", "ben", "chloe", "david", "emma", "felix", "grace", "hugo"])
+_LAST_NAMES = np.array(["martin", "smith", "garcia", "muller", "rossi", "novak", "silva"])
+_MAIL_DOMAINS = np.array(["gmail.com", "outlook.com", "yahoo.com", "web.de", "proton.me"])
+
 
 def _check_config(cfg: DataConfig) -> None:
     problems = []
@@ -239,12 +251,71 @@ def _scaled(cfg: DataConfig | None, scale: float) -> DataConfig:
     return cfg
 
 
-def generate_transactions(cfg: DataConfig | None = None, *, scale: float = 1.0) -> pd.DataFrame:
+def _luhn_completed(payload: np.ndarray) -> np.ndarray:
+    """Append the Luhn check digit to each row of ``payload`` (digits, shape (n, k))."""
+    doubled = np.zeros(payload.shape[1], bool)
+    doubled[::-1][::2] = True  # the payload's last digit is second from the right once completed
+    vals = np.where(doubled, payload * 2, payload)
+    vals = np.where(vals > 9, vals - 9, vals)
+    check = (10 - vals.sum(axis=1) % 10) % 10
+    return np.concatenate([payload, check[:, None]], axis=1)
+
+
+def _digits_to_str(digits: np.ndarray) -> np.ndarray:
+    chars = (digits + ord("0")).astype(np.uint8)
+    return chars.view(f"S{digits.shape[1]}").ravel().astype(f"U{digits.shape[1]}").astype(object)
+
+
+def _random_ips(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Public-looking IPv4 addresses (first octet 11..223, never 127)."""
+    octets = rng.integers(0, 256, (n, 4))
+    octets[:, 0] = rng.integers(11, 224, n)
+    octets[octets[:, 0] == 127, 0] = 128
+    return np.array([".".join(map(str, row)) for row in octets.tolist()], dtype=object)
+
+
+def _personal_data(seed: int, n_users: int, user_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Card number, e-mail and IP per row, from the PII stream (see ``_PII_STREAM``)."""
+    rng = np.random.default_rng([seed, _PII_STREAM])
+    bin_digits = np.array([int(c) for c in _CARD_BIN])
+    payload = np.concatenate(
+        [
+            np.broadcast_to(bin_digits, (n_users, len(bin_digits))),
+            rng.integers(0, 10, (n_users, 11)),
+        ],
+        axis=1,
+    )
+    cards = _digits_to_str(_luhn_completed(payload))
+    first = rng.choice(_FIRST_NAMES, n_users)
+    last = rng.choice(_LAST_NAMES, n_users)
+    number = rng.integers(1, 1000, n_users).astype(str)
+    domain = rng.choice(_MAIL_DOMAINS, n_users)
+    emails = np.array(
+        [f"{f}.{la}{k}@{d}" for f, la, k, d in zip(first, last, number, domain, strict=True)],
+        dtype=object,
+    )
+    home_ip = _random_ips(rng, n_users)
+    row = user_ids - 1
+    elsewhere = rng.random(row.size) >= _HOME_IP_SHARE
+    ips = home_ip[row].copy()
+    ips[elsewhere] = _random_ips(rng, int(elsewhere.sum()))
+    return {CARD_NUMBER: cards[row], EMAIL: emails[row], IP_ADDRESS: ips}
+
+
+def generate_transactions(
+    cfg: DataConfig | None = None, *, scale: float = 1.0, pii: bool = False
+) -> pd.DataFrame:
     """Generate the raw transaction log for ``cfg`` (default ``DataConfig()``).
 
     ``scale`` multiplies ``n_users`` (benchmarks: ``scale=20`` gives ~4 million rows).
     Returns exactly ``RAW_COLUMNS`` with ``RAW_DTYPES``, sorted by event time then
     transaction id; ids are ``"t"`` + zero-padded position, so they sort like the rows.
+
+    ``pii=True`` appends the personal data a real event carries (``PII_COLUMNS``: the
+    user's card number, Luhn-valid; their e-mail; the IP address of the purchase, usually
+    the user's own), from a separate seeded stream: every other column is identical to
+    ``pii=False``. ``mlref.data.privacy.drop_personal_data`` removes them before anything
+    downstream sees the events.
     """
     import pandas as pd
 
@@ -389,6 +460,9 @@ def generate_transactions(cfg: DataConfig | None = None, *, scale: float = 1.0) 
         },
         columns=list(RAW_COLUMNS),
     )
+    if pii:
+        for column, values in _personal_data(cfg.seed, n_users, frame[USER_ID].to_numpy()).items():
+            frame[column] = values
     logger.info(
         "generated %d transactions (%d users, %d days, %d fraud in %d episodes) in %.1fs",
         n,

@@ -10,6 +10,9 @@ then ``RAW_SCHEMA`` runs lazily (all failures at once) and its ``failure_cases``
 to rows. The valid part is checked once more against ``RAW_SCHEMA`` before it is returned.
 Frame-level problems (missing or unexpected columns, not a DataFrame) raise
 ``RawFrameError``: there is no row to blame.
+
+``check_freshness`` is the pipeline's wrapper around ``mlgates.freshness`` (the same gate CI
+runs), not a second implementation of it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from mlgates.gates import freshness
 from mlref.data.columns import (
     AMOUNT,
     EVENT_TIMESTAMP,
@@ -34,6 +38,7 @@ from mlref.data.columns import (
     LABEL_TIMESTAMP,
     MERCHANT_CATEGORY,
     MERCHANT_ID,
+    PII_COLUMNS,
     RAW_COLUMNS,
     TRANSACTION_ID,
     USER_ID,
@@ -44,6 +49,8 @@ from mlref.data.generate import RAW_DTYPES, write_parquet
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable
+
+    from mlgates.result import GateResult
 
 __all__ = [
     "MAX_AMOUNT",
@@ -140,6 +147,9 @@ RAW_SCHEMA = pa.DataFrameSchema(
         ),
         LABEL: pa.Column("int8", pa.Check.isin([0, 1], error=NOT_BINARY)),
         LABEL_TIMESTAMP: pa.Column(_UTC_NS, description="when the label became known"),
+        # personal data of a raw event (generate_transactions(pii=True)); optional, and
+        # dropped by mlref.data.privacy before validate() ever sees a frame
+        **{c: pa.Column(str, required=False, description="personal data") for c in PII_COLUMNS},
     },
     checks=[pa.Check(_label_after_event, error=BEFORE_EVENT)],
     strict=True,
@@ -529,7 +539,8 @@ def validate(
 
 @dataclass(frozen=True)
 class FreshnessResult:
-    """Whether the newest event is recent enough at ``as_of``."""
+    """Whether the newest event is recent enough at ``as_of``; ``gate`` is the
+    ``mlgates.freshness`` result it was judged by (None when there was nothing to judge)."""
 
     passed: bool
     as_of: pd.Timestamp
@@ -537,9 +548,12 @@ class FreshnessResult:
     age: pd.Timedelta | None
     max_age: pd.Timedelta
     message: str
+    gate: GateResult | None = None
 
 
 def _utc(value: object, what: str) -> pd.Timestamp:
+    # TrainConfig has a same-shape _utc (mlref.train.config) whose messages name the config
+    # field; this one names the caller's argument. The shared part is four pandas calls.
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
@@ -558,15 +572,18 @@ def check_freshness(
     *,
     column: str = EVENT_TIMESTAMP,
 ) -> FreshnessResult:
-    """The newest ``column`` value must be no older than ``max_age`` at ``as_of``.
+    """The newest ``column`` value at or before ``as_of`` must be no older than ``max_age``.
 
-    Fails (``passed=False``) with a message when there are no events, when the newest is
-    too old, or when it lies after ``as_of`` (a wrong ``as_of`` or a clock problem).
+    The verdict is ``mlgates.freshness``, the gate CI runs (one implementation); this adds
+    what a pipeline step needs around it: the frame's column and time zone are checked, and
+    only a ``pass`` passes. Fails (``passed=False``) with a message when there are no events,
+    when the newest is too old, or when events lie after ``as_of`` (a wrong ``as_of`` or a
+    clock problem: the gate warns, a pipeline must not build on such data).
     """
     as_of_ts = _utc(as_of, "as_of")
     limit = pd.Timedelta(max_age)
-    if limit < pd.Timedelta(0):
-        raise ValueError(f"max_age must be >= 0 (got {max_age})")
+    if limit <= pd.Timedelta(0):
+        raise ValueError(f"max_age must be > 0 (got {max_age})")
     if column not in df.columns:
         raise RawFrameError(f"freshness: column {column!r} not in frame {list(df.columns)}")
     stamps = df[column]
@@ -575,27 +592,12 @@ def check_freshness(
             f"freshness: {column!r} must be time-zone aware datetimes (got {stamps.dtype}); "
             "validate the frame first"
         )
-    newest = stamps.max()
-    if len(stamps) == 0 or newest is pd.NaT:
+    if not stamps.notna().any():
         message = f"freshness FAILED: no {column} values to check at {as_of_ts.isoformat()}"
         return FreshnessResult(False, as_of_ts, None, None, limit, message)
-    newest = newest.tz_convert("UTC")
-    age = as_of_ts - newest
-    if age < pd.Timedelta(0):
-        passed = False
-        message = (
-            f"freshness FAILED: newest {column} {newest.isoformat()} is {-age} after "
-            f"as_of {as_of_ts.isoformat()}; check as_of or the source clock"
-        )
-    elif age > limit:
-        passed = False
-        message = (
-            f"freshness FAILED: newest {column} {newest.isoformat()} is {age} old at "
-            f"{as_of_ts.isoformat()}, more than max_age {limit}; the feed may have stopped"
-        )
-    else:
-        passed = True
-        message = (
-            f"freshness ok: newest {column} {newest.isoformat()} is {age} old (max_age {limit})"
-        )
-    return FreshnessResult(passed, as_of_ts, newest, age, limit, message)
+    gate = freshness(stamps, as_of_ts, limit)
+    newest = pd.Timestamp(gate.details["newest"]) if gate.details["newest"] else None
+    age = as_of_ts - newest if newest is not None else None
+    passed = gate.verdict == "pass"
+    message = f"freshness {'ok' if passed else 'FAILED'} ({column}): {gate.message}"
+    return FreshnessResult(passed, as_of_ts, newest, age, limit, message, gate)

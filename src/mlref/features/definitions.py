@@ -208,6 +208,36 @@ MODEL_FEATURE_DESCRIPTIONS: dict[str, str] = {
     "day_of_week": "UTC weekday, Monday=0 .. Sunday=6",
 }
 
+# Who answers for each model input and where its value comes from (feature_policy, data-4):
+# ``<source or view>.<field>`` of what the input is computed from. The Feast repo puts both
+# in the feature service's tags (``<input>.owner``, ``<input>.source``), so the applied
+# registry carries them. (Not as Field tags of the on-demand view: Feast compares its
+# declared fields, tags included, with the inferred ones, and refuses the view.)
+FEATURE_OWNER = "fraud-ml"
+MODEL_FEATURE_SOURCES: dict[str, str] = {
+    "txn_velocity_24h": f"{VELOCITY_VIEW}.{TXN_COUNT_24H}",
+    "avg_order_30d": f"{SPEND_VIEW}.{AVG_AMOUNT_30D}",
+    "amount_vs_user_avg": f"{REQUEST_SOURCE}.{REQUEST_AMOUNT}, {SPEND_VIEW}.{AVG_AMOUNT_30D}",
+    "seconds_since_last_txn": f"{REQUEST_SOURCE}.{REQUEST_TS}, {SPEND_VIEW}.{LAST_TXN_TS}",
+    "merchant_category_code": f"{REQUEST_SOURCE}.{REQUEST_CATEGORY}",
+    "log_amount": f"{REQUEST_SOURCE}.{REQUEST_AMOUNT}",
+    "hour_of_day": f"{REQUEST_SOURCE}.{REQUEST_TS}",
+    "day_of_week": f"{REQUEST_SOURCE}.{REQUEST_TS}",
+}
+
+
+def model_feature_tags() -> dict[str, str]:
+    """Policy tags of the model inputs: ``<input>.owner`` and ``<input>.source`` for each
+    input of ``MODEL_FEATURES`` that has a source declared above (none for one without)."""
+    tags: dict[str, str] = {}
+    for name in MODEL_FEATURES:
+        source = MODEL_FEATURE_SOURCES.get(name)
+        if source:
+            tags[f"{name}.owner"] = FEATURE_OWNER
+            tags[f"{name}.source"] = source
+    return tags
+
+
 # what online_model_features returns for a user the store has never seen
 UNKNOWN_USER_STATE: dict[str, float] = {f.name: f.default for f in STORED_FEATURES}
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -219,8 +220,8 @@ def open_feature_store(settings: Settings) -> FeatureStore:
 
     if not (settings.feature_repo / "feature_store.yaml").exists():
         raise FileNotFoundError(
-            f"no feature repo at {settings.feature_repo}; build it first "
-            "(mlref.features.store.build_feature_store or `mlref demo`)"
+            f"no feature repo at {settings.feature_repo}; build it first: "
+            "`uv run mlref generate && uv run mlref features` (or `uv run mlref demo`)"
         )
     return FeatureStore(repo_path=str(settings.feature_repo))
 
@@ -270,8 +271,12 @@ def build_feature_store(
     ts = rows[EVENT_TIMESTAMP]
     start = ts.min().to_pydatetime()
     end = (ts.max() + pd.Timedelta(seconds=1)).to_pydatetime()
-    with _known_feast_warnings():
+    # Feast prints a header and one bare "<view>:" line per view to stdout; the log line below
+    # says what was materialised, so its print goes to the debug log, not the user's screen
+    printed = io.StringIO()
+    with _known_feast_warnings(), contextlib.redirect_stdout(printed):
         store.materialize(start_date=start, end_date=end)
+    logger.debug("feast materialize printed: %s", printed.getvalue().strip())
     timings["materialize"] = time.perf_counter() - started
     logger.info(
         "feast materialize %s .. %s (%d users): %.2fs",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlref.load.runner import main
+from mlref.load.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

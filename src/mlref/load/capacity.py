@@ -18,6 +18,9 @@ enough for ``min_requests`` requests, so the p99 has a distribution-free upper b
   latency.) Re-measured once; starved twice ends the ladder (capacity at least ``low_rps``,
   upper end unknown).
 
+The re-measure of a starved phase is ``run_point_retrying``, shared with the gate suite's load
+phase (``tests/gates/conftest.py``): one rule for when a measurement is taken again.
+
 The ladder stops at the first point that broke, at ``max_rps``, when the next point would pass
 ``max_seconds``, or on a starved point. Capacity then lies in ``[low_rps, high_rps)``:
 ``low_rps`` is the highest throughput completed at a held point (0 when none held) and
@@ -32,13 +35,15 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
 Outcome = Literal["held", "broke", "unclear", "starved"]
+Judged = TypeVar("Judged")
 
 #: a load generator later than this share of the p99 budget at p99 was starved of CPU. It
 #: sleeps between sends, so its lateness is how long a waking process waits for a core; the
@@ -71,6 +76,8 @@ class PointResult:
         return sum(1 for s in self.statuses if s != 200)
 
 
+# Same parameters as ``loadgen.run`` (``duplicates`` pairs them): they are its command line,
+# passed across the process boundary that keeps the generator out of this interpreter.
 def run_point(
     url: str,
     env: dict[str, str],
@@ -124,6 +131,47 @@ def run_point(
         generator_lag_p99_ms=float(summary["generator_lag_p99_ms"]),
         summary=summary,
     )
+
+
+# Same leading parameters as ``run_point`` and ``search_capacity`` (``duplicates`` pairs
+# them): a phase's knobs, handed down unchanged from the ladder to the phase.
+def run_point_retrying(
+    url: str,
+    env: dict[str, str],
+    out_dir: Path,
+    *,
+    name: str,
+    rate: float,
+    duration_s: float,
+    warmup_s: float = 1.0,
+    seed: int = 0,
+    judge: Callable[[PointResult, int], Judged],
+    starved: Callable[[Judged], bool],
+    pause_s: float = 3.0,
+) -> list[Judged]:
+    """One ``run_point`` phase, judged, and measured once more when the judgement is
+    ``starved``: the generator fell behind its own schedule, so the machine, not the server,
+    set the pace; after ``pause_s`` a burst of other work may have passed. Attempt ``k``
+    (1 or 2) writes to ``out_dir / f"{name}-{k}"`` with seed ``seed + k - 1`` and is judged
+    by ``judge(point, k)``. Returns the judged attempts in order; the last one is the verdict
+    (still starved after two: the caller says so, never a verdict by luck)."""
+    attempts: list[Judged] = []
+    for attempt in (1, 2):
+        point = run_point(
+            url,
+            env,
+            out_dir / f"{name}-{attempt}",
+            rate=rate,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            seed=seed + attempt - 1,
+        )
+        attempts.append(judge(point, attempt))
+        if not starved(attempts[-1]):
+            break
+        if attempt == 1:
+            time.sleep(pause_s)
+    return attempts
 
 
 @dataclass(frozen=True)
@@ -258,24 +306,23 @@ def search_capacity(
         if time.monotonic() - started + duration + warmup_s + 3.0 > max_seconds:
             stopped = "time cap"
             break
-        judged = None
-        for attempt in (1, 2):
-            point = run_point(
-                url,
-                env,
-                out_dir / f"{rate:g}rps-{attempt}",
-                rate=rate,
-                duration_s=duration,
-                warmup_s=warmup_s,
-                seed=seed + attempt - 1,
-            )
-            judged = judge_point(point, p99_budget_ms, confidence, lag_limit, attempt)
-            points.append(judged)
-            if judged.outcome != "starved":
-                break
-            if attempt == 1:
-                time.sleep(pause_s)
-        assert judged is not None
+        attempts = run_point_retrying(
+            url,
+            env,
+            out_dir,
+            name=f"{rate:g}rps",
+            rate=rate,
+            duration_s=duration,
+            warmup_s=warmup_s,
+            seed=seed,
+            judge=lambda point, attempt: judge_point(
+                point, p99_budget_ms, confidence, lag_limit, attempt
+            ),
+            starved=lambda judged: judged.outcome == "starved",
+            pause_s=pause_s,
+        )
+        points.extend(attempts)
+        judged = attempts[-1]
         if judged.outcome == "held":
             low = max(low, min(judged.achieved_rps, judged.offered_rps))
         elif judged.outcome == "broke":

@@ -10,6 +10,18 @@ in the latency instead of hiding as a lower request rate). Each request's latenc
 asyncio streams: far less CPU per request than a full client, which matters when the generator
 and the server share two cores.
 
+Why this is kept beside Locust (which ``mlref.load.runner`` drives for the realistic mix of
+single, batch and invalid requests): Locust is closed loop. Each simulated user sends its next
+request only after the previous answer, so when the server stalls, Locust stops sending: the
+requests that would have arrived during the stall are never sent and the stall shows in one
+latency per user instead of in every request it delays (coordinated omission). It cannot hold
+a schedule, and the latency gate and the capacity search need one. Measured on this 2-core
+machine (shared with other jobs) against a toy keep-alive server that answers in ~2 ms but
+holds every request for one second once: this generator at 40 req/s for 10 s sent all 400
+requests and read p99 835 ms; Locust with 2 users paced at 20 req/s each (``constant_pacing``,
+the same 40 req/s offered) recorded 520 requests with p99 24 ms, the stall visible only in its
+max (992 ms), because the ~38 requests due during that second were never sent.
+
 Records go to ``DIR/requests-<pid>.csv`` (``mlref.load.rawlog`` format), one line for every
 measured request sent, answered or not; a JSON line on stdout summarises the point (offered and
 achieved rate, percentiles, errors, and the generator's own lag behind schedule, which flags a

@@ -32,9 +32,8 @@ from typing import Any
 from locust import FastHttpUser, between, events, task
 
 from mlref.load.rawlog import RAW_DIR_ENV, RawWriter
-from mlref.load.traffic import Traffic
+from mlref.load.traffic import INVALID_NAME, Traffic
 
-INVALID_NAME = "invalid (expected 422)"
 SINGLE_NAME = "/predict"
 BATCH_NAME = "/predict/batch"
 

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlref.export import ExportResult
     from mlref.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -97,16 +100,7 @@ def build_small_system(settings: Settings, *, seed: int = 0, quick: bool = False
         sum(timings.values()),
         ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
     )
-    return SmallSystem(
-        settings=settings,
-        model_path=exported.onnx_path,
-        native_path=exported.native_path,
-        n_events=len(events),
-        n_users=int(events["user_id"].nunique()),
-        train_rows=len(result.split.train),
-        fit_seconds=float(result.fit_seconds),
-        timings=timings,
-    )
+    return _system(settings, exported, events, len(result.split.train), result.fit_seconds, timings)
 
 
 def _quick_model(
@@ -136,14 +130,26 @@ def _quick_model(
         card={"model_name": settings.model_name, "decision": {"threshold": 0.5}, "seed": seed},
     )
     timings["export"] = time.perf_counter() - started
+    return _system(settings, exported, events, len(frame), fit_seconds, timings)
+
+
+def _system(
+    settings: Settings,
+    exported: ExportResult,
+    events: pd.DataFrame,
+    train_rows: int,
+    fit_seconds: float,
+    timings: dict[str, float],
+) -> SmallSystem:
+    """The record of either build (full or quick): the exported files and the data's size."""
     return SmallSystem(
         settings=settings,
         model_path=exported.onnx_path,
         native_path=exported.native_path,
         n_events=len(events),
         n_users=int(events["user_id"].nunique()),
-        train_rows=len(frame),
-        fit_seconds=fit_seconds,
+        train_rows=train_rows,
+        fit_seconds=float(fit_seconds),
         timings=timings,
     )
 

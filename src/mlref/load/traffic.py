@@ -41,6 +41,9 @@ UNKNOWN_USER_BASE = 1_000_000_000
 EVENT_SPREAD_S = 3_600
 CATEGORY_WEIGHTS = (30, 15, 12, 20, 4, 6, 8, 5)  # as common as in everyday card spending
 
+#: the request name invalid bodies are sent and recorded under, so the summary judges them
+#: apart from the scoring requests (a 422 is their success)
+INVALID_NAME = "invalid (expected 422)"
 INVALID_KINDS: tuple[str, ...] = (
     "negative_amount",
     "missing_user_id",

@@ -14,19 +14,23 @@ import itertools
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-from mlref.monitor.alerts import (
-    EXIT_CRITICAL,
-    EXIT_OK,
-    Alert,
-    AlertThresholds,
-    band,
-    worst,
+from mlref.data.columns import CATEGORIES
+from mlref.monitor.alerts import Alert, AlertThresholds, band
+from mlref.monitor.report import (
+    MISSING_LABEL,
+    UNKNOWN_VERSION,
+    UNSEEN_LABEL,
+    Distribution,
+    FeatureDrift,
+    LatencySummary,
+    MonitorReport,
+    MonitorRun,
+    ScoreDrift,
 )
 
 if TYPE_CHECKING:
@@ -38,177 +42,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# what the merchant_category_code feature's codes mean (mlref.features.transforms encodes
+# the index in CATEGORIES, -1 for anything else): the report names bins by category
+CATEGORY_NAMES: Mapping[str, Mapping[int, str]] = {
+    "merchant_category_code": {-1: "other", **dict(enumerate(CATEGORIES))},
+    # mlref.features.transforms: Monday = 0
+    "day_of_week": dict(enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))),
+}
+
 LATENCY_BUCKETS = 12
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """Reference vs current share per bin (the layout PSI was computed on)."""
-
-    labels: tuple[str, ...]
-    reference: tuple[float, ...]
-    current: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "labels": list(self.labels),
-            "reference": list(self.reference),
-            "current": list(self.current),
-        }
-
-
-@dataclass(frozen=True)
-class FeatureDrift:
-    name: str
-    psi: float
-    kind: str
-    distribution: Distribution
-    severity: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "psi": self.psi,
-            "kind": self.kind,
-            "severity": self.severity,
-            "distribution": self.distribution.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class ScoreDrift:
-    reference_mean: float
-    current_mean: float
-    relative_shift: float
-    psi: float
-    distribution: Distribution
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reference_mean": self.reference_mean,
-            "current_mean": self.current_mean,
-            "relative_shift": self.relative_shift,
-            "psi": self.psi,
-            "distribution": self.distribution.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    p50: float
-    p95: float
-    p99: float
-    budget_ms: float
-    hist_edges: tuple[float, ...]
-    hist_counts: tuple[int, ...]
-    bucket_labels: tuple[str, ...]
-    bucket_p99: tuple[float, ...]
-    bucket_rows: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "p50": self.p50,
-            "p95": self.p95,
-            "p99": self.p99,
-            "budget_ms": self.budget_ms,
-            "histogram": {"edges": list(self.hist_edges), "counts": list(self.hist_counts)},
-            "over_time": [
-                {"bucket": b, "p99": p, "rows": n}
-                for b, p, n in zip(
-                    self.bucket_labels, self.bucket_p99, self.bucket_rows, strict=True
-                )
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class MonitorReport:
-    """Everything one monitoring run found, JSON-ready."""
-
-    window_start: str | None
-    window_end: str | None
-    n_rows: int
-    model_versions: tuple[str, ...]
-    alerts: tuple[Alert, ...]
-    thresholds: AlertThresholds
-    features: tuple[FeatureDrift, ...] = ()
-    scores: ScoreDrift | None = None
-    latency: LatencySummary | None = None
-    gates: tuple[GateResult, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``warning`` or ``critical``: the worst alert."""
-        return worst(self.alerts)
-
-    @property
-    def exit_code(self) -> int:
-        """Non-zero (2) when any alert is critical, so a scheduler can act on it."""
-        return EXIT_CRITICAL if self.status == "critical" else EXIT_OK
-
-    def alerts_of(self, severity: str) -> list[Alert]:
-        return [a for a in self.alerts if a.severity == severity]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _finite(
-            {
-                "status": self.status,
-                "exit_code": self.exit_code,
-                "window": {"start": self.window_start, "end": self.window_end},
-                "n_rows": self.n_rows,
-                "model_versions": list(self.model_versions),
-                "alerts": [a.to_dict() for a in self.alerts],
-                "thresholds": self.thresholds.to_dict(),
-                "features": [f.to_dict() for f in self.features],
-                "scores": self.scores.to_dict() if self.scores else None,
-                "latency": self.latency.to_dict() if self.latency else None,
-                "gates": [g.to_dict() for g in self.gates],
-                "notes": list(self.notes),
-            }
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def summary(self) -> str:
-        head = (
-            f"monitor: {self.status.upper()} over {self.n_rows} predictions "
-            f"({self.window_start} .. {self.window_end})"
-        )
-        lines = [head]
-        for a in self.alerts:
-            lines.append(
-                f"  [{a.severity}] {a.metric}: {_fmt(a.current)} (threshold {_fmt(a.threshold)})"
-                + (f" - {a.message}" if a.message else "")
-            )
-        if not self.alerts:
-            lines.append("  no alerts")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}" if math.isfinite(v) else str(v)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _shares(counts: Sequence[float] | np.ndarray) -> tuple[float, ...]:
     total = float(sum(counts))
     return tuple(float(c) / total if total else 0.0 for c in counts)
-
-
-MISSING_LABEL = "missing"
-UNSEEN_LABEL = "unseen"
 
 
 def _g(value: float) -> str:
@@ -219,17 +66,24 @@ def _g(value: float) -> str:
     return f"{value:.3g}"
 
 
-def numeric_bin_labels(edges: Sequence[float] | np.ndarray) -> tuple[str, ...]:
+def numeric_bin_labels(
+    edges: Sequence[float] | np.ndarray, *, integral: bool = False
+) -> tuple[str, ...]:
     """Short labels for ``mlgates.stats.bin_counts``' layout: open ends, then missing.
 
     A bin ``[v, nextafter(v))`` holds the single reference value ``v`` (``quantile_bins``
     gives low-cardinality columns one bin per value): labelled ``v``, and the bin after it
-    starts above ``v`` (``>v``)."""
+    starts above ``v`` (``>v``). ``integral``: the feature takes whole values (counts,
+    hours), so ``[1, 2)`` is the value ``1`` and ``[2, 5)`` reads ``2-4`` (en dash)."""
     e = [float(v) for v in edges]
     if not e:
         return ("all", MISSING_LABEL)
     labels = [f"<{_g(e[0])}"]
     for i, (lo, hi) in enumerate(itertools.pairwise([*e, math.inf])):
+        whole = _whole_values(lo, hi) if integral else None
+        if whole is not None:
+            labels.append(whole)
+            continue
         single = i > 0 and lo == math.nextafter(e[i - 1], math.inf)
         start = f">{_g(e[i - 1])}" if single else f"{_g(lo)}"
         if hi == math.nextafter(lo, math.inf):
@@ -241,10 +95,50 @@ def numeric_bin_labels(edges: Sequence[float] | np.ndarray) -> tuple[str, ...]:
     return (*labels, MISSING_LABEL)
 
 
-def _bin_labels(fb: FeatureBins) -> tuple[str, ...]:
+def _whole_values(lo: float, hi: float) -> str | None:
+    """The whole numbers in ``[lo, hi)`` as a label, when ``hi`` is whole (or open)."""
+    first = math.ceil(lo)
+    if hi == math.inf:
+        return f"\N{GREATER-THAN OR EQUAL TO}{_g(first)}"
+    if not hi.is_integer() or hi <= first:
+        return None
+    last = int(hi) - 1
+    return _g(first) if last == first else f"{_g(first)}\N{EN DASH}{_g(last)}"
+
+
+def coded_bin_labels(
+    edges: Sequence[float] | np.ndarray, names: Mapping[int, str], *, integral: bool = True
+) -> tuple[str, ...]:
+    """Labels for a numeric feature that encodes categories (``merchant_category_code``):
+    each bin of ``numeric_bin_labels``' layout is named by the categories whose codes fall in
+    it ("grocery", "fashion, travel"); a bin no named code falls in keeps its numeric label."""
+    numeric = numeric_bin_labels(edges, integral=integral)
+    e = [float(v) for v in edges]
+    bounds = list(itertools.pairwise([-math.inf, *e, math.inf])) if e else [(-math.inf, math.inf)]
+    labels = []
+    for (lo, hi), fallback in zip(bounds, numeric[:-1], strict=True):
+        inside = [names[c] for c in sorted(names) if lo <= c < hi]
+        labels.append(", ".join(inside) if inside else fallback)
+    return (*labels, MISSING_LABEL)
+
+
+def _bin_labels(
+    fb: FeatureBins, names: Mapping[int, str] | None, integral: bool
+) -> tuple[str, ...]:
     if fb.kind == "numeric":
-        return numeric_bin_labels(fb.edges)
+        if names:
+            return coded_bin_labels(fb.edges, names, integral=integral)
+        return numeric_bin_labels(fb.edges, integral=integral)
     return (*(str(c) for c in fb.categories), UNSEEN_LABEL, MISSING_LABEL)
+
+
+def _integral(values: pd.Series) -> bool:
+    """Whole numbers only (counts, hours, codes): bins then read as the values they hold."""
+    import numpy as np
+
+    numbers = values.to_numpy(dtype="float64", na_value=float("nan"))
+    finite = numbers[np.isfinite(numbers)]
+    return bool(finite.size) and bool(np.all(finite == np.round(finite)))
 
 
 def _as_bins_input(series: pd.Series, fb: FeatureBins) -> pd.Series:
@@ -303,12 +197,19 @@ def monitor(
     thresholds: AlertThresholds | Mapping[str, Any] | None = None,
     *,
     features: Sequence[str] | None = None,
+    category_names: Mapping[str, Mapping[int, str]] | None = None,
+    reference_version: str | None = None,
 ) -> MonitorReport:
     """Check one window of the prediction log (a frame from :func:`read_log`).
 
     ``reference_bins``: the ``FrozenBins`` saved at training time (or its JSON path); its
     features are the ones monitored unless ``features`` names a subset.
     ``reference_scores``: the model's scores on the reference (validation) data, or a path.
+    Every row is judged against this one reference: pass the rows of the model version it
+    belongs to (``reference_version`` names it in the report), or use
+    :func:`monitor_versions`, which splits a window by version.
+    ``category_names``: per numeric feature that encodes categories, code -> name, so the
+    report's bins read as category names.
     An empty window gives one warning (``no_traffic``); a window under
     ``thresholds.min_rows`` gives one warning instead of drift alerts (too few rows for PSI).
     """
@@ -345,7 +246,7 @@ def monitor(
     versions = tuple(sorted(log_frame["model_version"].dropna().astype(str).unique())) if n else ()
     if n == 0:
         alert = Alert("no_traffic", 0.0, 1.0, "warning", "no predictions in this window")
-        return MonitorReport(None, None, 0, (), (alert,), th)
+        return MonitorReport(None, None, 0, (), (alert,), th, reference_version=reference_version)
     missing = [c for c in (*names, "score", "latency_ms", "ts") if c not in log_frame.columns]
     if missing:
         raise ValueError(
@@ -385,7 +286,11 @@ def monitor(
         value = float(per_feature[name]["psi"])
         severity = band(value, th.psi_warning, th.psi_critical) if enough else None
         dist = Distribution(
-            _bin_labels(fb),
+            _bin_labels(
+                fb,
+                (category_names or {}).get(name),
+                fb.kind == "numeric" and _integral(current[name]),
+            ),
             _shares(fb.reference_counts),
             _shares(fb.counts(current[name])),
         )
@@ -395,7 +300,14 @@ def monitor(
             where = ""
             if top:
                 t = top[0]
-                where = f"; bin {t['bin']} {t['reference_share']:.1%} -> {t['current_share']:.1%}"
+                # psi_drift names bins by their edges; say it with the report's labels
+                gate_labels = fb.labels()
+                shown = (
+                    dist.labels[gate_labels.index(t["bin"])]
+                    if t["bin"] in gate_labels
+                    else t["bin"]
+                )
+                where = f"; bin {shown} {t['reference_share']:.1%} -> {t['current_share']:.1%}"
             alerts.append(
                 Alert(
                     f"feature_drift:{name}",
@@ -420,6 +332,7 @@ def monitor(
     )
     gates.append(pred)
     d = pred.details
+    hist_edges = _log_score_edges(ref_scores, cur_scores)
     score_drift = ScoreDrift(
         reference_mean=float(d["mean_reference"]),
         current_mean=float(d["mean_current"]),
@@ -430,6 +343,10 @@ def monitor(
             _shares(stats.bin_counts(ref_scores, edges)),
             _shares(stats.bin_counts(cur_scores, edges)),
         ),
+        threshold=_logged_threshold(log_frame),
+        hist_edges=tuple(float(e) for e in hist_edges),
+        reference_hist=_shares(_clipped_hist(ref_scores, hist_edges)),
+        current_hist=_shares(_clipped_hist(cur_scores, hist_edges)),
     )
     if enough:
         shift = score_drift.relative_shift
@@ -512,9 +429,36 @@ def monitor(
         latency=latency,
         gates=tuple(gates),
         notes=tuple(notes),
+        reference_version=reference_version,
     )
     logger.info("monitor: %s, %d alert(s) over %d rows", report.status, len(alerts), n)
     return report
+
+
+def _log_score_edges(*scores: np.ndarray, n_bins: int = 30) -> np.ndarray:
+    """Log-spaced edges from the lowest positive score's decade to 1: fraud scores crowd
+    near 0, and on a linear axis 90% of the mass sits in the first bar."""
+    import numpy as np
+
+    values = np.concatenate([s[np.isfinite(s) & (s > 0)] for s in scores])
+    low = float(values.min()) if values.size else 1e-4
+    low = max(10.0 ** math.floor(math.log10(low)), 1e-6)
+    return np.geomspace(low, 1.0, n_bins + 1)
+
+
+def _clipped_hist(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    clipped = np.clip(scores[np.isfinite(scores)], edges[0], edges[-1])
+    return np.histogram(clipped, bins=edges)[0]
+
+
+def _logged_threshold(log_frame: pd.DataFrame) -> float | None:
+    """The decision threshold the server logged last in the window (None if none)."""
+    if "threshold" not in log_frame.columns:
+        return None
+    logged = log_frame["threshold"].dropna()
+    return float(logged.iloc[-1]) if len(logged) else None
 
 
 def _latency_summary(
@@ -537,7 +481,7 @@ def _latency_summary(
     labels, p99s, rows = [], [], []
     for b in range(n_buckets):
         values = lat[idx == b]
-        labels.append((t0 + b * span).floor("min").strftime("%m-%d %H:%M"))
+        labels.append((t0 + b * span).floor("s").isoformat())
         rows.append(int(values.size))
         p99s.append(stats.percentiles(values, (99,))["p99"] if values.size else float("nan"))
     return LatencySummary(
@@ -550,23 +494,137 @@ def _latency_summary(
         bucket_labels=tuple(labels),
         bucket_p99=tuple(p99s),
         bucket_rows=tuple(rows),
+        bucket_seconds=float(span.total_seconds()),
     )
+
+
+class ModelReference(NamedTuple):
+    """What one model version's predictions are judged against: the feature bins frozen on
+    its training window and its scores on its test window."""
+
+    bins: FrozenBins | str | Path
+    scores: Sequence[float] | np.ndarray | str | Path
+
+
+ReferenceSource = (
+    Mapping[str, ModelReference] | Callable[[Sequence[str]], Mapping[str, ModelReference]]
+)
+
+
+def monitor_versions(
+    log_frame: pd.DataFrame,
+    references: Mapping[str, ModelReference],
+    p99_budget_ms: float,
+    thresholds: AlertThresholds | Mapping[str, Any] | None = None,
+    *,
+    category_names: Mapping[str, Mapping[int, str]] | None = None,
+    injected_drift: str | None = None,
+) -> MonitorRun:
+    """Judge each logged prediction against the reference of the model version that made it.
+
+    A window that spans a promotion holds rows of two versions; judging all of them against
+    the new champion's reference reports the old model's scores as drift (a PSI of 1.5 right
+    after the demo's retrain). One report per version with a reference, newest version first;
+    rows of versions without one (or logged without a version, ``unknown``) are counted in
+    ``MonitorRun.not_judged``, never judged against another version's reference. An empty
+    window is one ``no_traffic`` warning; a window with no judged row one ``no_reference``
+    warning.
+    """
+    th = (
+        thresholds
+        if isinstance(thresholds, AlertThresholds)
+        else AlertThresholds.from_mapping(thresholds)
+    )
+    # a row the server logged without a version is not judged either (named, not dropped)
+    version_of = log_frame["model_version"].astype("string").fillna(UNKNOWN_VERSION)
+    rows = {str(v): int(n) for v, n in version_of.value_counts(sort=False).items()}
+    judged = sorted((v for v in rows if v in references), key=_version_key, reverse=True)
+    not_judged = tuple(
+        (v, n)
+        for v, n in sorted(rows.items(), key=lambda kv: _version_key(kv[0]))
+        if v not in judged
+    )
+    reports: tuple[MonitorReport, ...]
+    if not rows:
+        alert = Alert("no_traffic", 0.0, 1.0, "warning", "no predictions in this window")
+        reports = (MonitorReport(None, None, 0, (), (alert,), th),)
+    elif not judged:
+        # predictions, but none of a version with a reference: say so, never pass silently
+        n = len(log_frame)
+        alert = Alert(
+            "no_reference",
+            float(n),
+            0.0,
+            "warning",
+            f"{n} predictions, none judged: no reference for model version(s) "
+            + ", ".join(v for v, _ in not_judged),
+        )
+        reports = (
+            MonitorReport(
+                log_frame["ts"].min().isoformat(),
+                log_frame["ts"].max().isoformat(),
+                0,
+                tuple(v for v, _ in not_judged),
+                (alert,),
+                th,
+            ),
+        )
+    else:
+        reports = tuple(
+            monitor(
+                log_frame[(version_of == v).to_numpy()].reset_index(drop=True),
+                *references[v],
+                p99_budget_ms,
+                th,
+                category_names=category_names,
+                reference_version=v,
+            )
+            for v in judged
+        )
+    return MonitorRun(reports, not_judged, injected_drift)
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    """Registry versions are integers; order them as numbers ("10" after "9")."""
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
+def numbered_report_paths(directory: str | Path, stem: str = "monitor") -> tuple[Path, Path]:
+    """``(stem-N.json, stem-N.html)`` with the first N that overwrites neither an earlier
+    run's report nor the demo's ``monitor.html``."""
+    folder = Path(directory)
+    n = 1
+    while (folder / f"{stem}-{n}.json").exists() or (folder / f"{stem}-{n}.html").exists():
+        n += 1
+    return folder / f"{stem}-{n}.json", folder / f"{stem}-{n}.html"
 
 
 def run_monitor(
     log_path: str | Path,
-    reference_bins: FrozenBins | str | Path,
-    reference_scores: Sequence[float] | np.ndarray | str | Path,
+    reference_bins: FrozenBins | str | Path | None,
+    reference_scores: Sequence[float] | np.ndarray | str | Path | None,
     p99_budget_ms: float,
     *,
+    references: ReferenceSource | None = None,
     start: datetime | pd.Timestamp | str | float | None = None,
     end: datetime | pd.Timestamp | str | float | None = None,
     thresholds: AlertThresholds | Mapping[str, Any] | None = None,
     json_path: str | Path | None = None,
     html_path: str | Path | None = None,
+    category_names: Mapping[str, Mapping[int, str]] | None = None,
+    injected_drift: str | None = None,
     out: TextIO | None = None,
 ) -> int:
     """What ``mlref monitor`` runs: read the window, check it, write JSON (and HTML).
+
+    ``references``: per model version, what its rows are judged against (a mapping, or a
+    function of the versions in the window that returns one, e.g. read from the registry);
+    each version's rows are judged against its own reference (:func:`monitor_versions`).
+    Without it, every row is judged against ``reference_bins``/``reference_scores``: right
+    only when one model version made all of them.
+    ``injected_drift``: say what drift the caller injected on purpose (the demo does); the
+    summary and the report then say the drift alerts are expected.
+    ``category_names`` defaults to mlref's merchant categories.
 
     Prints the summary (to ``out``, default stdout), writes the report JSON to
     ``json_path`` and the self-contained HTML report to ``html_path`` when given, and
@@ -578,15 +636,38 @@ def run_monitor(
     from mlref.monitor.report_html import write_html
 
     frame = read_log(log_path, start, end)
-    report = monitor(frame, reference_bins, reference_scores, p99_budget_ms, thresholds)
+    names = CATEGORY_NAMES if category_names is None else category_names
+    if references is None:
+        if reference_bins is None or reference_scores is None:
+            raise ValueError("pass references, or reference_bins and reference_scores")
+        report = monitor(
+            frame,
+            reference_bins,
+            reference_scores,
+            p99_budget_ms,
+            thresholds,
+            category_names=names,
+        )
+        run = MonitorRun((report,), (), injected_drift)
+    else:
+        versions = sorted({str(v) for v in frame["model_version"].dropna()})
+        resolved = references(versions) if callable(references) else references
+        run = monitor_versions(
+            frame,
+            resolved,
+            p99_budget_ms,
+            thresholds,
+            category_names=names,
+            injected_drift=injected_drift,
+        )
     stream = out if out is not None else sys.stdout
-    print(report.summary(), file=stream)
+    print(run.summary(), file=stream)
     if json_path is not None:
         path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report.to_json(), encoding="utf-8")
+        path.write_text(run.to_json(), encoding="utf-8")
         print(f"report JSON: {path}", file=stream)
     if html_path is not None:
-        written = write_html(report, html_path)
+        written = write_html(run, html_path)
         print(f"report HTML: {written}", file=stream)
-    return report.exit_code
+    return run.exit_code

@@ -6,7 +6,8 @@ Two ways, both loopback-only and bounded here:
   load helper's server entry), each with its own workdir (prediction log, logs), health
   checked one by one (``/healthz``, ``/readyz``); what a process manager or a Kubernetes
   Deployment does, one replica per pod behind a load balancer. Each replica's ``/metrics``
-  counts only its own requests.
+  counts only its own requests. The balancer in front is nginx, configured by
+  :func:`mlref.scale.balancer.nginx_conf` (tests/scale runs it against a ReplicaSet).
 * :class:`WorkerPool`: one port, ``uvicorn --workers N --factory
   mlref.scale.replicas:app_from_env``; the kernel spreads connections over the workers and
   uvicorn's supervisor health-checks and restarts them. One URL for a load test; a scrape of
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from mlref.load.runner import ServerHandle, ServerProcess
+    from mlref.load.launcher import ServerHandle, ServerProcess
     from mlref.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class ReplicaSet:
 
     def start(self) -> ReplicaSet:
         """Start every replica, then wait for all (their start-ups overlap)."""
-        from mlref.load.runner import ServerProcess
+        from mlref.load.launcher import ServerProcess
 
         model = self.model_path or champion_model_path(self.shared)
         try:
@@ -175,15 +176,7 @@ class ReplicaSet:
 
     def metrics(self) -> list[dict[str, float]]:
         """Each replica's ``/metrics``, parsed (``{'name{labels}': value}``)."""
-        from mlref.serve.metrics import parse_metrics
-
-        out = []
-        for url in self.urls:
-            status, text = _get(url, "/metrics")
-            if status != 200:
-                raise RuntimeError(f"{url}/metrics answered {status}: {text[:200]}")
-            out.append(parse_metrics(text))
-        return out
+        return [replica_metrics(url) for url in self.urls]
 
     def stop(self) -> None:
         for proc in self.processes:
@@ -195,6 +188,16 @@ class ReplicaSet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def replica_metrics(url: str) -> dict[str, float]:
+    """One replica's ``/metrics``, parsed (``{'name{labels}': value}``)."""
+    from mlref.serve.metrics import parse_metrics
+
+    status, text = _get(url, "/metrics")
+    if status != 200:
+        raise RuntimeError(f"{url}/metrics answered {status}: {text[:200]}")
+    return parse_metrics(text)
 
 
 def requests_total(metrics: dict[str, float], path: str = "/predict", status: str = "200") -> int:
@@ -329,7 +332,7 @@ class WorkerPool:
 
     def stop(self) -> None:
         if self.proc is not None:
-            from mlref.load.runner import stop_process
+            from mlref.load.launcher import stop_process
 
             stop_process(self.proc, self.stop_timeout_s)
 

@@ -377,7 +377,45 @@ def main(argv: list[str] | None = None) -> int:
         parts=parts,
     )
     print(markdown(report))
-    ok = report.get("spark_batch", {}).get("parity_ok", True) and report.get("replicas", {}).get(
-        "metrics_sum_equals_sent", True
-    )
-    return 0 if ok else 1
+    found = problems(report)
+    for problem in found:
+        logger.error("scale-out check failed: %s", problem)
+    return 1 if found else 0
+
+
+# the load gate's default error budget (mlref.load): more failed requests than this in the
+# distributed run means the worker pool or Locust's --processes mode is broken
+MAX_LOAD_ERROR_RATE = 0.01
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    """What in a :func:`run_scale` report says an engine is broken (empty when all is well).
+
+    Throughput and latency are not judged: on a shared machine they are figures, not
+    verdicts. Parity, per-replica accounting and failed requests are.
+    """
+    found = []
+    sb = report.get("spark_batch")
+    if sb is not None and not sb["parity_ok"]:
+        found.append(
+            f"Spark scores differ from the single process by {sb['parity_max_abs_diff']:.3g}"
+        )
+    rp = report.get("replicas")
+    if rp is not None:
+        if not rp["metrics_sum_equals_sent"]:
+            found.append(
+                f"replica /metrics counted {rp['metrics_count_per_replica']}, sent "
+                f"{rp['answered_200_per_replica']}"
+            )
+        if not all(h["ready"] for h in rp["health"]):
+            found.append(f"a replica was not ready: {rp['health']}")
+    dl = report.get("distributed_load")
+    if dl is not None:
+        if not dl["requests"]:
+            found.append("distributed Locust sent no requests")
+        elif dl["error_rate"] > MAX_LOAD_ERROR_RATE:
+            found.append(
+                f"distributed Locust: {dl['error_rate']:.2%} of requests failed "
+                f"(budget {MAX_LOAD_ERROR_RATE:.0%}); see the locust folder in the output"
+            )
+    return found

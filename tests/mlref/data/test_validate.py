@@ -240,7 +240,7 @@ def test_freshness_fails_when_stale(clean: pd.DataFrame) -> None:
     assert not result.passed
     assert result.age == pd.Timedelta(days=3)
     assert "3 days" in result.message
-    assert "more than max_age 2 days" in result.message
+    assert "over the limit 2 days" in result.message
     # exactly at the limit still passes
     assert check_freshness(clean, newest + pd.Timedelta("48h"), "48h").passed
 
@@ -253,6 +253,25 @@ def test_freshness_fails_for_events_after_as_of_and_for_no_events(clean: pd.Data
     empty = check_freshness(clean.iloc[:0], newest, "48h")
     assert not empty.passed
     assert "no event_timestamp values" in empty.message
+
+
+def test_freshness_is_the_mlgates_gate_and_a_future_row_does_not_hide_stale_data(
+    clean: pd.DataFrame,
+) -> None:
+    """One implementation: the verdict is ``mlgates.freshness``'s, so one row dated after
+    ``as_of`` neither makes stale data fresh nor hides how stale the rest is."""
+    newest = clean["event_timestamp"].max()
+    as_of = newest + pd.Timedelta(days=3)
+    skewed = clean.copy()
+    skewed.loc[skewed.index[0], "event_timestamp"] = as_of + pd.Timedelta(hours=1)
+    result = check_freshness(skewed, as_of, "48h")
+    assert result.gate is not None
+    assert result.gate.name == "freshness"
+    assert result.gate.verdict == "fail"
+    assert result.newest == newest  # the newest row at or before as_of, not the future one
+    assert result.age == pd.Timedelta(days=3)
+    assert "data is stale" in result.message
+    assert "dated after as_of" in result.message
 
 
 def test_freshness_refuses_a_naive_as_of(clean: pd.DataFrame) -> None:

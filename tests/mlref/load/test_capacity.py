@@ -109,3 +109,42 @@ def test_rate_and_time_caps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert r.interval == (0.0, None)
     with pytest.raises(ValueError, match="max_rps"):
         search_capacity("http://127.0.0.1:1", {}, tmp_path, p99_budget_ms=BUDGET, start_rps=0)
+
+
+def test_run_point_retrying_measures_a_starved_phase_once_more(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The one re-measure rule the ladder and the gate suite's load phase share: a starved
+    judgement is measured again (next seed, its own folder), at most once; anything else is
+    final at once."""
+    runs: list[tuple[Path, int]] = []
+    lags = [30.0, 1.0, 30.0, 40.0, 1.0]
+
+    def fake_run_point(
+        url: str, env: dict[str, str], out_dir: Path, *, rate: float, seed: int, **_: object
+    ) -> PointResult:
+        runs.append((out_dir, seed))
+        return point(rate, 20.0, lag=lags.pop(0))
+
+    monkeypatch.setattr(capacity, "run_point", fake_run_point)
+
+    def retrying() -> list[tuple[float, int]]:
+        return capacity.run_point_retrying(
+            "http://127.0.0.1:1",
+            {},
+            tmp_path,
+            name="raw",
+            rate=50,
+            duration_s=1.0,
+            seed=7,
+            judge=lambda p, attempt: (p.generator_lag_p99_ms, attempt),
+            starved=lambda judged: judged[0] > 10.0,
+            pause_s=0,
+        )
+
+    assert retrying() == [(30.0, 1), (1.0, 2)]  # starved, then a verdict
+    assert runs == [(tmp_path / "raw-1", 7), (tmp_path / "raw-2", 8)]
+    assert retrying() == [(30.0, 1), (40.0, 2)]  # starved twice: two attempts, no third
+    assert retrying() == [(1.0, 1)]  # not starved: measured once
+    assert len(runs) == 5
+    assert not lags

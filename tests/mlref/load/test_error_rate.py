@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import pandas as pd
 import pytest
 
-from mlref.load import runner
+from mlref.load import locust_run
 from mlref.load.rawlog import COLUMNS, RAW_DIR_ENV
-from mlref.load.runner import INVALID_NAME, summarize
+from mlref.load.summary import summarize
+from mlref.load.traffic import INVALID_NAME
 
 BUDGET = 0.01
 
@@ -144,11 +145,11 @@ class _InterruptedLocust(subprocess.Popen[bytes]):
 def test_locust_is_stopped_when_the_run_is_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner.subprocess, "Popen", _InterruptedLocust)
+    monkeypatch.setattr(locust_run.subprocess, "Popen", _InterruptedLocust)
     _InterruptedLocust.started.clear()
     env = {RAW_DIR_ENV: str(tmp_path / "raw")}
     with pytest.raises(KeyboardInterrupt):
-        runner._run_locust("http://127.0.0.1:9", 1, 1.0, 1, tmp_path, env, None)
+        locust_run.run_locust("http://127.0.0.1:9", 1, 1.0, 1, tmp_path, env, None)
     (proc,) = _InterruptedLocust.started
     assert proc.interrupted
     assert proc.poll() is not None  # stopped, not left running

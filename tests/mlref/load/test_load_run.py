@@ -1,24 +1,40 @@
 """A short, bounded load test against the real server (subprocess, 127.0.0.1): the summary is
-produced with sane fields, and a broken budget makes the command fail. Timings are never
-asserted: the p99 budget is set impossibly low (breach) or absurdly high (pass)."""
+produced with sane fields, printed once, and a broken budget makes the command fail; a server
+that cannot start is one line with its own reason. Timings are never asserted: the p99 budget
+is set impossibly low (breach) or absurdly high (pass)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from mlref.load.launcher import running_server
 from mlref.load.rawlog import read_raw
-from mlref.load.runner import INVALID_NAME, main, running_server, summarize
+from mlref.load.summary import summarize
+from mlref.load.traffic import INVALID_NAME
 
 pytestmark = [
     # Feast's notices while the fixture builds the store (ibis on DuckDB; on-demand views)
     pytest.mark.filterwarnings("ignore:fetch_arrow_table\\(\\) is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:On demand feature view is an experimental:RuntimeWarning"),
 ]
+
+
+def load_command(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m mlref.load ARGV`` as a user runs it: everything it prints is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlref.load", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_short_run_writes_the_summary_and_a_broken_budget_fails(
@@ -41,7 +57,13 @@ def test_short_run_writes_the_summary_and_a_broken_budget_fails(
         "--p99-ms",
         "0.001",
     ]
-    assert main(argv) == 1  # the p99 budget of 1 microsecond cannot hold
+    done = load_command(*argv)
+    assert done.returncode == 1, done.stderr  # the p99 budget of 1 microsecond cannot hold
+    # the summary block is printed once (it was logged and printed: twice), on stdout
+    printed = done.stdout + done.stderr
+    assert printed.count("latency of successful scoring calls:") == 1, printed
+    assert "latency of successful scoring calls:" in done.stdout
+    assert "Traceback" not in printed
 
     summary = json.loads((out / "summary.json").read_text())
     gates = {g["name"]: g for g in summary["gates"]}
@@ -98,3 +120,30 @@ def test_server_that_cannot_start_is_reported(tmp_path: Path) -> None:
     ):
         pass
     assert "serving start-up failed" in (tmp_path / "server.log").read_text()
+
+
+def test_a_server_that_cannot_start_is_one_line_with_its_reason(
+    small_system: Any, tmp_path: Path
+) -> None:
+    """A system whose model file is not a model: the server's own reason, passed through in
+    one line with where its log is, exit 2, no traceback (it was two stacked ones)."""
+    bad_model = tmp_path / "model.onnx"
+    bad_model.write_bytes(b"not an ONNX model")
+    out = tmp_path / "load"
+    done = load_command(
+        "--workdir",
+        str(small_system.settings.workdir),
+        "--model-path",
+        str(bad_model),
+        "--out",
+        str(out),
+        "-t",
+        "2s",
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if "could not start" in line]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("server could not start: "), errors[0]
+    assert errors[0].endswith(f"(its log: {out / 'server.log'})"), errors[0]
+    assert not (out / "summary.json").exists()

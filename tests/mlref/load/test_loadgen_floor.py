@@ -12,8 +12,8 @@ import pytest
 
 from mlref.load.floor import floor_app
 from mlref.load.framework_floor import app as framework_floor_app
+from mlref.load.launcher import running_server
 from mlref.load.rawlog import read_raw
-from mlref.load.runner import running_server
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from mlref.load.runner import LOCUSTFILE
+from mlref.load.locust_run import LOCUSTFILE
 
 
 def _locust(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

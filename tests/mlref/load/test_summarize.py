@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from mlref.load.rawlog import COLUMNS, RawWriter, read_raw
-from mlref.load.runner import INVALID_NAME, _check_host, parse_run_time, run_load, summarize
+from mlref.load.runner import _check_host, parse_run_time, run_load
+from mlref.load.summary import summarize
+from mlref.load.traffic import INVALID_NAME
 from mlref.settings import make_settings
 
 HOURLY = 0.10

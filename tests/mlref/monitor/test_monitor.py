@@ -208,7 +208,12 @@ def test_html_report_is_one_self_contained_file(synth, log_writer, reference, tm
     assert len(svgs) == len(reference[2]) + 4  # features + PSI bars + scores + 2 latency
     for doc in svgs:
         ET.fromstring(doc)
-    # the PSI chart draws the warning and critical lines
-    assert 'class="threshold warning"' in html
-    assert 'class="threshold critical"' in html
+    # the PSI chart draws the warning and critical lines; the score chart the threshold
+    assert 'id="psi-threshold-warning"' in html
+    assert 'id="psi-threshold-critical"' in html
+    assert 'id="scores-decision-threshold"' in html
+    # several matplotlib SVGs inline in one page: no id may repeat (clip paths would mix)
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})[:5]
+    # reproducible: the same report renders to the same bytes (no dates, no random ids)
     assert render_html(report) == html

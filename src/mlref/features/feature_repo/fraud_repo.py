@@ -114,6 +114,7 @@ def feast_objects(parquet_path: str) -> FeastObjects:
                 ],
                 source=push_source,
                 online=True,
+                owner=d.FEATURE_OWNER,
                 description="; ".join(f"{f.name}: {f.description}" for f in spec.features),
             )
         )
@@ -134,12 +135,13 @@ def feast_objects(parquet_path: str) -> FeastObjects:
         udf=cast(FunctionType, model_inputs_udf),
         udf_string=inspect.getsource(model_inputs_udf),
         description="request-time transforms: mlref.features.transforms.request_features",
+        owner=d.FEATURE_OWNER,
     )
     service = FeatureService(
         name=d.FEATURE_SERVICE,
         features=[*served, model_inputs],
         description="inputs of the fraud model, version 1 (training and serving name it)",
-        tags={"model_features": ",".join(d.MODEL_FEATURES)},
+        tags={"model_features": ",".join(d.MODEL_FEATURES), **d.model_feature_tags()},
     )
     return FeastObjects(
         entity=user,

@@ -122,6 +122,47 @@ PROSE: dict[str, tuple[str, str]] = {
         "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
         "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
+    "features_beneficial": (
+        "model inputs that add nothing (or harm) on a held-out window",
+        "permutation importance per feature (metric drop when its column is permuted, mean "
+        "of `n_repeats`), interval from a paired bootstrap over the window's rows (normal, "
+        "bootstrap SE). Fail when a feature's importance is below `min_importance` with "
+        "confidence (Holm over features) or the model never reads it; pass when every CI "
+        "is above 0; else warn. Measured: failing features",
+    ),
+    "group_parity": (
+        "a model whose errors fall unequally on the groups of a sensitive attribute",
+        "equalised odds: per-group recall and false-positive rate of the decisions (counts, "
+        "checked against fairlearn), Newcombe's hybrid score interval of each pairwise "
+        "difference. Fail when a gap's interval (Bonferroni-adjusted) lies beyond its bound "
+        "(`max_gap` for recall, `max_fpr_gap` for the false-positive rate); pass when every "
+        "interval lies within its bound; else inconclusive (also when a group has fewer "
+        "than `min_class_rows`). Measured: largest recall gap",
+    ),
+    "staleness_impact": (
+        "a model that goes stale faster than it is retrained",
+        "metric per window of model age (`window_weeks`), least-squares slope on the age, "
+        "percentile bootstrap over the rows within each window. Loss = decay per week x "
+        "`retrain_interval_weeks`; fail when its CI lies above `max_loss`, pass when below, "
+        "else inconclusive (also below `min_windows`). Measured: the loss; details give the "
+        "longest cadence the data support",
+    ),
+    "tuning_gap": (
+        "a model whose hyperparameters a small search beats",
+        "`budget` configurations drawn (seeded) from `space`, each trained and scored on "
+        "the same held-out rows by the caller's callable, compared with the chosen one by "
+        "no_worse's comparison. Fail when one beats it by more than `margin` with "
+        "confidence (Holm over the budget), naming it; pass when every CI upper bound of "
+        "found - chosen is below `margin`; else inconclusive. Measured: largest upper bound",
+    ),
+    "beats_baseline": (
+        "a model that a simpler baseline (logistic regression, rules) matches or beats",
+        "CI of model - baseline per baseline on the same rows by no_worse's comparison "
+        "(DeLong for `roc_auc`, paired bootstrap otherwise). Measured: smallest CI lower bound; "
+        "pass when every baseline's CI lies above `margin`; fail when any baseline is not "
+        "beaten by `margin` (Holm-corrected one-sided p < (1 - `confidence`) / 2); else "
+        "inconclusive with the rows that would settle it",
+    ),
     "pii_scan": (
         "personal data past the privacy controls: in features, training sets, model "
         "artefacts, logs",

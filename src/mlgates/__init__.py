@@ -40,7 +40,14 @@ if TYPE_CHECKING:
         time_split,
         training_sweep_cost,
     )
+    from mlgates.gates.fairness import group_parity
     from mlgates.gates.feature_cost import feature_cost
+    from mlgates.gates.model import (
+        beats_baseline,
+        features_beneficial,
+        staleness_impact,
+        tuning_gap,
+    )
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -69,6 +76,11 @@ _FROM_GATES = (
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "beats_baseline",
+    "features_beneficial",
+    "group_parity",
+    "staleness_impact",
+    "tuning_gap",
 )
 
 __all__ = [
@@ -78,6 +90,7 @@ __all__ = [
     "GateInputError",
     "GateResult",
     "accelerator_cost_per_request",
+    "beats_baseline",
     "code_coverage",
     "cost_budget",
     "cost_per_request",
@@ -85,8 +98,10 @@ __all__ = [
     "feature_cost",
     "feature_parity",
     "feature_policy",
+    "features_beneficial",
     "freshness",
     "gates",
+    "group_parity",
     "ks_drift",
     "latency_budget",
     "metrics",
@@ -98,10 +113,12 @@ __all__ = [
     "psi_drift",
     "schema_gate",
     "spec_in_version_control",
+    "staleness_impact",
     "stats",
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "tuning_gap",
 ]
 
 

@@ -29,6 +29,11 @@ latency_budget      monitor-6               computing performance has not regres
 cost_budget         monitor-6               computing performance (cost) within budget
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
+beats_baseline      model-5                 a simpler model is not better
+features_beneficial data-2                  all features are beneficial
+group_parity        model-7                 tested for considerations of inclusion
+staleness_impact    model-4                 the impact of model staleness is known
+tuning_gap          model-3                 all hyperparameters have been tuned
 pii_scan            data-5                  no personal data past the privacy controls
 feature_policy      data-4                  inputs meet meta-level requirements (declared,
                                             owned, sourced, not forbidden)
@@ -55,8 +60,15 @@ from mlgates.gates.budget import (
 from mlgates.gates.coverage import code_coverage
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.fairness import group_parity
 from mlgates.gates.feature_cost import feature_cost
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
+from mlgates.gates.model import (
+    beats_baseline,
+    features_beneficial,
+    staleness_impact,
+    tuning_gap,
+)
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.policy import feature_policy, pii_scan, spec_in_version_control
 from mlgates.gates.regression import no_worse
@@ -77,6 +89,11 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "cost_budget": cost_budget,
     "schema_gate": schema_gate,
     "freshness": freshness,
+    "beats_baseline": beats_baseline,
+    "features_beneficial": features_beneficial,
+    "group_parity": group_parity,
+    "staleness_impact": staleness_impact,
+    "tuning_gap": tuning_gap,
     "pii_scan": pii_scan,
     "feature_policy": feature_policy,
     "spec_in_version_control": spec_in_version_control,
@@ -89,6 +106,7 @@ __all__ = [
     "FeatureBins",
     "FrozenBins",
     "accelerator_cost_per_request",
+    "beats_baseline",
     "code_coverage",
     "cost_budget",
     "cost_per_request",
@@ -96,7 +114,9 @@ __all__ = [
     "feature_cost",
     "feature_parity",
     "feature_policy",
+    "features_beneficial",
     "freshness",
+    "group_parity",
     "ks_drift",
     "latency_budget",
     "model_parity",
@@ -107,7 +127,9 @@ __all__ = [
     "psi_drift",
     "schema_gate",
     "spec_in_version_control",
+    "staleness_impact",
     "target_leak",
     "time_split",
     "training_sweep_cost",
+    "tuning_gap",
 ]

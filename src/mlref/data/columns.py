@@ -43,3 +43,9 @@ CATEGORIES: tuple[str, ...] = (
 # appears only when the generator's drift switch is on; validation accepts it
 DRIFT_CATEGORY = "crypto"
 KNOWN_CATEGORIES: tuple[str, ...] = (*CATEGORIES, DRIFT_CATEGORY)
+
+# The sensitive attribute (group_parity, model-7): a per-user table from
+# ``mlref.data.generate.user_age_bands``, joined on USER_ID for evaluation only; never a
+# column of the event log and never a model input.
+AGE_BAND = "age_band"  # str, one of AGE_BANDS
+AGE_BANDS: tuple[str, ...] = ("18-29", "30-44", "45-64", "65+")

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlref.data.columns import (
+    AGE_BAND,
+    AGE_BANDS,
     AMOUNT,
     CARD_NUMBER,
     CATEGORIES,
@@ -226,6 +228,29 @@ def _utc_timestamps(nanos: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(nanos.astype(np.int64).view("datetime64[ns]")).tz_localize("UTC")
 
 
+def _user_draws(
+    rng: np.random.Generator, cfg: DataConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's activity (purchases per day), join day and spending habit: the first
+    draws of the generator's stream (``user_age_bands`` replays them)."""
+    n_users = cfg.n_users
+    activity = rng.gamma(_ACTIVITY_SHAPE, _ACTIVITY_MEAN_PER_DAY / _ACTIVITY_SHAPE, n_users)
+    late = rng.random(n_users) < _LATE_JOINER_SHARE
+    join_day = np.where(late, rng.integers(0, cfg.days, n_users), 0)
+    habit = np.exp(rng.normal(np.log(_HABIT_MEDIAN), _HABIT_LOG_SD, n_users))
+    return activity, join_day, habit
+
+
+def _scaled(cfg: DataConfig | None, scale: float) -> DataConfig:
+    cfg = cfg or DataConfig()
+    if scale != 1.0:
+        if not (scale > 0 and np.isfinite(scale)):
+            raise ValueError(f"scale must be > 0 (got {scale})")
+        cfg = replace(cfg, n_users=max(1, round(cfg.n_users * scale)))
+    _check_config(cfg)
+    return cfg
+
+
 def _luhn_completed(payload: np.ndarray) -> np.ndarray:
     """Append the Luhn check digit to each row of ``payload`` (digits, shape (n, k))."""
     doubled = np.zeros(payload.shape[1], bool)
@@ -294,12 +319,7 @@ def generate_transactions(
     """
     import pandas as pd
 
-    cfg = cfg or DataConfig()
-    if scale != 1.0:
-        if not (scale > 0 and np.isfinite(scale)):
-            raise ValueError(f"scale must be > 0 (got {scale})")
-        cfg = replace(cfg, n_users=max(1, round(cfg.n_users * scale)))
-    _check_config(cfg)
+    cfg = _scaled(cfg, scale)
     started = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     start_ns = _utc_ns(cfg.start, "start")
@@ -319,10 +339,7 @@ def generate_transactions(
     drift_offset = int(offset[-1])
 
     # --- users
-    activity = rng.gamma(_ACTIVITY_SHAPE, _ACTIVITY_MEAN_PER_DAY / _ACTIVITY_SHAPE, n_users)
-    late = rng.random(n_users) < _LATE_JOINER_SHARE
-    join_day = np.where(late, rng.integers(0, cfg.days, n_users), 0)
-    habit = np.exp(rng.normal(np.log(_HABIT_MEDIAN), _HABIT_LOG_SD, n_users))
+    activity, join_day, habit = _user_draws(rng, cfg)
     base_mix = np.array([_CATEGORY_WEIGHT[c] for c in CATEGORIES])
     preference = rng.dirichlet(base_mix * _PREFERENCE_CONCENTRATION, n_users)
     favourite = offset[:-1][None, :, None] + _popular_index(
@@ -456,6 +473,34 @@ def generate_transactions(
         time.perf_counter() - started,
     )
     return frame
+
+
+# The sensitive attribute (model-7's group_parity): an age band per user, NOT a model input
+# and not a column of the event log. Older card holders spend more in this population:
+# the band is a noisy function of the user's spending habit (latent correlation
+# _AGE_SPEND_CORRELATION), the noise from its OWN stream, so adding it changed no draw of
+# the generator (tests/mlref/data/test_age_band.py checks the event log's hash).
+_AGE_STREAM = 0xA6E
+_AGE_SPEND_CORRELATION = 0.4
+_AGE_BAND_SHARES = (0.22, 0.30, 0.30, 0.18)  # AGE_BANDS in order
+
+
+def user_age_bands(cfg: DataConfig | None = None, *, scale: float = 1.0) -> pd.DataFrame:
+    """``user_id`` -> ``age_band`` (one of ``AGE_BANDS``) for the users that
+    ``generate_transactions(cfg, scale=scale)`` generates: pass the SAME config (the days
+    included: the habit draws follow the join-day draws of the main stream)."""
+    import pandas as pd
+    from scipy.stats import norm
+
+    cfg = _scaled(cfg, scale)
+    _, _, habit = _user_draws(np.random.default_rng(cfg.seed), cfg)
+    spend = (np.log(habit) - np.log(_HABIT_MEDIAN)) / _HABIT_LOG_SD  # standard normal
+    side = np.random.default_rng([cfg.seed, _AGE_STREAM])
+    rho = _AGE_SPEND_CORRELATION
+    latent = rho * spend + np.sqrt(1 - rho * rho) * side.normal(size=cfg.n_users)
+    cuts = norm.ppf(np.cumsum(_AGE_BAND_SHARES)[:-1])
+    band = np.asarray(AGE_BANDS, dtype=object)[np.searchsorted(cuts, latent)]
+    return pd.DataFrame({USER_ID: np.arange(1, cfg.n_users + 1, dtype=np.int64), AGE_BAND: band})
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

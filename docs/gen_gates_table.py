@@ -122,6 +122,17 @@ PROSE: dict[str, tuple[str, str]] = {
         "age of the newest timestamp at or before `as_of`; fails above `max_age`; warns "
         "on timestamps after `as_of` (clock skew), inconclusive when every row is after it",
     ),
+    "canary": (
+        "a canary model that serves a share of traffic worse than the champion (business "
+        "cost, outcomes), or breaking the error-rate / tail-latency guardrails",
+        "anytime-valid interval of canary - champion per metric: the PrPl-EB confidence "
+        "sequence (Waudby-Smith & Ramdas 2023) of each arm, alpha split over arms and "
+        "metrics, so the gate may be called after every batch. Pass (promote) when it is "
+        "at most `margin` worse and every guardrail within its margin; fail (rollback) when "
+        "shown worse by more; else inconclusive (continue, with the samples that would "
+        "settle it), under `min_samples`, or stop at `max_samples`. Latency: the share "
+        "over `latency_threshold_ms` (p99 dual). See docs/canary.md",
+    ),
 }
 
 

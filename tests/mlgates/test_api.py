@@ -54,6 +54,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "cost_budget": lambda f: f(1000, 1.0),
         "schema_gate": lambda f: f(frame, _schema()),
         "freshness": lambda f: f(frame["t"], 300.0, 10.0),
+        "canary": lambda f: f(s, s),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -43,6 +43,7 @@ REVIEWED: dict[str, set[str]] = {
     "cost_budget": {"monitor-6"},
     "schema_gate": {"data-1", "monitor-2"},
     "freshness": set(),
+    "canary": {"infra-6"},
 }
 
 

@@ -28,6 +28,8 @@ latency_budget      monitor-6               computing performance has not regres
 cost_budget         monitor-6               computing performance (cost) within budget
 schema_gate         data-1, monitor-2       expectations captured in a schema, and hold
 freshness           (none)                  data age; monitor-4 is the model's age
+canary              infra-6                 a new model rolled out to a share of traffic
+                                            and judged there (promote / rollback)
 ==================  ======================  ==============================================
 """
 
@@ -47,6 +49,7 @@ from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_dr
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
+from mlgates.gates.sequential import canary
 from mlgates.result import GateResult
 
 GATES: dict[str, Callable[..., GateResult]] = {
@@ -64,6 +67,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "cost_budget": cost_budget,
     "schema_gate": schema_gate,
     "freshness": freshness,
+    "canary": canary,
 }
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "FeatureBins",
     "FrozenBins",
     "accelerator_cost_per_request",
+    "canary",
     "cost_budget",
     "cost_per_request",
     "entity_overlap",

@@ -133,6 +133,15 @@ PROSE: dict[str, tuple[str, str]] = {
         "settle it), under `min_samples`, or stop at `max_samples`. Latency: the share "
         "over `latency_threshold_ms` (p99 dual). See docs/canary.md",
     ),
+    "offline_online_agreement": (
+        "an offline evaluation that serving does not bear out (leakage in the offline "
+        "window, training/serving skew, a test window unlike served traffic)",
+        "interval of offline - online metric (positive = offline optimistic) on two "
+        "independent samples: DeLong variances for `roc_auc`, independent bootstrap for the "
+        "other metrics. Fails when the whole interval is beyond `tolerance` either way "
+        "(naming the direction), passes within it, else inconclusive with the labelled "
+        "served rows that would settle it; under `min_class_rows` of a class inconclusive",
+    ),
 }
 
 

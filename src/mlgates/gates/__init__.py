@@ -30,6 +30,8 @@ schema_gate         data-1, monitor-2       expectations captured in a schema, a
 freshness           (none)                  data age; monitor-4 is the model's age
 canary              infra-6                 a new model rolled out to a share of traffic
                                             and judged there (promote / rollback)
+offline_online_    model-2                 offline metric against the one realised on
+agreement                                   served, labelled traffic
 ==================  ======================  ==============================================
 """
 
@@ -47,6 +49,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
+from mlgates.gates.online import offline_online_agreement
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.gates.sequential import canary
@@ -68,6 +71,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "schema_gate": schema_gate,
     "freshness": freshness,
     "canary": canary,
+    "offline_online_agreement": offline_online_agreement,
 }
 
 __all__ = [
@@ -85,6 +89,7 @@ __all__ = [
     "latency_budget",
     "model_parity",
     "no_worse",
+    "offline_online_agreement",
     "point_in_time",
     "prediction_drift",
     "psi_drift",

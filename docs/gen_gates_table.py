@@ -142,6 +142,15 @@ PROSE: dict[str, tuple[str, str]] = {
         "(naming the direction), passes within it, else inconclusive with the labelled "
         "served rows that would settle it; under `min_class_rows` of a class inconclusive",
     ),
+    "numeric_stability": (
+        "NaN, inf or out-of-range values reaching the model or leaving it; a dead "
+        "(constant) or saturated model; requests served default features",
+        "fails on any NaN/inf score or one outside `score_range`, any inf feature value, "
+        "NaN in a feature not in `allow_missing`, a value outside `feature_ranges`, or all "
+        "scores equal (at least `min_rows`); warns above `max_saturated_share` saturated "
+        "scores or `max_default_share` defaulted requests. Measured: rows with a bad score "
+        "or feature",
+    ),
 }
 
 

@@ -56,6 +56,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "freshness": lambda f: f(frame["t"], 300.0, 10.0),
         "canary": lambda f: f(s, s),
         "offline_online_agreement": lambda f: f(y, s, y, s),
+        "numeric_stability": lambda f: f(s, frame),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

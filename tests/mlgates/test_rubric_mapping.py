@@ -46,6 +46,7 @@ REVIEWED: dict[str, set[str]] = {
     "freshness": set(),
     "canary": {"infra-6"},
     "offline_online_agreement": {"model-2"},
+    "numeric_stability": {"monitor-5"},
 }
 
 

@@ -32,6 +32,7 @@ canary              infra-6                 a new model rolled out to a share of
                                             and judged there (promote / rollback)
 offline_online_    model-2                 offline metric against the one realised on
 agreement                                   served, labelled traffic
+numeric_stability   monitor-5               NaN/inf/out-of-range features and scores
 ==================  ======================  ==============================================
 """
 
@@ -53,6 +54,7 @@ from mlgates.gates.online import offline_online_agreement
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.regression import no_worse
 from mlgates.gates.sequential import canary
+from mlgates.gates.stability import numeric_stability
 from mlgates.result import GateResult
 
 GATES: dict[str, Callable[..., GateResult]] = {
@@ -72,6 +74,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "freshness": freshness,
     "canary": canary,
     "offline_online_agreement": offline_online_agreement,
+    "numeric_stability": numeric_stability,
 }
 
 __all__ = [
@@ -89,6 +92,7 @@ __all__ = [
     "latency_budget",
     "model_parity",
     "no_worse",
+    "numeric_stability",
     "offline_online_agreement",
     "point_in_time",
     "prediction_drift",

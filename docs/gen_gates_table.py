@@ -151,6 +151,13 @@ PROSE: dict[str, tuple[str, str]] = {
         "scores or `max_default_share` defaulted requests. Measured: rows with a bad score "
         "or feature",
     ),
+    "dependency_drift": (
+        "a model running on library versions it was never validated with",
+        "the environment recorded with the model (`capture_environment`: Python, package "
+        "versions, lockfile SHA-256) against the current one. Fails on a major version "
+        "change (or removal) of one of `score_packages` unless `revalidated_in` has the "
+        "current versions; warns on any other change. Measured: blocking changes",
+    ),
 }
 
 

@@ -57,6 +57,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "canary": lambda f: f(s, s),
         "offline_online_agreement": lambda f: f(y, s, y, s),
         "numeric_stability": lambda f: f(s, frame),
+        "dependency_drift": lambda f: f({"numpy": np.__version__}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

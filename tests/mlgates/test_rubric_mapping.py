@@ -47,6 +47,7 @@ REVIEWED: dict[str, set[str]] = {
     "canary": {"infra-6"},
     "offline_online_agreement": {"model-2"},
     "numeric_stability": {"monitor-5"},
+    "dependency_drift": {"monitor-1"},
 }
 
 

@@ -33,6 +33,8 @@ canary              infra-6                 a new model rolled out to a share of
 offline_online_    model-2                 offline metric against the one realised on
 agreement                                   served, labelled traffic
 numeric_stability   monitor-5               NaN/inf/out-of-range features and scores
+dependency_drift    monitor-1               the environment the model was validated in
+                                            against the one it runs in
 ==================  ======================  ==============================================
 """
 
@@ -49,6 +51,7 @@ from mlgates.gates.budget import (
 )
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.environment import capture_environment, dependency_drift
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.online import offline_online_agreement
 from mlgates.gates.parity import feature_parity, model_parity
@@ -75,6 +78,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "canary": canary,
     "offline_online_agreement": offline_online_agreement,
     "numeric_stability": numeric_stability,
+    "dependency_drift": dependency_drift,
 }
 
 __all__ = [
@@ -83,8 +87,10 @@ __all__ = [
     "FrozenBins",
     "accelerator_cost_per_request",
     "canary",
+    "capture_environment",
     "cost_budget",
     "cost_per_request",
+    "dependency_drift",
     "entity_overlap",
     "feature_parity",
     "freshness",

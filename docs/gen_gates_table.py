@@ -158,6 +158,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "change (or removal) of one of `score_packages` unless `revalidated_in` has the "
         "current versions; warns on any other change. Measured: blocking changes",
     ),
+    "explanation_consistency": (
+        "an explanation of a prediction that describes another model, other feature values "
+        "or another output than the one served",
+        "per row, sum of the per-feature contributions + bias (last column when `bias` is "
+        "None: XGBoost's pred_contribs) against the served margin (`link='logit'`: the "
+        "logit of the served probability). Measured: largest error; fails above "
+        "`tolerance`, naming the worst rows and their largest contributions",
+    ),
 }
 
 

@@ -58,6 +58,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "offline_online_agreement": lambda f: f(y, s, y, s),
         "numeric_stability": lambda f: f(s, frame),
         "dependency_drift": lambda f: f({"numpy": np.__version__}),
+        "explanation_consistency": lambda f: f(frame[["x", "t"]], frame["x"] + frame["t"], 0.0),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

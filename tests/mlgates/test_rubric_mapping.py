@@ -48,6 +48,7 @@ REVIEWED: dict[str, set[str]] = {
     "offline_online_agreement": {"model-2"},
     "numeric_stability": {"monitor-5"},
     "dependency_drift": {"monitor-1"},
+    "explanation_consistency": {"infra-5"},
 }
 
 

@@ -35,6 +35,8 @@ agreement                                   served, labelled traffic
 numeric_stability   monitor-5               NaN/inf/out-of-range features and scores
 dependency_drift    monitor-1               the environment the model was validated in
                                             against the one it runs in
+explanation_        infra-5                 a single prediction's explanation adds up to
+consistency                                 the score served (debuggable one by one)
 ==================  ======================  ==============================================
 """
 
@@ -52,6 +54,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
 from mlgates.gates.environment import capture_environment, dependency_drift
+from mlgates.gates.explanation import explanation_consistency
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.online import offline_online_agreement
 from mlgates.gates.parity import feature_parity, model_parity
@@ -79,6 +82,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "offline_online_agreement": offline_online_agreement,
     "numeric_stability": numeric_stability,
     "dependency_drift": dependency_drift,
+    "explanation_consistency": explanation_consistency,
 }
 
 __all__ = [
@@ -92,6 +96,7 @@ __all__ = [
     "cost_per_request",
     "dependency_drift",
     "entity_overlap",
+    "explanation_consistency",
     "feature_parity",
     "freshness",
     "ks_drift",

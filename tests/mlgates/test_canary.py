@@ -167,3 +167,21 @@ def test_registered_and_configurable() -> None:
     assert GATES["canary"] is canary
     knobs = tunable_parameters(canary)
     assert {"margin", "alpha", "min_samples", "max_samples", "error_margin"} <= set(knobs)
+
+
+def test_samples_needed_is_about_what_settles_it() -> None:
+    # undecided at 400 per arm; the projected sample (fresh draws, same rates) decides
+    early = canary(_bernoulli(0.1, 400, 21), _bernoulli(0.2, 400, 22), min_samples=100)
+    assert early.verdict == "inconclusive"
+    need = early.details["samples_needed"]
+    assert 400 < need < 10_000
+    decided = [
+        canary(_bernoulli(0.1, need, s), _bernoulli(0.2, need, s + 100)).verdict for s in range(20)
+    ]
+    # the projection holds the estimate: about half of fresh draws land past it, and
+    # three times the projected sample settles nearly all
+    assert decided.count("fail") >= 5
+    assert all(
+        canary(_bernoulli(0.1, 3 * need, s), _bernoulli(0.2, 3 * need, s + 100)).verdict == "fail"
+        for s in range(20)
+    )

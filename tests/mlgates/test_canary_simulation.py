@@ -29,7 +29,11 @@ LOOKS = np.arange(BATCH - 1, N, BATCH)  # index of the last request of each batc
 
 
 def _hand_prpl_eb(x: list[float], alpha: float) -> list[tuple[float, float]]:
-    """Waudby-Smith & Ramdas (2023) Theorem 2, written out as a loop, without intersection."""
+    """Waudby-Smith & Ramdas (2023) Theorem 2, written out as a loop, without intersection.
+
+    The same bets, centre and radius as confseq's ``predmix_empbern_cs`` (the authors'
+    package), except that v_i centres on the regularised mean mu_{i-1} as in the paper
+    (confseq uses the plain running mean; any predictable centre is valid)."""
     log_term = math.log(2 / alpha)
     mu_prev, var_prev = 0.5, 0.25
     sum_x = sum_sq = sum_bet = sum_bet_x = sum_pen = 0.0

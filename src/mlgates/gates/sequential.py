@@ -236,7 +236,8 @@ def canary(
     ``champion_values`` / ``canary_values``: each arm's per-request metric (business cost
     per transaction, a label-based outcome, ...) in arrival order, as one array or a list of
     batches (one look per batch; ``details["decided_at_batch"]`` says at which look the
-    decision was first reached). The metric must lie in ``bounds=(lo, hi)`` fixed before the
+    primary metric's interval first left its margin, None when it has not or the input is
+    not batched alike for both arms). The metric must lie in ``bounds=(lo, hi)`` fixed before the
     rollout (default [0, 1]); lower is better unless ``higher_is_better``.
 
     The interval of the difference is an anytime-valid confidence sequence (PrPl-EB,

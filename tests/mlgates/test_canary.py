@@ -78,6 +78,8 @@ def test_error_rate_guardrail_rolls_back_a_canary_good_on_the_metric() -> None:
     )
     assert result.verdict == "fail"
     assert "guardrail error_rate" in result.message
+    assert result.threshold == 0.005
+    assert result.measured == result.details["intervals"]["error_rate"]["low"]
     assert result.details["alpha_per_arm_interval"] == pytest.approx(0.05 / 4)
 
 

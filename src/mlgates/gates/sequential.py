@@ -372,12 +372,16 @@ def canary(
             f"[{fmt(iv.low)}, {fmt(iv.high)}], margin {fmt(iv.margin)}"
         )
 
-    def result(verdict: str, measured: float, message: str, hint: str) -> GateResult:
+    def result(
+        verdict: str, measured: float, message: str, hint: str, threshold: float = m
+    ) -> GateResult:
+        # measured: the bound that decides (the upper one of the primary metric, or the
+        # lower one of the metric that was shown worse), against that metric's margin
         return GateResult(
             name="canary",
             verdict=verdict,  # type: ignore[arg-type]
             measured=measured,
-            threshold=m,
+            threshold=threshold,
             direction="max",
             message=message,
             hint=hint,
@@ -401,11 +405,12 @@ def canary(
         what = "the canary" if first.metric == "metric" else f"guardrail {first.metric}"
         return result(
             "fail",
-            first.low if first is primary else primary.high,
+            first.low,
             f"rollback: {what} is worse than the champion by more than its margin "
             f"({level} interval above it; {counts}): " + "; ".join(show(iv) for iv in worse),
             "route all traffic back to the champion; compare the canary's offline "
             "evaluation, features and latency with the champion's on the same requests",
+            threshold=first.margin,
         )
     undecided = [iv for iv in intervals if not iv.shown_within]
     if not undecided:

@@ -202,6 +202,50 @@ PROSE: dict[str, tuple[str, str]] = {
         "against `max_cost_ratio` (a breach by a feature under both `min_material_*` "
         "floors warns). Measured: the largest ratio",
     ),
+    "canary": (
+        "a canary model that serves a share of traffic worse than the champion (business "
+        "cost, outcomes), or breaking the error-rate / tail-latency guardrails",
+        "anytime-valid interval of canary - champion per metric: the PrPl-EB confidence "
+        "sequence (Waudby-Smith & Ramdas 2023) of each arm, alpha split over arms and "
+        "metrics, so the gate may be called after every batch. Pass (promote) when it is "
+        "at most `margin` worse and every guardrail within its margin; fail (rollback) when "
+        "shown worse by more; else inconclusive (continue, with the samples that would "
+        "settle it), under `min_samples`, or stop at `max_samples`. Latency: the share "
+        "over `latency_threshold_ms` (p99 dual). See docs/canary.md",
+    ),
+    "offline_online_agreement": (
+        "an offline evaluation that serving does not bear out (leakage in the offline "
+        "window, training/serving skew, a test window unlike served traffic)",
+        "interval of offline - online metric (positive = offline optimistic) on two "
+        "independent samples: DeLong variances for `roc_auc`, independent bootstrap for the "
+        "other metrics. Fails when the whole interval is beyond `tolerance` either way "
+        "(naming the direction), passes within it, else inconclusive with the labelled "
+        "served rows that would settle it; under `min_class_rows` of a class inconclusive",
+    ),
+    "numeric_stability": (
+        "NaN, inf or out-of-range values reaching the model or leaving it; a dead "
+        "(constant) or saturated model; requests served default features",
+        "fails on any NaN/inf score or one outside `score_range`, any inf feature value, "
+        "NaN in a feature not in `allow_missing`, a value outside `feature_ranges`, or all "
+        "scores equal (at least `min_rows`); warns above `max_saturated_share` saturated "
+        "scores or `max_default_share` defaulted requests. Measured: rows with a bad score "
+        "or feature",
+    ),
+    "dependency_drift": (
+        "a model running on library versions it was never validated with",
+        "the environment recorded with the model (`capture_environment`: Python, package "
+        "versions, lockfile SHA-256) against the current one. Fails on a major version "
+        "change (or removal) of one of `score_packages` unless `revalidated_in` has the "
+        "current versions; warns on any other change. Measured: blocking changes",
+    ),
+    "explanation_consistency": (
+        "an explanation of a prediction that describes another model, other feature values "
+        "or another output than the one served",
+        "per row, sum of the per-feature contributions + bias (last column when `bias` is "
+        "None: XGBoost's pred_contribs) against the served margin (`link='logit'`: the "
+        "logit of the served probability). Measured: largest error; fails above "
+        "`tolerance`, naming the worst rows and their largest contributions",
+    ),
 }
 
 

@@ -64,6 +64,11 @@ def test_every_gate_returns_a_complete_result() -> None:
         "spec_in_version_control": lambda f: f({"commit": "c", "spec_hash": "h"}, None),
         "code_coverage": lambda f: f("no-such-coverage-file", ["mlgates.gates._common"]),
         "feature_cost": lambda f: f({"x": {"compute_ms": 0.1, "storage_bytes": 8}}, {"x": 1.0}),
+        "canary": lambda f: f(s, s),
+        "offline_online_agreement": lambda f: f(y, s, y, s),
+        "numeric_stability": lambda f: f(s, frame),
+        "dependency_drift": lambda f: f({"numpy": np.__version__}),
+        "explanation_consistency": lambda f: f(frame[["x", "t"]], frame["x"] + frame["t"], 0.0),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -43,6 +43,15 @@ code_coverage       data-7 (code="features")  feature code is tested: line/branc
                     infra-2 (code="model")    model spec/training code is unit tested
 feature_cost        data-3                  no feature's serving cost is too much for
                                             its importance
+canary              infra-6                 a new model rolled out to a share of traffic
+                                            and judged there (promote / rollback)
+offline_online_    model-2                 offline metric against the one realised on
+agreement                                   served, labelled traffic
+numeric_stability   monitor-5               NaN/inf/out-of-range features and scores
+dependency_drift    monitor-1               the environment the model was validated in
+                                            against the one it runs in
+explanation_        infra-5                 a single prediction's explanation adds up to
+consistency                                 the score served (debuggable one by one)
 ==================  ======================  ==============================================
 """
 
@@ -60,6 +69,8 @@ from mlgates.gates.budget import (
 from mlgates.gates.coverage import code_coverage
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.environment import capture_environment, dependency_drift
+from mlgates.gates.explanation import explanation_consistency
 from mlgates.gates.fairness import group_parity
 from mlgates.gates.feature_cost import feature_cost
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
@@ -69,9 +80,12 @@ from mlgates.gates.model import (
     staleness_impact,
     tuning_gap,
 )
+from mlgates.gates.online import offline_online_agreement
 from mlgates.gates.parity import feature_parity, model_parity
 from mlgates.gates.policy import feature_policy, pii_scan, spec_in_version_control
 from mlgates.gates.regression import no_worse
+from mlgates.gates.sequential import canary
+from mlgates.gates.stability import numeric_stability
 from mlgates.result import GateResult
 
 GATES: dict[str, Callable[..., GateResult]] = {
@@ -99,6 +113,11 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "spec_in_version_control": spec_in_version_control,
     "code_coverage": code_coverage,
     "feature_cost": feature_cost,
+    "canary": canary,
+    "offline_online_agreement": offline_online_agreement,
+    "numeric_stability": numeric_stability,
+    "dependency_drift": dependency_drift,
+    "explanation_consistency": explanation_consistency,
 }
 
 __all__ = [
@@ -107,10 +126,14 @@ __all__ = [
     "FrozenBins",
     "accelerator_cost_per_request",
     "beats_baseline",
+    "canary",
+    "capture_environment",
     "code_coverage",
     "cost_budget",
     "cost_per_request",
+    "dependency_drift",
     "entity_overlap",
+    "explanation_consistency",
     "feature_cost",
     "feature_parity",
     "feature_policy",
@@ -121,6 +144,8 @@ __all__ = [
     "latency_budget",
     "model_parity",
     "no_worse",
+    "numeric_stability",
+    "offline_online_agreement",
     "pii_scan",
     "point_in_time",
     "prediction_drift",

@@ -203,8 +203,9 @@ def build_reference_system(
         run = run_training(settings, frame, **burn_in(frame))
         log.info("\n%s", run.describe())
     with timings.stage("promote"):
-        # promote() logs its verdict; logging it here too printed the 12 lines twice
         decision = promote(settings, frame)
+    # promote() logs one status line; the verdict itself is printed once, here
+    print(decision.explain())
     return ReferenceSystem(
         settings=settings,
         raw=raw,
@@ -491,6 +492,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         run = run_training(settings, frame, **burn_in(frame))
         used = feedback_use(feedback, events, run.result.split, run.result.config.test_end)
         decision = promote(settings, frame)
+    print(decision.explain())
 
     # the state as it is now, read back, not as the first half left it
     final = registry.load(CHAMPION)

@@ -254,7 +254,7 @@ def promote(
             reg.set_champion(decision)
         else:
             reg.mark_refused(decision)
-    # one line: callers (the CLI, the demo) print the full verdict once, where they choose
+    # one line as a status; the CLI and the demo print the full verdict once, on stdout
     log.info("%s", decision.explain().splitlines()[0])
     return decision
 

@@ -90,7 +90,7 @@ def test_the_demo_prints_no_traceback_and_no_third_party_warning(demo) -> None:
 def test_each_block_of_the_demo_is_printed_once(demo) -> None:
     _, done = demo
     out = _output(done)
-    # the first promotion's verdict: promote() logs it, the pipeline used to log it again
+    # the first promotion's verdict: the pipeline prints it, promote() logs one status line
     assert out.count("note: first model: there is no champion to compare against") == 1
     # one verdict per promotion decision (the first model's, the retrained one's)
     assert len(re.findall(r"^evaluation window ", out, re.M)) == 2

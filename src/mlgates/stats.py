@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,8 +34,9 @@ from mlgates.result import GateInputError
 FloatArray = NDArray[np.float64]
 
 DEFAULT_EPS = 1e-4
-#: Cells in one bootstrap chunk (resamples x rows); bounds memory at ~100 MB.
-CHUNK_CELLS = 4_000_000
+#: Cells in one bootstrap chunk (resamples x rows): ~4 MB a matrix, so a chunk stays in
+#: cache (at 100k rows, 4M cells ran the bootstrap ~2x slower than 0.5M).
+CHUNK_CELLS = 500_000
 
 
 # --------------------------------------------------------------------------- PSI
@@ -410,8 +411,11 @@ def bootstrap_weights(
     done = 0
     while done < n_resamples:
         k = min(per_chunk, n_resamples - done)
-        idx = rng.integers(0, n, size=(k, n))
-        idx += (np.arange(k) * n)[:, None]
+        # 32-bit draws are ~2x cheaper than 64-bit ones, and the draws were half the
+        # bootstrap's time; the offsets keep each resample's counts in its own row
+        dtype: type[np.signedinteger[Any]] = np.int32 if k * n < 2**31 else np.int64
+        idx = rng.integers(0, n, size=(k, n), dtype=dtype)
+        idx += (np.arange(k, dtype=dtype) * n)[:, None]
         yield np.bincount(idx.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)
         done += k
 

@@ -79,13 +79,16 @@ def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
 
     An empty (all NaN) reference gives no edges: one bin plus the NaN bucket.
     """
-    k = _bin_count(n_bins)
-    x = np.asarray(values, dtype=np.float64).ravel()
-    xs = np.sort(x[np.isfinite(x)])
-    if xs.size == 0:
-        return np.empty(0)
-    distinct = xs[np.r_[True, xs[1:] != xs[:-1]]]
-    if distinct.size <= k:
+    return fit_bins(values, n_bins)[0]
+
+
+def _edges_of_sorted(xs: FloatArray, k: int) -> FloatArray:
+    """``quantile_bins``' edges from the sorted finite values ``xs`` (not empty)."""
+    # count the distinct values before building them: at 1M continuous values that array
+    # is a 1M copy, and only a column with <= k distinct values needs it
+    n_distinct = 1 + int(np.count_nonzero(xs[1:] != xs[:-1]))
+    if n_distinct <= k:
+        distinct = xs[np.r_[True, xs[1:] != xs[:-1]]]
         return np.r_[distinct, _just_above(distinct[-1:])]
     h = (xs.size - 1) * np.linspace(0.0, 1.0, k + 1)[1:-1]
     lo = np.floor(h).astype(np.intp)
@@ -98,6 +101,29 @@ def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
     pos = np.searchsorted(xs, heavy, side="right")
     above = np.where(pos < xs.size, xs[np.minimum(pos, xs.size - 1)], _just_above(heavy))
     return np.unique(np.r_[edges, above])
+
+
+def fit_bins(values: ArrayLike, n_bins: int = 10) -> tuple[FloatArray, NDArray[np.int64]]:
+    """``(quantile_bins(values, n_bins), bin_counts(values, edges))`` from ONE sort.
+
+    The sort that finds the quantiles also gives the reference's counts: the values below
+    an edge are ``searchsorted(sorted, edge)``, so the reference is never scanned per bin.
+    NaN sorts last and -inf/+inf to the ends, so the finite values (the edges' source) are
+    a slice of the same sorted array, and inf still counts in the outer bins.
+    """
+    k = _bin_count(n_bins)
+    x = np.asarray(values, dtype=np.float64).ravel()
+    ordered = np.sort(x)
+    has_nan = ordered.size > 0 and bool(np.isnan(ordered[-1]))
+    n_nan = int(np.count_nonzero(np.isnan(ordered))) if has_nan else 0
+    non_nan = ordered[: ordered.size - n_nan]
+    first = int(np.searchsorted(non_nan, -np.inf, side="right"))
+    stop = int(np.searchsorted(non_nan, np.inf, side="left"))
+    finite = non_nan[first:stop]
+    edges = np.empty(0) if finite.size == 0 else _edges_of_sorted(finite, k)
+    below = np.searchsorted(non_nan, edges, side="left")
+    counts = np.diff(np.r_[0, below, non_nan.size])
+    return edges, np.r_[counts, n_nan].astype(np.int64)
 
 
 def check_edges(edges: ArrayLike, what: str = "edges") -> FloatArray:
@@ -133,16 +159,33 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
     With few edges, counting ``x >= edge`` per edge beats ``searchsorted`` + ``bincount``
     by ~8x (no per-element binary search, no index array).
     """
-    x = np.ascontiguousarray(values, dtype=np.float64)  # strided frame columns are ~30x slower
+    x = np.ascontiguousarray(values, dtype=np.float64).ravel()  # strided columns: ~30x slower
     e = check_edges(edges)
     n_nan = int(np.count_nonzero(np.isnan(x)))
     if e.size > 32:
         idx = np.searchsorted(e, x, side="right")
         idx[np.isnan(x)] = e.size + 1
         return np.bincount(idx, minlength=e.size + 2).astype(np.int64)
-    at_or_above = np.array([np.count_nonzero(x >= v) for v in e], dtype=np.int64)
-    bounds = np.r_[x.size - n_nan, at_or_above, 0]
+    bounds = np.r_[x.size - n_nan, _count_at_or_above(x, e), 0]
     return np.r_[bounds[:-1] - bounds[1:], n_nan].astype(np.int64)
+
+
+#: Values compared per block in ``bin_counts``: 512 KB of float64, so every edge's pass
+#: over a block reads it from cache (1.5 ms instead of 3.1 ms for 1M values and 9 edges).
+COUNT_BLOCK = 65_536
+
+
+def _count_at_or_above(x: FloatArray, edges: FloatArray) -> NDArray[np.int64]:
+    """``[count(x >= e) for e in edges]``, one block of ``x`` at a time."""
+    out = np.zeros(edges.size, dtype=np.int64)
+    mask = np.empty(min(COUNT_BLOCK, x.size), dtype=bool)
+    for start in range(0, x.size, COUNT_BLOCK):
+        block = x[start : start + COUNT_BLOCK]
+        m = mask[: block.size]
+        for j, edge in enumerate(edges):
+            np.greater_equal(block, edge, out=m)
+            out[j] += np.count_nonzero(m)
+    return out
 
 
 def bin_labels(edges: ArrayLike) -> list[str]:

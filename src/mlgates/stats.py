@@ -161,12 +161,12 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
     """
     x = np.ascontiguousarray(values, dtype=np.float64).ravel()  # strided columns: ~30x slower
     e = check_edges(edges)
-    n_nan = int(np.count_nonzero(np.isnan(x)))
     if e.size > 32:
         idx = np.searchsorted(e, x, side="right")
         idx[np.isnan(x)] = e.size + 1
         return np.bincount(idx, minlength=e.size + 2).astype(np.int64)
-    bounds = np.r_[x.size - n_nan, _count_at_or_above(x, e), 0]
+    at_or_above, n_nan = _count_at_or_above(x, e)
+    bounds = np.r_[x.size - n_nan, at_or_above, 0]
     return np.r_[bounds[:-1] - bounds[1:], n_nan].astype(np.int64)
 
 
@@ -175,17 +175,21 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
 COUNT_BLOCK = 65_536
 
 
-def _count_at_or_above(x: FloatArray, edges: FloatArray) -> NDArray[np.int64]:
-    """``[count(x >= e) for e in edges]``, one block of ``x`` at a time."""
-    out = np.zeros(edges.size, dtype=np.int64)
+def _count_at_or_above(x: FloatArray, edges: FloatArray) -> tuple[list[int], int]:
+    """``[count(x >= e) for e in edges]`` and the NaN count, one block of ``x`` at a time
+    (one reused mask: no full-size temporary per edge)."""
+    out = [0] * edges.size
+    n_nan = 0
     mask = np.empty(min(COUNT_BLOCK, x.size), dtype=bool)
     for start in range(0, x.size, COUNT_BLOCK):
         block = x[start : start + COUNT_BLOCK]
         m = mask[: block.size]
-        for j, edge in enumerate(edges):
+        np.isnan(block, out=m)
+        n_nan += int(np.count_nonzero(m))
+        for j, edge in enumerate(edges.tolist()):
             np.greater_equal(block, edge, out=m)
-            out[j] += np.count_nonzero(m)
-    return out
+            out[j] += int(np.count_nonzero(m))
+    return out, n_nan
 
 
 def bin_labels(edges: ArrayLike) -> list[str]:

@@ -277,13 +277,27 @@ def markdown(results: dict[str, Any]) -> str:
             f"**{_f(psi['reference_python_loop_s_extrapolated'] / psi['psi_drift_fit_bins_s'])}**"
             " |",
         ]
+        if "speedup_frozen_vs_masks" in psi:
+            out.append(
+                f"| PSI {psi['rows']:,} x {psi['features']} with frozen bins (per-bin masks) | "
+                f"{_f(psi['psi_drift_frozen_bins_s'])} | {_f(psi['reference_per_bin_masks_s'])} "
+                f"| **{_f(psi['speedup_frozen_vs_masks'])}** |"
+            )
         if boot:
             out.append(
                 f"| paired bootstrap ROC AUC {boot['rows']:,} x {boot['resamples']} "
-                f"(loop, extrapolated) | {_f(boot['paired_bootstrap_roc_auc_s'])} | "
+                f"({boot.get('reference_loop', 'loop')}, extrapolated) | "
+                f"{_f(boot['paired_bootstrap_roc_auc_s'])} | "
                 f"{_f(boot['reference_loop_roc_auc_s_extrapolated'])} | "
                 f"**{_f(boot['speedup_vs_loop'])}** |"
             )
+        goals = [
+            f"{name} >= {goal:g}: {'met' if part['goals_met'][name] else 'NOT met'}"
+            for part in (psi, boot)
+            for name, goal in part.get("goals", {}).items()
+        ]
+        if goals:
+            out += ["", "Issue 18 goals in this run: " + "; ".join(goals) + "."]
         out.append("")
     evidently = results.get("evidently", {})
     if "evidently_psi_s" in evidently:
@@ -297,7 +311,25 @@ def markdown(results: dict[str, Any]) -> str:
             f"| PSI per column, {evidently['rows']:,} x {evidently['features']}, bins fitted "
             f"in the call | {_f(evidently['mlgates_psi_drift_s'])} | "
             f"{_f(evidently['evidently_psi_s'])} | **{_f(evidently['evidently_over_mlgates'])}** |",
-            "",
+            *(
+                [
+                    f"| PSI per column, bins frozen from the reference beforehand | "
+                    f"{_f(evidently['mlgates_psi_drift_frozen_bins_s'])} | "
+                    f"{_f(evidently['evidently_psi_s'])} | "
+                    f"**{_f(evidently['evidently_over_mlgates_frozen_bins'])}** |",
+                    "",
+                    "Issue 18 goals in this run: "
+                    + "; ".join(
+                        f"{name} >= {goal:g}: "
+                        f"{'met' if evidently['goals_met'][name] else 'NOT met'}"
+                        for name, goal in evidently["goals"].items()
+                    )
+                    + ".",
+                    "",
+                ]
+                if "goals" in evidently
+                else [""]
+            ),
             f"Same data, different binning (mlgates 10 reference-quantile bins, Evidently its "
             f"default): first column PSI {_f(first['mlgates_10_quantile_bins'])} vs "
             f"{_f(first['evidently_default_bins'])}; drift flagged: mlgates "

@@ -34,8 +34,9 @@ from mlgates.result import GateInputError
 FloatArray = NDArray[np.float64]
 
 DEFAULT_EPS = 1e-4
-#: Cells in one bootstrap chunk (resamples x rows); bounds memory at ~100 MB.
-CHUNK_CELLS = 4_000_000
+#: Cells in one bootstrap chunk (resamples x rows): ~4 MB a matrix, so a chunk stays in
+#: cache (at 100k rows, 4M cells ran the bootstrap ~2x slower than 0.5M).
+CHUNK_CELLS = 500_000
 
 
 # --------------------------------------------------------------------------- PSI
@@ -78,13 +79,17 @@ def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
 
     An empty (all NaN) reference gives no edges: one bin plus the NaN bucket.
     """
-    k = _bin_count(n_bins)
-    x = np.asarray(values, dtype=np.float64).ravel()
-    xs = np.sort(x[np.isfinite(x)])
-    if xs.size == 0:
-        return np.empty(0)
-    distinct = xs[np.r_[True, xs[1:] != xs[:-1]]]
-    if distinct.size <= k:
+    return fit_bins(values, n_bins)[0]
+
+
+def _edges_of_sorted(xs: FloatArray, k: int) -> FloatArray:
+    """``quantile_bins``' edges from the sorted finite values ``xs`` (not empty)."""
+    # k + 1 distinct values among k + 1 spread-out order statistics prove there are more
+    # than k, without the full pass (and 1M temporary) that counting them all costs
+    probe = xs[np.linspace(0, xs.size - 1, k + 1).astype(np.intp)]
+    many = bool((probe[1:] != probe[:-1]).all()) and xs.size > k
+    if not many and 1 + int(np.count_nonzero(xs[1:] != xs[:-1])) <= k:
+        distinct = xs[np.r_[True, xs[1:] != xs[:-1]]]
         return np.r_[distinct, _just_above(distinct[-1:])]
     h = (xs.size - 1) * np.linspace(0.0, 1.0, k + 1)[1:-1]
     lo = np.floor(h).astype(np.intp)
@@ -97,6 +102,29 @@ def quantile_bins(values: ArrayLike, n_bins: int = 10) -> FloatArray:
     pos = np.searchsorted(xs, heavy, side="right")
     above = np.where(pos < xs.size, xs[np.minimum(pos, xs.size - 1)], _just_above(heavy))
     return np.unique(np.r_[edges, above])
+
+
+def fit_bins(values: ArrayLike, n_bins: int = 10) -> tuple[FloatArray, NDArray[np.int64]]:
+    """``(quantile_bins(values, n_bins), bin_counts(values, edges))`` from ONE sort.
+
+    The sort that finds the quantiles also gives the reference's counts: the values below
+    an edge are ``searchsorted(sorted, edge)``, so the reference is never scanned per bin.
+    NaN sorts last and -inf/+inf to the ends, so the finite values (the edges' source) are
+    a slice of the same sorted array, and inf still counts in the outer bins.
+    """
+    k = _bin_count(n_bins)
+    x = np.asarray(values, dtype=np.float64).ravel()
+    ordered = np.sort(x)
+    has_nan = ordered.size > 0 and bool(np.isnan(ordered[-1]))
+    n_nan = int(np.count_nonzero(np.isnan(ordered))) if has_nan else 0
+    non_nan = ordered[: ordered.size - n_nan]
+    first = int(np.searchsorted(non_nan, -np.inf, side="right"))
+    stop = int(np.searchsorted(non_nan, np.inf, side="left"))
+    finite = non_nan[first:stop]
+    edges = np.empty(0) if finite.size == 0 else _edges_of_sorted(finite, k)
+    below = np.searchsorted(non_nan, edges, side="left")
+    counts = np.diff(np.r_[0, below, non_nan.size])
+    return edges, np.r_[counts, n_nan].astype(np.int64)
 
 
 def check_edges(edges: ArrayLike, what: str = "edges") -> FloatArray:
@@ -132,16 +160,37 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
     With few edges, counting ``x >= edge`` per edge beats ``searchsorted`` + ``bincount``
     by ~8x (no per-element binary search, no index array).
     """
-    x = np.ascontiguousarray(values, dtype=np.float64)  # strided frame columns are ~30x slower
+    x = np.ascontiguousarray(values, dtype=np.float64).ravel()  # strided columns: ~30x slower
     e = check_edges(edges)
-    n_nan = int(np.count_nonzero(np.isnan(x)))
     if e.size > 32:
         idx = np.searchsorted(e, x, side="right")
         idx[np.isnan(x)] = e.size + 1
         return np.bincount(idx, minlength=e.size + 2).astype(np.int64)
-    at_or_above = np.array([np.count_nonzero(x >= v) for v in e], dtype=np.int64)
+    at_or_above, n_nan = _count_at_or_above(x, e)
     bounds = np.r_[x.size - n_nan, at_or_above, 0]
     return np.r_[bounds[:-1] - bounds[1:], n_nan].astype(np.int64)
+
+
+#: Values compared per block in ``bin_counts``: 512 KB of float64, so every edge's pass
+#: over a block reads it from cache (1.5 ms instead of 3.1 ms for 1M values and 9 edges).
+COUNT_BLOCK = 65_536
+
+
+def _count_at_or_above(x: FloatArray, edges: FloatArray) -> tuple[list[int], int]:
+    """``[count(x >= e) for e in edges]`` and the NaN count, one block of ``x`` at a time
+    (one reused mask: no full-size temporary per edge)."""
+    out = [0] * edges.size
+    n_nan = 0
+    mask = np.empty(min(COUNT_BLOCK, x.size), dtype=bool)
+    for start in range(0, x.size, COUNT_BLOCK):
+        block = x[start : start + COUNT_BLOCK]
+        m = mask[: block.size]
+        np.isnan(block, out=m)
+        n_nan += int(np.count_nonzero(m))
+        for j, edge in enumerate(edges.tolist()):
+            np.greater_equal(block, edge, out=m)
+            out[j] += int(np.count_nonzero(m))
+    return out, n_nan
 
 
 def bin_labels(edges: ArrayLike) -> list[str]:
@@ -410,6 +459,8 @@ def bootstrap_weights(
     done = 0
     while done < n_resamples:
         k = min(per_chunk, n_resamples - done)
+        # int64 indices: bincount takes them as they are (int32 ones it first copies to
+        # int64, which cost more than the cheaper 32-bit draws saved)
         idx = rng.integers(0, n, size=(k, n))
         idx += (np.arange(k) * n)[:, None]
         yield np.bincount(idx.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)

@@ -66,8 +66,7 @@ class FeatureBins:
     def fit(cls, series: pd.Series, n_bins: int = 10) -> FeatureBins:
         if is_numeric(series):
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            edges = stats.quantile_bins(values, n_bins)
-            counts = stats.bin_counts(values, edges)
+            edges, counts = stats.fit_bins(values, n_bins)
             return cls("numeric", tuple(float(e) for e in edges), (), tuple(counts.tolist()))
         if is_categorical(series):
             cats = [_plain(v, series.name) for v in series.dropna().unique()]
@@ -319,7 +318,9 @@ def psi_drift(
         else:
             assert ref is not None
             fb = FeatureBins.fit(ref[name], n_bins)
-        if ref is not None:
+        if ref is not None and frozen is None:  # fitted just above, on this very column
+            ref_counts = np.asarray(fb.reference_counts, dtype=np.int64)
+        elif ref is not None:
             ref_counts = fb.counts(ref[name])
         elif fb.reference_counts:
             ref_counts = np.asarray(fb.reference_counts, dtype=np.int64)

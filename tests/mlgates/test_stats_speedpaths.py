@@ -4,14 +4,13 @@
   resample weights as a loop that rebuilds each resample's rows and calls scikit-learn,
   and as scikit-learn with ``sample_weight``: equal within 1e-12, ties included.
 - The paired bootstrap's chunks stay bounded in memory.
-- Speed: the paired bootstrap against the sklearn loop on a reduced problem, with a floor
-  below what it reaches, so it fails on the grouped-ties path it replaced (9-11x there,
-  under load) but not on a busy machine.
+
+The speed goals themselves are measured in ``nox -s perf`` (benchmarks/bench_gates.py and
+bench_evidently.py, each as a ratio against its reference in the same run), not in timed
+tests, which a busy CI machine would turn into coin flips.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -81,35 +80,6 @@ def test_bootstrap_chunks_stay_bounded() -> None:
     assert sum(k for k, _ in shapes) == 1000
     assert all(k * cols <= max(stats.CHUNK_CELLS, n) for k, cols in shapes)
     assert stats.CHUNK_CELLS * 8 <= 8_000_000  # one float64 chunk matrix stays cache-sized
-
-
-def _best_of(fn: object, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def test_paired_bootstrap_is_many_times_faster_than_the_sklearn_loop() -> None:
-    rows, resamples, loop_resamples = 50_000, 200, 8
-    y, a, b = _scores(rows, seed=2, ties=False)
-    fast = _best_of(
-        lambda: stats.paired_bootstrap(y, a, b, "roc_auc", n_resamples=resamples, seed=0), 3
-    )
-    rng = np.random.default_rng(0)
-
-    def loop() -> None:
-        for _ in range(loop_resamples):
-            idx = rng.integers(0, rows, rows)
-            roc_auc_score(y[idx], b[idx]) - roc_auc_score(y[idx], a[idx])
-
-    slow = _best_of(loop, 2) / loop_resamples * resamples
-    # issue 18 asks >= 30x at 100k x 1000 (benchmarks/bench_gates.py measures that). Here, at
-    # half the rows on a machine at load 6: 25-35x, and 9-11x for the grouped-ties path this
-    # replaced; the floor sits between, below the goal, to stay robust to load
-    assert slow / fast >= 18, f"bootstrap {fast:.3f}s vs sklearn loop {slow:.3f}s"
 
 
 # --------------------------------------------------------------------------- PSI
@@ -208,28 +178,3 @@ def test_psi_drift_values_equal_the_old_counts() -> None:
         ).sum()
         assert fitted.details["features"][name]["psi"] == expected
         assert frozen.details["features"][name]["psi"] == expected
-
-
-def test_psi_fit_is_faster_than_the_per_bin_mask_reference() -> None:
-    import pandas as pd
-
-    from mlgates import psi_drift
-
-    rng = np.random.default_rng(0)
-    rows, features = 300_000, 8
-    ref = pd.DataFrame({f"f{i}": rng.normal(size=rows) for i in range(features)})
-    cur = pd.DataFrame({f"f{i}": rng.normal(0.05, 1.0, size=rows) for i in range(features)})
-
-    def masks() -> None:  # quantile edges, one boolean mask per bin (bench_gates' reference)
-        for name in ref.columns:
-            r, c = ref[name].to_numpy(), cur[name].to_numpy()
-            edges = np.unique(np.quantile(r, np.linspace(0, 1, 11)[1:-1]))
-            for lo, hi in zip(np.r_[-np.inf, edges], np.r_[edges, np.inf], strict=True):
-                ((r >= lo) & (r < hi)).mean(), ((c >= lo) & (c < hi)).mean()
-
-    ours = _best_of(lambda: psi_drift(ref, cur), 3)
-    reference = _best_of(masks, 3)
-    # issue 18 asks >= 3x at 1M x 20 (bench_gates.py); measured at this size, load ~3: 5-6x,
-    # and 1.9x before (a second pass over the reference, a full scan per edge); the floor
-    # sits between them
-    assert reference / ours >= 2.5, f"psi_drift {ours:.3f}s vs masks {reference:.3f}s"

@@ -161,6 +161,13 @@ PROSE: dict[str, tuple[str, str]] = {
         "against `max_cost_ratio` (a breach by a feature under both `min_material_*` "
         "floors warns). Measured: the largest ratio",
     ),
+    "new_feature_drill": (
+        "a new feature that needs hand code beyond its definition (a path that does not "
+        "derive it, or derives it differently offline and online)",
+        "runs the drill's steps in order (each on a temporary copy of the feature set with "
+        "only the definition added); a step that raises, returns False or a failing gate "
+        "result fails the drill, naming it. Measured: steps that needed more (0 to pass)",
+    ),
 }
 
 

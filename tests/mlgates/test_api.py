@@ -59,6 +59,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "spec_in_version_control": lambda f: f({"commit": "c", "spec_hash": "h"}, None),
         "code_coverage": lambda f: f("no-such-coverage-file", ["mlgates.gates._common"]),
         "feature_cost": lambda f: f({"x": {"compute_ms": 0.1, "storage_bytes": 8}}, {"x": 1.0}),
+        "new_feature_drill": lambda f: f({"offline": lambda: None}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -48,6 +48,7 @@ REVIEWED: dict[str, set[str]] = {
     "spec_in_version_control": {"model-1"},
     "code_coverage": {"data-7", "infra-2"},
     "feature_cost": {"data-3"},
+    "new_feature_drill": {"data-6"},
 }
 
 

@@ -38,6 +38,8 @@ code_coverage       data-7 (code="features")  feature code is tested: line/branc
                     infra-2 (code="model")    model spec/training code is unit tested
 feature_cost        data-3                  no feature's serving cost is too much for
                                             its importance
+new_feature_drill   data-6                  a new feature is added with one definition
+                                            (every derived path built and in parity)
 ==================  ======================  ==============================================
 """
 
@@ -55,6 +57,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.coverage import code_coverage
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.drill import new_feature_drill
 from mlgates.gates.feature_cost import feature_cost
 from mlgates.gates.leakage import entity_overlap, point_in_time, target_leak, time_split
 from mlgates.gates.parity import feature_parity, model_parity
@@ -82,6 +85,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "spec_in_version_control": spec_in_version_control,
     "code_coverage": code_coverage,
     "feature_cost": feature_cost,
+    "new_feature_drill": new_feature_drill,
 }
 
 __all__ = [
@@ -100,6 +104,7 @@ __all__ = [
     "ks_drift",
     "latency_budget",
     "model_parity",
+    "new_feature_drill",
     "no_worse",
     "pii_scan",
     "point_in_time",

@@ -70,6 +70,9 @@ def test_a_new_feature_is_one_definition(mlgates: Gates, tmp_path: Path) -> None
     steps = drill_steps(max_amount_7d(), drill_events(), tmp_path / "drill")  # type: ignore[arg-type]
     result = mlgates.run(new_feature_drill, steps, feature=NEW_FEATURE)
     assert result.details["passed_steps"] == list(steps)
+    # three parity checks compared rows of the new feature (not an empty agreement)
+    assert len(result.details["checks"]) == 3
+    assert all(" 0 matched" not in c for c in result.details["checks"].values())
     # the drill added the feature to its copy only
     assert STORED_FEATURES is before
     assert NEW_FEATURE not in {f.name for f in STORED_FEATURES}

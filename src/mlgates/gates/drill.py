@@ -57,6 +57,7 @@ def new_feature_drill(
         raise GateInputError("steps is empty: give the drill's steps (offline, online, ...)")
     label = f"feature {feature!r}" if feature else "the new feature"
     done: list[str] = []
+    checks: dict[str, str] = {}  # step -> the message of the gate result it returned
     for name, step in steps.items():
         if callable(step) and not isinstance(step, GateResult):
             try:
@@ -69,6 +70,8 @@ def new_feature_drill(
         else:
             value, tb = step, ""
         verdict, why = _outcome(value)
+        if isinstance(value, GateResult):
+            checks[str(name)] = f"{value.verdict}: {value.message}"
         if verdict == "pass":
             done.append(str(name))
             continue
@@ -90,6 +93,7 @@ def new_feature_drill(
                 "error": tb or why,
                 "passed_steps": done,
                 "not_run": skipped,
+                "checks": checks,
             },
             rubric=("data-6",),
         )
@@ -101,6 +105,6 @@ def new_feature_drill(
         direction="max",
         unit="steps",
         message=f"adding {label}: all {len(done)} steps succeeded with only its definition",
-        details={"passed_steps": done},
+        details={"passed_steps": done, "checks": checks},
         rubric=("data-6",),
     )

@@ -44,6 +44,16 @@ Semantics (the contract every path implements):
 Unknown users (no row at all) get the defaults above (velocity 0, means/last NaN) and the
 serving path raises an ``unknown_user`` flag.
 
+**Adding a stored feature** is one :class:`StoredFeature` appended to ``STORED_FEATURES``
+(name, view, aggregation, column, window, default, dtype, description): the offline rows,
+the online aggregator, the view (TTL = its longest window) and the Feast schema follow from
+it. Supported kinds (``AGGREGATIONS``): ``count`` of events, ``sum``/``mean``/``max``/``min``
+of ``amount`` (the value the stream carries per event, ``VALUE_COLUMNS``) over a window, and
+``last`` (newest event time); anything else is refused by :func:`check_supported`.
+``tests/gates/test_feature_drill.py`` proves it (``new_feature_drill``). Making it a MODEL
+input is a model change on top: a line in :mod:`mlref.features.transforms` and
+``MODEL_FEATURES`` (a retrain).
+
 This module must stay cheap to import: no Feast here (``import feast`` takes ~14 s).
 """
 

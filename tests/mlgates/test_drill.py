@@ -10,7 +10,12 @@ from mlgates import GateInputError, GateResult, new_feature_drill
 
 def _gate(verdict: str) -> GateResult:
     return GateResult(
-        name="feature_parity", verdict=verdict, measured=0.5, threshold=0.0, message="m"
+        name="feature_parity",
+        verdict=verdict,
+        measured=0.5,
+        threshold=0.0,
+        message="m",
+        hint="more matched keys would settle it",
     )
 
 
@@ -68,6 +73,10 @@ def test_given_results_decide_like_run_steps(value: object, verdict: str) -> Non
     if verdict != "pass":
         assert result.details["failed_step"] == "parity"
         assert result.details["passed_steps"] == ["build"]
+    if verdict == "inconclusive":
+        # says what would settle it: the step's own gate's hint
+        assert result.hint.startswith("step 'parity' could not decide: ")
+        assert "settle" in result.hint
 
 
 @pytest.mark.parametrize("steps", [{}, [("a", None)]])

@@ -85,8 +85,11 @@ def new_feature_drill(
             unit="steps",
             message=f"adding {label}: step {name!r} needed more than the definition ({why})",
             hint=(
-                f"make step {name!r} derive the feature from its definition (or support the "
-                "definition's kind there), so that adding a feature is one definition"
+                f"step {name!r} could not decide: "
+                + (value.hint or "give its gate the data it asks for")
+                if verdict == "inconclusive" and isinstance(value, GateResult)
+                else f"make step {name!r} derive the feature from its definition (or support "
+                "the definition's kind there), so that adding a feature is one definition"
             ),
             details={
                 "failed_step": str(name),

@@ -246,6 +246,13 @@ PROSE: dict[str, tuple[str, str]] = {
         "logit of the served probability). Measured: largest error; fails above "
         "`tolerance`, naming the worst rows and their largest contributions",
     ),
+    "new_feature_drill": (
+        "a new feature that needs hand code beyond its definition (a path that does not "
+        "derive it, or derives it differently offline and online)",
+        "runs the drill's steps in order (each on a temporary copy of the feature set with "
+        "only the definition added); a step that raises, returns False or a failing gate "
+        "result fails the drill, naming it. Measured: steps that needed more (0 to pass)",
+    ),
 }
 
 

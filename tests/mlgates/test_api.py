@@ -69,6 +69,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "numeric_stability": lambda f: f(s, frame),
         "dependency_drift": lambda f: f({"numpy": np.__version__}),
         "explanation_consistency": lambda f: f(frame[["x", "t"]], frame["x"] + frame["t"], 0.0),
+        "new_feature_drill": lambda f: f({"offline": lambda: None}),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -59,6 +59,7 @@ REVIEWED: dict[str, set[str]] = {
     "numeric_stability": {"monitor-5"},
     "dependency_drift": {"monitor-1"},
     "explanation_consistency": {"infra-5"},
+    "new_feature_drill": {"data-6"},
 }
 
 

@@ -28,8 +28,8 @@ over the logs, not from either path.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ from mlref.features.definitions import (
     MODEL_FEATURES,
     NAT_NS,
     PREV_LAST_TXN_TS,
+    STORED_FEATURES,
+    TXN_COUNT_24H,
     seconds_to_ns,
     to_epoch_ns,
 )
@@ -57,21 +59,18 @@ CHUNK = 50
 
 
 class Velocity25hAggregator(OnlineAggregator):
-    """The defect: the stream processor counts txn_count_24h over (t - 25h, t]."""
+    """The defect: the stream processor counts txn_count_24h over (t - 25h, t] (its copy of
+    the definition says 25 h; the offline path keeps 24 h)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._w25: dict[int, deque[int]] = {}
-
-    def process_event(self, user_id: int, second: int, amount: float) -> dict[str, object]:
-        super().process_event(user_id, second, amount)
-        window = self._w25.setdefault(user_id, deque())
-        window.append(second)
-        while window and window[0] <= second - SKEWED_WINDOW_S:
-            window.popleft()
-        # the stored (and, for the next row, previous) state carries the 25 h count
-        self._current[user_id] = replace(self._current[user_id], count_24h=len(window))
-        return self._row(user_id)
+        super().__init__(
+            tuple(
+                replace(f, window=timedelta(seconds=SKEWED_WINDOW_S))
+                if f.name == TXN_COUNT_24H
+                else f
+                for f in STORED_FEATURES
+            )
+        )
 
 
 @dataclass

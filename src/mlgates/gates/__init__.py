@@ -52,6 +52,8 @@ dependency_drift    monitor-1               the environment the model was valida
                                             against the one it runs in
 explanation_        infra-5                 a single prediction's explanation adds up to
 consistency                                 the score served (debuggable one by one)
+new_feature_drill   data-6                  a new feature is added with one definition
+                                            (every derived path built and in parity)
 ==================  ======================  ==============================================
 """
 
@@ -69,6 +71,7 @@ from mlgates.gates.budget import (
 from mlgates.gates.coverage import code_coverage
 from mlgates.gates.data import freshness, schema_gate
 from mlgates.gates.drift import FeatureBins, FrozenBins, ks_drift, prediction_drift, psi_drift
+from mlgates.gates.drill import new_feature_drill
 from mlgates.gates.environment import capture_environment, dependency_drift
 from mlgates.gates.explanation import explanation_consistency
 from mlgates.gates.fairness import group_parity
@@ -118,6 +121,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "numeric_stability": numeric_stability,
     "dependency_drift": dependency_drift,
     "explanation_consistency": explanation_consistency,
+    "new_feature_drill": new_feature_drill,
 }
 
 __all__ = [
@@ -143,6 +147,7 @@ __all__ = [
     "ks_drift",
     "latency_budget",
     "model_parity",
+    "new_feature_drill",
     "no_worse",
     "numeric_stability",
     "offline_online_agreement",

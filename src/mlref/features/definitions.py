@@ -44,6 +44,16 @@ Semantics (the contract every path implements):
 Unknown users (no row at all) get the defaults above (velocity 0, means/last NaN) and the
 serving path raises an ``unknown_user`` flag.
 
+**Adding a stored feature** is one :class:`StoredFeature` appended to ``STORED_FEATURES``
+(name, view, aggregation, column, window, default, dtype, description): the offline rows,
+the online aggregator, the view (TTL = its longest window) and the Feast schema follow from
+it. Supported kinds (``AGGREGATIONS``): ``count`` of events, ``sum``/``mean``/``max``/``min``
+of ``amount`` (the value the stream carries per event, ``VALUE_COLUMNS``) over a window, and
+``last`` (newest event time); anything else is refused by :func:`check_supported`.
+``tests/gates/test_feature_drill.py`` proves it (``new_feature_drill``). Making it a MODEL
+input is a model change on top: a line in :mod:`mlref.features.transforms` and
+``MODEL_FEATURES`` (a retrain).
+
 This module must stay cheap to import: no Feast here (``import feast`` takes ~14 s).
 """
 
@@ -86,20 +96,46 @@ PREV_AVG_AMOUNT_30D = "prev_avg_amount_30d"
 PREV_LAST_TXN_TS = "prev_last_txn_ts"
 
 
+# What a StoredFeature's ``aggregation`` may be: the kinds every derived path (offline
+# :func:`mlref.features.offline.stored_rows`, online :class:`mlref.features.online.
+# OnlineAggregator`, the Feast views) implements. ``count`` counts events (any column);
+# ``sum``/``mean``/``max``/``min`` reduce a numeric column the online path receives per event
+# (today only ``amount``: see VALUE_COLUMNS); ``last`` is the time of the newest event.
+AGGREGATIONS: tuple[str, ...] = ("count", "sum", "mean", "max", "min", "last")
+WINDOWED_AGGREGATIONS: tuple[str, ...] = ("count", "sum", "mean", "max", "min")
+VALUE_COLUMNS: tuple[str, ...] = (AMOUNT,)
+
+
 @dataclass(frozen=True)
 class StoredFeature:
-    """A per-user aggregate kept in the feature store."""
+    """A per-user aggregate kept in the feature store: the ONE definition a new windowed
+    feature needs. Offline rows, the online aggregator, the view (TTL = the longest window of
+    its features) and the Feast schema are derived from it; see :func:`check_supported`."""
 
     name: str
     view: str
-    aggregation: str  # "count" | "mean" | "last"
+    aggregation: str  # one of AGGREGATIONS
     column: str  # raw column aggregated
     window: timedelta | None  # None: unbounded (``last``)
-    includes_current_event: bool  # in the stored row; scoring excludes it via lookup_time
     default: float  # value when there is no row or the row is older than the view's TTL
     dtype: str  # Feast dtype name (feast.types.<dtype>)
-    prev_name: str  # companion field holding the value as of the previous stored row
     description: str
+    includes_current_event: bool = True  # in the stored row; scoring excludes it (lookup_time)
+    prev_name: str = ""  # companion holding the value as of the previous row; "" = prev_<name>
+
+    def __post_init__(self) -> None:
+        if not self.prev_name:
+            object.__setattr__(self, "prev_name", f"prev_{self.name}")
+
+    @property
+    def window_seconds(self) -> int:
+        if self.window is None:
+            raise ValueError(f"feature {self.name!r} ({self.aggregation}) has no window")
+        return int(self.window.total_seconds())
+
+    @property
+    def is_int(self) -> bool:
+        return self.dtype.startswith("Int")
 
 
 @dataclass(frozen=True)
@@ -125,6 +161,59 @@ class ViewSpec:
         return LAST_TXN_TS
 
 
+def check_supported(features: Sequence[StoredFeature], path: str) -> None:
+    """Refuse a feature set the derived ``path`` (offline/online/feast) cannot build, naming
+    the feature and what it would need, instead of computing something else."""
+    names = [f.name for f in features]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{path}: feature names {dup} are defined twice")
+    if LAST_TXN_TS not in names:
+        raise ValueError(f"{path}: the feature set needs {LAST_TXN_TS!r} (every row's state time)")
+    for f in features:
+        if f.aggregation not in AGGREGATIONS:
+            raise ValueError(
+                f"{path}: feature {f.name!r} has aggregation {f.aggregation!r}, which the "
+                f"derivation does not support (supported: {AGGREGATIONS}); it needs hand code"
+            )
+        if f.aggregation in WINDOWED_AGGREGATIONS and f.window is None:
+            raise ValueError(f"{path}: feature {f.name!r} ({f.aggregation}) needs a window")
+        if f.aggregation == "last" and f.column != EVENT_TIMESTAMP:
+            raise ValueError(
+                f"{path}: feature {f.name!r}: 'last' is the newest event's time; "
+                f"column must be {EVENT_TIMESTAMP!r}"
+            )
+        if f.aggregation not in ("count", "last") and f.column not in VALUE_COLUMNS:
+            raise ValueError(
+                f"{path}: feature {f.name!r} aggregates column {f.column!r}; the derived "
+                f"paths carry only {VALUE_COLUMNS} per event"
+            )
+
+
+def build_views(features: Sequence[StoredFeature]) -> tuple[ViewSpec, ...]:
+    """The views of a feature set, in order of first appearance; a view's TTL is the longest
+    window of its features (a window aggregate older than its window says nothing)."""
+    order = list(dict.fromkeys(f.view for f in features))
+    views = []
+    for name in order:
+        members = tuple(f for f in features if f.view == name)
+        windows = [f.window for f in members if f.window is not None]
+        if not windows:
+            raise ValueError(f"view {name!r} has no windowed feature to take its TTL from")
+        views.append(ViewSpec(name=name, ttl=max(windows), features=members))
+    return tuple(views)
+
+
+def row_columns(features: Sequence[StoredFeature]) -> tuple[str, ...]:
+    """The columns of one stored row of a feature set, in order."""
+    return (
+        USER_ID,
+        EVENT_TIMESTAMP,
+        *(f.name for f in features),
+        *(f.prev_name for f in features),
+    )
+
+
 VELOCITY_VIEW = "user_velocity_24h"
 SPEND_VIEW = "user_spend_30d"
 
@@ -135,7 +224,6 @@ STORED_FEATURES: tuple[StoredFeature, ...] = (
         aggregation="count",
         column=EVENT_TIMESTAMP,
         window=timedelta(hours=24),
-        includes_current_event=True,
         default=0.0,
         dtype="Int64",
         prev_name=PREV_TXN_COUNT_24H,
@@ -147,7 +235,6 @@ STORED_FEATURES: tuple[StoredFeature, ...] = (
         aggregation="mean",
         column=AMOUNT,
         window=timedelta(days=30),
-        includes_current_event=True,
         default=math.nan,
         dtype="Float64",
         prev_name=PREV_AVG_AMOUNT_30D,
@@ -159,33 +246,22 @@ STORED_FEATURES: tuple[StoredFeature, ...] = (
         aggregation="last",
         column=EVENT_TIMESTAMP,
         window=None,
-        includes_current_event=True,
         default=math.nan,
         dtype="Float64",
         prev_name=PREV_LAST_TXN_TS,
         description="unix seconds of the user's latest event at or before t",
     ),
 )
+check_supported(STORED_FEATURES, "definitions")
 FEATURES_BY_NAME: dict[str, StoredFeature] = {f.name: f for f in STORED_FEATURES}
 
-VIEWS: tuple[ViewSpec, ...] = (
-    ViewSpec(
-        name=VELOCITY_VIEW,
-        ttl=timedelta(hours=24),
-        features=tuple(f for f in STORED_FEATURES if f.view == VELOCITY_VIEW),
-    ),
-    ViewSpec(
-        name=SPEND_VIEW,
-        ttl=timedelta(days=30),
-        features=tuple(f for f in STORED_FEATURES if f.view == SPEND_VIEW),
-    ),
-)
+VIEWS: tuple[ViewSpec, ...] = build_views(STORED_FEATURES)
 VIEWS_BY_NAME: dict[str, ViewSpec] = {v.name: v for v in VIEWS}
 
 STORED_COLUMNS: tuple[str, ...] = tuple(f.name for f in STORED_FEATURES)
 PREV_COLUMNS: tuple[str, ...] = tuple(f.prev_name for f in STORED_FEATURES)
 # the columns of one stored row (offline parquet, push payload), in this order
-ROW_COLUMNS: tuple[str, ...] = (USER_ID, EVENT_TIMESTAMP, *STORED_COLUMNS, *PREV_COLUMNS)
+ROW_COLUMNS: tuple[str, ...] = row_columns(STORED_FEATURES)
 
 MODEL_FEATURES: list[str] = [
     "txn_velocity_24h",

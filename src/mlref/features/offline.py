@@ -13,6 +13,7 @@ scoring can use it without Feast.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +21,16 @@ import pandas as pd
 
 from mlref.data.columns import AMOUNT, EVENT_TIMESTAMP, MERCHANT_CATEGORY, TRANSACTION_ID, USER_ID
 from mlref.features.definitions import (
-    AVG_AMOUNT_30D,
-    FEATURES_BY_NAME,
-    LAST_TXN_TS,
     MODEL_FEATURES,
-    PREV_AVG_AMOUNT_30D,
-    PREV_LAST_TXN_TS,
-    PREV_TXN_COUNT_24H,
     REQUEST_TS,
-    ROW_COLUMNS,
     STORED_COLUMNS,
     STORED_FEATURES,
-    TXN_COUNT_24H,
-    VIEWS_BY_NAME,
+    StoredFeature,
     apply_ttl,
+    build_views,
+    check_supported,
     lookup_time,
+    row_columns,
     to_epoch_ns,
     to_utc,
 )
@@ -43,12 +39,6 @@ from mlref.features.transforms import request_features
 logger = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-
-
-def _window_seconds(name: str) -> int:
-    window = FEATURES_BY_NAME[name].window
-    assert window is not None
-    return int(window.total_seconds())
 
 
 def event_seconds(events: pd.DataFrame) -> np.ndarray:
@@ -88,25 +78,29 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
     return events.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
-def stored_rows(events: pd.DataFrame) -> pd.DataFrame:
+def stored_rows(
+    events: pd.DataFrame, features: Sequence[StoredFeature] = STORED_FEATURES
+) -> pd.DataFrame:
     """One row per (user_id, event second): the user's state after all events <= that second.
 
-    Columns: :data:`mlref.features.definitions.ROW_COLUMNS` (user_id, event_timestamp,
-    the stored features, their prev_* companions), sorted by user then time.
+    Columns: :func:`mlref.features.definitions.row_columns` of ``features`` (user_id,
+    event_timestamp, the stored features, their prev_* companions), sorted by user then time.
+    Every feature is derived from its definition (aggregation over its window); a kind the
+    derivation does not know is refused (:func:`~mlref.features.definitions.check_supported`).
     """
+    check_supported(features, "offline stored_rows")
     _check_events(events)
     if events.empty:
-        return _empty_rows()
+        return _empty_rows(features)
     ev = sort_events(events)
     user = ev[USER_ID].to_numpy(dtype=np.int64)
     sec = event_seconds(ev)
-    amount = ev[AMOUNT].to_numpy(dtype=np.float64)
     n = len(ev)
 
     # Composite key, monotone over the (user, time)-sorted log: user block * span + offset.
     new_user = np.r_[True, user[1:] != user[:-1]]
     block = np.cumsum(new_user) - 1
-    max_window = max(_window_seconds(TXN_COUNT_24H), _window_seconds(AVG_AMOUNT_30D))
+    max_window = max(f.window_seconds for f in features if f.window is not None)
     t0 = int(sec.min())
     span = int(sec.max()) - t0 + max_window + 1
     if int(block[-1]) + 1 > np.iinfo(np.int64).max // span:
@@ -117,21 +111,31 @@ def stored_rows(events: pd.DataFrame) -> pd.DataFrame:
     last_in_second = np.r_[(user[1:] != user[:-1]) | (sec[1:] != sec[:-1]), True]
     rows_at = np.flatnonzero(last_in_second)
     hi = rows_at + 1  # events [lo, hi) are in the window
-    lo_24h = np.searchsorted(key, key[rows_at] - _window_seconds(TXN_COUNT_24H), side="right")
-    lo_30d = np.searchsorted(key, key[rows_at] - _window_seconds(AVG_AMOUNT_30D), side="right")
-    count_24h = (hi - lo_24h).astype(np.int64)
-    n_30d = hi - lo_30d
-    mean_30d = _window_sums(amount, hi, n_30d) / n_30d
-
     row_user = user[rows_at]
     row_sec = sec[rows_at]
     first_row_of_user = np.r_[True, row_user[1:] != row_user[:-1]]
-    prev_count = np.r_[0, count_24h[:-1]]
-    prev_mean = np.r_[np.nan, mean_30d[:-1]]
-    prev_last = np.r_[np.nan, row_sec[:-1].astype(np.float64)]
-    prev_count[first_row_of_user] = 0
-    prev_mean[first_row_of_user] = np.nan
-    prev_last[first_row_of_user] = np.nan
+
+    lengths: dict[int, np.ndarray] = {}  # window seconds -> events in (t - window, t]
+    values: dict[str, np.ndarray] = {}
+    for feature in features:
+        if feature.aggregation == "last":
+            value = row_sec.astype(np.float64)
+        else:
+            window = feature.window_seconds
+            if window not in lengths:
+                lo = np.searchsorted(key, key[rows_at] - window, side="right")
+                lengths[window] = hi - lo
+            length = lengths[window]
+            if feature.aggregation == "count":
+                value = length.astype(np.int64)
+            else:
+                column = ev[feature.column].to_numpy(dtype=np.float64)
+                value = _WINDOW_REDUCERS[feature.aggregation](column, hi, length)
+        values[feature.name] = value
+        default = int(feature.default) if feature.is_int else feature.default
+        prev = np.r_[np.asarray([default], dtype=value.dtype), value[:-1]]
+        prev[first_row_of_user] = default
+        values[feature.prev_name] = prev
 
     out = pd.DataFrame(
         {
@@ -139,16 +143,11 @@ def stored_rows(events: pd.DataFrame) -> pd.DataFrame:
             EVENT_TIMESTAMP: pd.to_datetime(row_sec, unit="s", utc=True).astype(
                 "datetime64[ns, UTC]"
             ),
-            TXN_COUNT_24H: count_24h,
-            AVG_AMOUNT_30D: mean_30d,
-            LAST_TXN_TS: row_sec.astype(np.float64),
-            PREV_TXN_COUNT_24H: prev_count,
-            PREV_AVG_AMOUNT_30D: prev_mean,
-            PREV_LAST_TXN_TS: prev_last,
+            **values,
         }
     )
     logger.debug("stored rows: %d events -> %d rows", n, len(out))
-    return out[list(ROW_COLUMNS)]
+    return out[list(row_columns(features))]
 
 
 def _window_sums(amount: np.ndarray, hi: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -159,23 +158,41 @@ def _window_sums(amount: np.ndarray, hi: np.ndarray, length: np.ndarray) -> np.n
     error below length * eps and matches the online path's exact ``math.fsum`` to ~1e-13.
     The loop runs over window depth (the longest window), each step vectorised over rows.
     """
-    total = np.zeros(len(hi), dtype=np.float64)
+    return _window_reduce(amount, hi, length, np.add, 0.0)
+
+
+def _window_reduce(
+    values: np.ndarray, hi: np.ndarray, length: np.ndarray, op: np.ufunc, start: float
+) -> np.ndarray:
+    """``op``-reduction of ``values[hi-length:hi]`` per row, newest first (see _window_sums)."""
+    total = np.full(len(hi), start, dtype=np.float64)
     active = np.arange(len(hi))
     pos = hi - 1
     left = length.copy()
     while active.size:
-        total[active] += amount[pos]
+        total[active] = op(total[active], values[pos])
         left = left - 1
         keep = left > 0
         active, pos, left = active[keep], pos[keep] - 1, left[keep]
     return total
 
 
-def _empty_rows() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in ROW_COLUMNS})
+# windowed value aggregations over (values, hi, length); count and last need no values
+_WINDOW_REDUCERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "sum": _window_sums,
+    "mean": lambda v, hi, n: _window_sums(v, hi, n) / n,
+    "max": lambda v, hi, n: _window_reduce(v, hi, n, np.maximum, -np.inf),
+    "min": lambda v, hi, n: _window_reduce(v, hi, n, np.minimum, np.inf),
+}
+
+
+def _empty_rows(features: Sequence[StoredFeature] = STORED_FEATURES) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in row_columns(features)})
     frame[USER_ID] = frame[USER_ID].astype(np.int64)
-    frame[TXN_COUNT_24H] = frame[TXN_COUNT_24H].astype(np.int64)
-    frame[PREV_TXN_COUNT_24H] = frame[PREV_TXN_COUNT_24H].astype(np.int64)
+    for feature in features:
+        if feature.is_int:
+            frame[feature.name] = frame[feature.name].astype(np.int64)
+            frame[feature.prev_name] = frame[feature.prev_name].astype(np.int64)
     frame[EVENT_TIMESTAMP] = pd.Series(dtype="datetime64[ns, UTC]")
     return frame
 
@@ -193,18 +210,22 @@ def point_in_time_features(
     entity_df: pd.DataFrame,
     *,
     rows: pd.DataFrame | None = None,
+    features: Sequence[StoredFeature] = STORED_FEATURES,
 ) -> pd.DataFrame:
     """Pure-pandas point-in-time join: stored features as of each entity row's timestamp.
 
     ``entity_df`` has ``user_id`` and ``event_timestamp`` (the as-of time: pass
     ``lookup_time(t)`` to score a transaction at ``t``). For each entity row: the latest stored
     row with ``row_ts <= as_of``; per view, kept only if ``as_of - row_ts <= ttl``, otherwise
-    the feature's default. Returns STORED_COLUMNS, same index and order as ``entity_df``.
+    the feature's default. Returns the stored columns of ``features`` (default
+    STORED_COLUMNS), same index and order as ``entity_df``.
     """
     if rows is None:
         if events is None:
             raise ValueError("give the events or precomputed stored rows (rows=...)")
-        rows = stored_rows(events)
+        rows = stored_rows(events, features)
+    names = [f.name for f in features]
+    ttls = {view.name: view.ttl for view in build_views(features)}
     for col in (USER_ID, EVENT_TIMESTAMP):
         if col not in entity_df.columns:
             raise ValueError(f"entity_df is missing column {col!r}")
@@ -216,9 +237,7 @@ def point_in_time_features(
             "_pos": np.arange(len(entity_df)),
         }
     )
-    right = rows[[USER_ID, EVENT_TIMESTAMP, *STORED_COLUMNS]].rename(
-        columns={EVENT_TIMESTAMP: "_row_ts"}
-    )
+    right = rows[[USER_ID, EVENT_TIMESTAMP, *names]].rename(columns={EVENT_TIMESTAMP: "_row_ts"})
     right = right.assign(_row_ts=to_utc(right["_row_ts"]).astype("datetime64[ns, UTC]"))
     merged = pd.merge_asof(
         left.sort_values("_as_of", kind="mergesort"),
@@ -232,16 +251,15 @@ def point_in_time_features(
     as_of_ns = merged["_as_of"].array.asi8
     row_ns = merged["_row_ts"].array.asi8  # NaT -> int64 min, the "no row" marker
     out = {}
-    for feature in STORED_FEATURES:
-        ttl = VIEWS_BY_NAME[feature.view].ttl
+    for feature in features:
         out[feature.name] = apply_ttl(
             merged[feature.name].to_numpy(dtype=np.float64, na_value=np.nan),
             row_ns,
             as_of_ns,
-            ttl,
+            ttls[feature.view],
             feature.default,
         )
-    return pd.DataFrame(out, index=entity_df.index)[list(STORED_COLUMNS)]
+    return pd.DataFrame(out, index=entity_df.index)[names]
 
 
 def transform_inputs(transactions: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -23,51 +22,87 @@ import pandas as pd
 
 from mlref.data.columns import AMOUNT, EVENT_TIMESTAMP, TRANSACTION_ID, USER_ID
 from mlref.features.definitions import (
-    AVG_AMOUNT_30D,
-    FEATURES_BY_NAME,
-    LAST_TXN_TS,
     NAT_NS,
-    PREV_AVG_AMOUNT_30D,
     PREV_LAST_TXN_TS,
-    PREV_TXN_COUNT_24H,
     ROW_COLUMNS,
     STORED_COLUMNS,
     STORED_FEATURES,
-    TXN_COUNT_24H,
     VIEWS,
-    VIEWS_BY_NAME,
+    StoredFeature,
+    ViewSpec,
     apply_ttl,
+    build_views,
+    check_supported,
+    row_columns,
     seconds_to_ns,
 )
 from mlref.features.offline import event_seconds
 
-
-def _window(name: str) -> int:
-    window = FEATURES_BY_NAME[name].window
-    assert window is not None
-    return int(window.total_seconds())
+_Window = deque[tuple[int, float]]
 
 
-@dataclass(frozen=True)
-class _State:
-    second: int
-    count_24h: int
-    mean_30d: float
+def _count(second: int, window: _Window) -> int:
+    return len(window)
+
+
+def _sum(second: int, window: _Window) -> float:
+    return math.fsum(a for _, a in window)
+
+
+def _mean(second: int, window: _Window) -> float:
+    return math.fsum(a for _, a in window) / len(window)
+
+
+def _max(second: int, window: _Window) -> float:
+    return max(a for _, a in window)
+
+
+def _min(second: int, window: _Window) -> float:
+    return min(a for _, a in window)
+
+
+def _last(second: int, window: _Window) -> float:
+    return float(second)
+
+
+# the incremental form of each aggregation kind (definitions.AGGREGATIONS), over the user's
+# (second, amount) deque of the feature's window after the event
+_REDUCERS: dict[str, Callable[[int, _Window], float | int]] = {
+    "count": _count,
+    "sum": _sum,
+    "mean": _mean,
+    "max": _max,
+    "min": _min,
+    "last": _last,
+}
 
 
 class OnlineAggregator:
     """Incremental per-user state; feed it events in event-time order (per user).
 
-    Keeps, per user, a deque of event seconds inside the 24 h window and a deque of
-    (second, amount) inside the 30 d window, plus the latest and previous stored rows.
-    An event older than the user's latest one is refused (late data needs a replay).
+    Keeps, per user, one deque of (second, amount) per distinct window of ``features``
+    (default: the stored features), plus the latest and previous stored rows (value tuples
+    in ``features`` order). Every feature is derived from its definition through the
+    incremental reducer of its aggregation kind. An event older than the user's latest one
+    is refused (late data needs a replay).
     """
 
-    def __init__(self) -> None:
-        self._w24: dict[int, deque[int]] = {}
-        self._w30: dict[int, deque[tuple[int, float]]] = {}
-        self._current: dict[int, _State] = {}
-        self._previous: dict[int, _State | None] = {}
+    def __init__(self, features: Sequence[StoredFeature] = STORED_FEATURES) -> None:
+        check_supported(features, "online OnlineAggregator")
+        self.features = tuple(features)
+        self.columns = row_columns(self.features)
+        self._windows = sorted({f.window_seconds for f in features if f.window is not None})
+        self._plan = [
+            (
+                self._windows.index(f.window_seconds) if f.window is not None else 0,
+                _REDUCERS[f.aggregation],
+            )
+            for f in self.features
+        ]
+        self._defaults = tuple(int(f.default) if f.is_int else f.default for f in features)
+        self._deques: dict[int, list[_Window]] = {}
+        self._current: dict[int, tuple[int, tuple[float | int, ...]]] = {}
+        self._previous: dict[int, tuple[int, tuple[float | int, ...]] | None] = {}
         self.events_seen = 0
 
     def process_event(self, user_id: int, second: int, amount: float) -> dict[str, object]:
@@ -75,24 +110,23 @@ class OnlineAggregator:
         if not (math.isfinite(amount) and amount >= 0):
             raise ValueError(f"event of user {user_id} has amount {amount!r}; need >= 0, finite")
         current = self._current.get(user_id)
-        if current is not None and second < current.second:
+        if current is not None and second < current[0]:
             raise ValueError(
                 f"event of user {user_id} at {second} is older than the user's latest "
-                f"event at {current.second}; the online path needs events in time order"
+                f"event at {current[0]}; the online path needs events in time order"
             )
-        w24 = self._w24.setdefault(user_id, deque())
-        w30 = self._w30.setdefault(user_id, deque())
-        w24.append(second)
-        w30.append((second, amount))
+        deques = self._deques.get(user_id)
+        if deques is None:
+            deques = self._deques[user_id] = [deque() for _ in self._windows]
         # windows are (t - W, t]: drop everything at or before t - W
-        while w24 and w24[0] <= second - _window(TXN_COUNT_24H):
-            w24.popleft()
-        while w30 and w30[0][0] <= second - _window(AVG_AMOUNT_30D):
-            w30.popleft()
-        state = _State(second, len(w24), math.fsum(a for _, a in w30) / len(w30))
+        for window, events in zip(self._windows, deques, strict=True):
+            events.append((second, amount))
+            while events[0][0] <= second - window:
+                events.popleft()
+        state = (second, tuple(reduce(second, deques[i]) for i, reduce in self._plan))
         if current is None:
             self._previous[user_id] = None
-        elif second > current.second:
+        elif second > current[0]:
             self._previous[user_id] = current
         # same second: the row is re-emitted with the state after both; prev stays put
         self._current[user_id] = state
@@ -100,18 +134,10 @@ class OnlineAggregator:
         return self._row(user_id)
 
     def _row(self, user_id: int) -> dict[str, object]:
-        cur = self._current[user_id]
+        second, values = self._current[user_id]
         prev = self._previous.get(user_id)
-        return {
-            USER_ID: user_id,
-            EVENT_TIMESTAMP: cur.second,
-            TXN_COUNT_24H: cur.count_24h,
-            AVG_AMOUNT_30D: cur.mean_30d,
-            LAST_TXN_TS: float(cur.second),
-            PREV_TXN_COUNT_24H: 0 if prev is None else prev.count_24h,
-            PREV_AVG_AMOUNT_30D: math.nan if prev is None else prev.mean_30d,
-            PREV_LAST_TXN_TS: math.nan if prev is None else float(prev.second),
-        }
+        prev_values = self._defaults if prev is None else prev[1]
+        return dict(zip(self.columns, (user_id, second, *values, *prev_values), strict=True))
 
     def process(self, events: pd.DataFrame) -> pd.DataFrame:
         """One micro-batch -> the rows it produced: one per (user, second), the last state.
@@ -123,7 +149,7 @@ class OnlineAggregator:
         if missing:
             raise ValueError(f"events are missing columns {missing}")
         if events.empty:
-            return rows_frame([])
+            return rows_frame([], self.features)
         seconds = event_seconds(events)
         tie = (
             events[TRANSACTION_ID].to_numpy() if TRANSACTION_ID in events else np.zeros(len(events))
@@ -136,11 +162,11 @@ class OnlineAggregator:
             users.tolist(), seconds[order].tolist(), amounts.tolist(), strict=True
         ):
             emitted[(user, second)] = self.process_event(user, second, amount)
-        return rows_frame(list(emitted.values()))
+        return rows_frame(list(emitted.values()), self.features)
 
     def latest_rows(self) -> pd.DataFrame:
         """The latest stored row of every user seen (what the online store should hold)."""
-        return rows_frame([self._row(u) for u in sorted(self._current)])
+        return rows_frame([self._row(u) for u in sorted(self._current)], self.features)
 
 
 def _longest(spans: list[timedelta]) -> pd.Timedelta:
@@ -174,11 +200,13 @@ def warm_started(
     return aggregator
 
 
-def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+def rows_frame(
+    rows: list[dict[str, object]], features: Sequence[StoredFeature] = STORED_FEATURES
+) -> pd.DataFrame:
     """Stored rows (dicts with integer seconds) -> a frame typed like offline.stored_rows."""
-    ints = (USER_ID, TXN_COUNT_24H, PREV_TXN_COUNT_24H)
+    ints = {USER_ID, *(n for f in features if f.is_int for n in (f.name, f.prev_name))}
     columns: dict[str, object] = {}
-    for col in ROW_COLUMNS:
+    for col in ROW_COLUMNS if features is STORED_FEATURES else row_columns(features):
         values = [row[col] for row in rows]
         if col == EVENT_TIMESTAMP:
             ns = np.array(values, dtype=np.int64) * 1_000_000_000
@@ -199,6 +227,7 @@ def resolve_online_arrays(
     values: Mapping[str, np.ndarray],
     view_row_ts_ns: Mapping[str, np.ndarray],
     lookup_ns: np.ndarray,
+    views: Sequence[ViewSpec] = VIEWS,
 ) -> dict[str, np.ndarray]:
     """The stored state as of ``lookup_ns`` from the latest online rows.
 
@@ -209,7 +238,8 @@ def resolve_online_arrays(
     its prev_* companions, stamped ``prev_last_txn_ts``. Then the TTL rule of
     :func:`mlref.features.definitions.apply_ttl`.
 
-    Returns STORED_COLUMNS plus ``unknown_user`` (no row in any view) and ``stale_state``
+    ``views`` (default: the stored views) name the fields to resolve.
+    Returns their stored columns (default STORED_COLUMNS) plus ``unknown_user`` (no row in any view) and ``stale_state``
     (the lookup precedes even the previous row: the online store cannot answer, defaults
     are used), each an array aligned with ``lookup_ns``.
     """
@@ -218,7 +248,7 @@ def resolve_online_arrays(
     out: dict[str, np.ndarray] = {}
     stale = np.zeros(len(lookup), dtype=bool)
     unknown = np.ones(len(lookup), dtype=bool)
-    for view in VIEWS:
+    for view in views:
         row_ts = np.asarray(view_row_ts_ns[view.name], dtype=np.int64)
         present = row_ts != NAT_NS
         unknown &= ~present
@@ -231,7 +261,8 @@ def resolve_online_arrays(
             out[feature.name] = apply_ttl(
                 np.where(use_prev, prev, cur), ts_for_ttl, lookup, view.ttl, feature.default
             )
-    state = {name: out[name] for name in STORED_COLUMNS}
+    names = STORED_COLUMNS if views is VIEWS else [f.name for v in views for f in v.features]
+    state = {name: out[name] for name in names}
     state["unknown_user"] = unknown
     state["stale_state"] = stale
     return state
@@ -241,14 +272,18 @@ def resolve_online_state(
     values: Mapping[str, np.ndarray],
     view_row_ts_ns: Mapping[str, np.ndarray],
     lookup_ns: np.ndarray,
+    views: Sequence[ViewSpec] = VIEWS,
 ) -> pd.DataFrame:
     """:func:`resolve_online_arrays` as a DataFrame (STORED_COLUMNS, unknown_user,
     stale_state)."""
-    return pd.DataFrame(resolve_online_arrays(values, view_row_ts_ns, lookup_ns))
+    return pd.DataFrame(resolve_online_arrays(values, view_row_ts_ns, lookup_ns, views))
 
 
 def state_from_rows(
-    rows: pd.DataFrame, user_ids: np.ndarray, lookup_ns: np.ndarray
+    rows: pd.DataFrame,
+    user_ids: np.ndarray,
+    lookup_ns: np.ndarray,
+    features: Sequence[StoredFeature] = STORED_FEATURES,
 ) -> pd.DataFrame:
     """resolve_online_state over a frame of latest rows (one per user), without Feast.
 
@@ -259,9 +294,10 @@ def state_from_rows(
     found = idx >= 0
     take = np.where(found, idx, 0)
     values: dict[str, np.ndarray] = {}
-    for col in (*STORED_COLUMNS, *(f.prev_name for f in STORED_FEATURES)):
+    for col in (*(f.name for f in features), *(f.prev_name for f in features)):
         col_values = np.r_[latest[col].to_numpy(dtype=np.float64), np.nan]
         values[col] = np.where(found, col_values[take], np.nan)
     row_ns = np.r_[latest[EVENT_TIMESTAMP].astype("datetime64[ns, UTC]").array.asi8, NAT_NS]
     ts = np.where(found, row_ns[take], NAT_NS)
-    return resolve_online_state(values, {v: ts for v in VIEWS_BY_NAME}, lookup_ns)
+    views = VIEWS if features is STORED_FEATURES else build_views(features)
+    return resolve_online_state(values, {v.name: ts for v in views}, lookup_ns, views)

@@ -61,8 +61,10 @@ from mlref.features.definitions import (
     PUSH_SOURCE,
     REQUEST_TS,
     STORED_COLUMNS,
+    STORED_FEATURES,
     VIEWS,
     VIEWS_BY_NAME,
+    StoredFeature,
     datetime_ns,
     lookup_time,
     seconds_to_ns,
@@ -231,8 +233,12 @@ def build_feature_store(
     events: pd.DataFrame,
     *,
     timings: dict[str, float] | None = None,
+    features: Sequence[StoredFeature] = STORED_FEATURES,
 ) -> FeatureStore:
     """Repo + offline parquet -> apply -> materialize(start, end) over the events' span.
+
+    ``features`` (default: the stored features) is the feature set the rows and views are
+    derived from (the feature drill passes the set with a new definition added).
 
     ``events`` are validated raw transactions. Per-step wall times (seconds) are logged and,
     if ``timings`` is given, stored in it (keys: rows, import_feast, apply, materialize).
@@ -241,7 +247,7 @@ def build_feature_store(
     if events.empty:
         raise ValueError("no events to build the feature store from")
     started = time.perf_counter()
-    rows = stored_rows(events)
+    rows = stored_rows(events, features)
     repo = write_feature_repo(settings)
     parquet = write_offline_parquet(rows, _data_dir(repo) / OFFLINE_FILE)
     timings["rows"] = time.perf_counter() - started
@@ -261,7 +267,7 @@ def build_feature_store(
     timings["import_feast"] = time.perf_counter() - started
     started = time.perf_counter()
     store = FeatureStore(repo_path=str(repo))
-    objects = feast_objects(str(parquet.resolve()))
+    objects = feast_objects(str(parquet.resolve()), features)
     with _known_feast_warnings():
         store.apply(objects.all())
     timings["apply"] = time.perf_counter() - started

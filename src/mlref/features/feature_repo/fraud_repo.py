@@ -15,6 +15,7 @@ costs the Feast import; nothing is created at import time.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FunctionType
 from typing import Any, cast
@@ -74,8 +75,16 @@ class FeastObjects:
         ]
 
 
-def feast_objects(parquet_path: str) -> FeastObjects:
-    """Build the Feast objects over the stored-rows parquet at ``parquet_path`` (absolute)."""
+def feast_objects(
+    parquet_path: str, features: Sequence[d.StoredFeature] = d.STORED_FEATURES
+) -> FeastObjects:
+    """Build the Feast objects over the stored-rows parquet at ``parquet_path`` (absolute).
+
+    The views (name, TTL, schema) are derived from ``features`` (default: the stored
+    features; :func:`mlref.features.definitions.build_views`)."""
+    d.check_supported(features, "feast objects")
+    specs = d.build_views(features)
+    state_time_dtype = next(f.dtype for f in features if f.name == d.LAST_TXN_TS)
     user = Entity(
         name=d.ENTITY,
         join_keys=[USER_ID],
@@ -95,11 +104,11 @@ def feast_objects(parquet_path: str) -> FeastObjects:
         description="stored rows emitted by mlref.features.online.OnlineAggregator",
     )
     views = []
-    for spec in d.VIEWS:
+    for spec in specs:
         dtypes = {f.name: f.dtype for f in spec.features}
         dtypes.update({f.prev_name: f.dtype for f in spec.features})
         # the audit field (definitions: "State time"): in the view, not in the service
-        dtypes.setdefault(spec.state_time_field, d.FEATURES_BY_NAME[d.LAST_TXN_TS].dtype)
+        dtypes.setdefault(spec.state_time_field, state_time_dtype)
         views.append(
             FeatureView(
                 name=spec.name,
@@ -118,7 +127,7 @@ def feast_objects(parquet_path: str) -> FeastObjects:
                 description="; ".join(f"{f.name}: {f.description}" for f in spec.features),
             )
         )
-    served = [view[list(d.VIEWS_BY_NAME[view.name].served_fields)] for view in views]
+    served = [view[list(spec.served_fields)] for view, spec in zip(views, specs, strict=True)]
     request_source = RequestSource(
         name=d.REQUEST_SOURCE,
         schema=[

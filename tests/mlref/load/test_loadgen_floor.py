@@ -14,6 +14,7 @@ from mlref.load.floor import floor_app
 from mlref.load.framework_floor import app as framework_floor_app
 from mlref.load.launcher import running_server
 from mlref.load.rawlog import read_raw
+from mlref.serve.schemas import Prediction
 
 
 @pytest.fixture
@@ -53,14 +54,8 @@ async def test_framework_floor_validates_like_the_scoring_api() -> None:
         assert response.status_code == 200
         body = response.json()
         assert body["transaction_id"] == "t1"
-        assert set(body) == {
-            "transaction_id",
-            "score",
-            "decision",
-            "threshold",
-            "model_version",
-            "unknown_user",
-        }
+        # the scoring API's own answer model: a field it gains, the floor answers too
+        assert set(body) == set(Prediction.model_fields)
         as_string = await client.post("/predict", json={**VALID, "user_id": "7"})
         assert as_string.status_code == 422
         assert as_string.json()["detail"][0]["loc"] == ["body", "user_id"]

@@ -131,6 +131,8 @@ class NginxBalancer:
     ) -> None:
         self.upstreams = list(upstreams)
         self.run_dir = Path(run_dir)
+        # the same loopback-subprocess fields as ``WorkerPool`` (``duplicates`` pairs them);
+        # no shared base: nginx is checked with -t, stopped by SIGQUIT and has no /readyz
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.port = 0

@@ -240,3 +240,17 @@ def jsonable_value(v: Any) -> Any:
         except (TypeError, ValueError):
             return str(v)
     return v
+
+
+def both_classes(y: NDArray[Any], comparing: str, advice: str = "") -> tuple[int, int]:
+    """Positives and negatives of 0/1 labels, refusing labels of one class (comparing a
+    metric between models needs both; ``advice`` ends the message with what to do)."""
+    n_pos = int(y.sum())
+    n_neg = int(y.size) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        only = "negative" if n_pos == 0 else "positive"
+        raise GateInputError(
+            f"y_true has one class only (all {y.size} labels are {only}): comparing "
+            f"{comparing} needs both classes{advice}"
+        )
+    return n_pos, n_neg

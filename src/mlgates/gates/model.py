@@ -27,7 +27,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from mlgates import stats
-from mlgates.gates._common import as_frame, as_list, fmt, require_columns
+from mlgates.gates._common import as_frame, as_list, both_classes, fmt, require_columns
 from mlgates.gates.regression import Comparison, _guard, _settle, compare
 from mlgates.metrics import Metric, as_scores, binary_labels, get_metric
 from mlgates.result import GateInputError, GateResult
@@ -87,14 +87,7 @@ def beats_baseline(
     n = y.size
     model = as_scores(model_scores, n, "model_scores")
     baselines = _baselines(baseline_scores, n)
-    n_pos = int(y.sum())
-    n_neg = n - n_pos
-    if n_pos == 0 or n_neg == 0:
-        only = "negative" if n_pos == 0 else "positive"
-        raise GateInputError(
-            f"y_true has one class only (all {n} labels are {only}): comparing {m.name} "
-            "needs both classes"
-        )
+    n_pos, n_neg = both_classes(y, m.name)
     alpha = (1.0 - confidence) / 2
     comps: dict[str, Comparison] = {}
     guards: dict[str, tuple[bool, list[str]]] = {}

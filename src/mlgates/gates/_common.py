@@ -1,9 +1,18 @@
 """Input checks and formatting shared by the gates.
 
-``duplicates`` pairs the ``GateResult(name=..., verdict=..., measured=..., threshold=...,
-direction=..., message=..., hint=...)`` calls of different gates (psi/ks drift, leakage,
-parity, budget) as same-shape blocks: each is one keyword call with that gate's own figures,
-message and hint, not a piece that could be shared.
+Same shape, not the same logic (``duplicates`` pairs these across every gate module; this is
+the one note for all of them):
+
+- the ``GateResult(name=..., verdict=..., measured=..., threshold=..., direction=...,
+  message=..., hint=..., details=..., rubric=...)`` calls, with the verdict-keyed ``lead`` /
+  ``hints`` dicts or the small local ``result(verdict, message, hint)`` closures that lead
+  up to them: each is one keyword call holding that gate's own figures, words and rubric
+  item, and a wrapper would only rename the keywords;
+- the gate signatures (``confidence=0.95, n_resamples=1000, seed=0, ...`` keyword defaults):
+  each is that gate's public API, documented in docs/gates.md.
+
+What the gates really share (input checks, number formatting, time columns, the one-class
+refusal) lives here; the statistics live in ``mlgates.stats``.
 """
 
 from __future__ import annotations

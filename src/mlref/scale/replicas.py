@@ -225,14 +225,6 @@ def app_from_env() -> FastAPI:
     return create_app(settings, config=config)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class WorkerPool:
     """``uvicorn --workers N`` on one loopback port (``with WorkerPool(...) as url``)."""
 
@@ -278,8 +270,10 @@ class WorkerPool:
         ]
 
     def start(self) -> WorkerPool:
+        from mlref.pipeline import free_port
+
         model = self.model_path or champion_model_path(self.shared)
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, SHARED_ENV: str(self.shared.workdir), MODEL_ENV: str(model)}
         with self.log_path.open("w") as log:

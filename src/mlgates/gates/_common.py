@@ -263,3 +263,9 @@ def both_classes(y: NDArray[Any], comparing: str, advice: str = "") -> tuple[int
             f"{comparing} needs both classes{advice}"
         )
     return n_pos, n_neg
+
+
+def check_confidence(confidence: float) -> None:
+    """The confidence of a two-sided interval a gate decides on: from 50% up to (not) 100%."""
+    if not 0.5 <= confidence < 1:
+        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")

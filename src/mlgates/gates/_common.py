@@ -7,12 +7,13 @@ the one note for all of them):
   message=..., hint=..., details=..., rubric=...)`` calls, with the verdict-keyed ``lead`` /
   ``hints`` dicts or the small local ``result(verdict, message, hint)`` closures that lead
   up to them: each is one keyword call holding that gate's own figures, words and rubric
-  item, and a wrapper would only rename the keywords;
+  item, and a wrapper would only rename the keywords (the same holds for the other records
+  built by keyword, such as regression's two ``Comparison`` constructions);
 - the gate signatures (``confidence=0.95, n_resamples=1000, seed=0, ...`` keyword defaults):
   each is that gate's public API, documented in docs/gates.md.
 
-What the gates really share (input checks, number formatting, time columns, the one-class
-refusal) lives here; the statistics live in ``mlgates.stats``.
+What the gates really share (input checks, number formatting, time columns, the confidence
+check, the one-class refusal) lives here; the statistics live in ``mlgates.stats``.
 """
 
 from __future__ import annotations

@@ -282,3 +282,27 @@ def test_replica_count_is_bounded(tmp_path: Any) -> None:
 
     with pytest.raises(ValueError, match=r"replicas must be 1\.\.8"):
         ReplicaSet(make_settings(tmp_path), 0)
+
+
+def test_a_worker_pool_serves_on_one_port_and_stops(
+    feast_world_factory: Any, tiny_model: Any, make_bodies: Any, tmp_path: Any
+) -> None:
+    # uvicorn --workers behind one port (what `python -m mlref.scale` measures against the
+    # replicas): ready on 4 * workers answers in a row, scoring, then stopped with SIGTERM
+    from mlref.scale.replicas import WorkerPool, send_to_each
+
+    world = feast_world_factory("sqlite")
+    pool = WorkerPool(
+        world.settings,
+        2,
+        model_path=tiny_model.onnx_path,
+        log_path=tmp_path / "pool.log",
+        ready_timeout_s=240.0,
+        stop_timeout_s=20.0,
+    )
+    with pool:
+        assert pool.port > 0
+        bodies = make_bodies(world.held_out.head(4))
+        assert send_to_each([pool.url], bodies) == [len(bodies)]
+    assert pool.proc is not None
+    assert pool.proc.poll() is not None, "the pool outlived stop()"

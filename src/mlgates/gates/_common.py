@@ -1,9 +1,19 @@
 """Input checks and formatting shared by the gates.
 
-``duplicates`` pairs the ``GateResult(name=..., verdict=..., measured=..., threshold=...,
-direction=..., message=..., hint=...)`` calls of different gates (psi/ks drift, leakage,
-parity, budget) as same-shape blocks: each is one keyword call with that gate's own figures,
-message and hint, not a piece that could be shared.
+Same shape, not the same logic (``duplicates`` pairs these across every gate module; this is
+the one note for all of them):
+
+- the ``GateResult(name=..., verdict=..., measured=..., threshold=..., direction=...,
+  message=..., hint=..., details=..., rubric=...)`` calls, with the verdict-keyed ``lead`` /
+  ``hints`` dicts or the small local ``result(verdict, message, hint)`` closures that lead
+  up to them: each is one keyword call holding that gate's own figures, words and rubric
+  item, and a wrapper would only rename the keywords (the same holds for the other records
+  built by keyword, such as regression's two ``Comparison`` constructions);
+- the gate signatures (``confidence=0.95, n_resamples=1000, seed=0, ...`` keyword defaults):
+  each is that gate's public API, documented in docs/gates.md.
+
+What the gates really share (input checks, number formatting, time columns, the confidence
+check, the one-class refusal) lives here; the statistics live in ``mlgates.stats``.
 """
 
 from __future__ import annotations
@@ -240,3 +250,23 @@ def jsonable_value(v: Any) -> Any:
         except (TypeError, ValueError):
             return str(v)
     return v
+
+
+def both_classes(y: NDArray[Any], comparing: str, advice: str = "") -> tuple[int, int]:
+    """Positives and negatives of 0/1 labels, refusing labels of one class (comparing a
+    metric between models needs both; ``advice`` ends the message with what to do)."""
+    n_pos = int(y.sum())
+    n_neg = int(y.size) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        only = "negative" if n_pos == 0 else "positive"
+        raise GateInputError(
+            f"y_true has one class only (all {y.size} labels are {only}): comparing "
+            f"{comparing} needs both classes{advice}"
+        )
+    return n_pos, n_neg
+
+
+def check_confidence(confidence: float) -> None:
+    """The confidence of a two-sided interval a gate decides on: from 50% up to (not) 100%."""
+    if not 0.5 <= confidence < 1:
+        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlgates.gates._common import as_list, pct
-from mlgates.result import GateInputError, GateResult
+from mlgates.result import GateInputError, GateResult, Verdict
 
 #: uncovered line ranges listed per module in the message
 MAX_RANGES = 12
@@ -189,37 +189,28 @@ def code_coverage(
     headline = f"{len(rows)} module(s): {pct(line_share)} of {statements} lines" + (
         f", {pct(branch_share)} of {branches} branches" if has_arcs else ""
     )
+    # the figures are the same whatever the verdict: one result, built once
+    verdict: Verdict
     if problems:
-        return GateResult(
-            name="code_coverage",
-            verdict="fail",
-            measured=line_share,
-            threshold=float(min_line),
-            direction="min",
-            message=f"{headline}: {'; '.join(problems)}. Uncovered: {gaps}",
-            hint="write tests that run the uncovered lines and both sides of the partial branches",
-            details=details,
-            rubric=rubric,
-        )
-    if not has_arcs:
-        return GateResult(
-            name="code_coverage",
-            verdict="inconclusive",
-            measured=line_share,
-            threshold=float(min_line),
-            direction="min",
-            message=f"{headline}; the data has no branch measurements",
-            hint="measure with branches (`coverage run --branch`, pytest-cov `--cov-branch`)",
-            details=details,
-            rubric=rubric,
-        )
+        verdict = "fail"
+        message = f"{headline}: {'; '.join(problems)}. Uncovered: {gaps}"
+        hint = "write tests that run the uncovered lines and both sides of the partial branches"
+    elif not has_arcs:
+        verdict = "inconclusive"
+        message = f"{headline}; the data has no branch measurements"
+        hint = "measure with branches (`coverage run --branch`, pytest-cov `--cov-branch`)"
+    else:
+        verdict = "pass"
+        message = headline + (f". Uncovered: {gaps}" if gaps else "")
+        hint = ""
     return GateResult(
         name="code_coverage",
-        verdict="pass",
+        verdict=verdict,
         measured=line_share,
         threshold=float(min_line),
         direction="min",
-        message=headline + (f". Uncovered: {gaps}" if gaps else ""),
+        message=message,
+        hint=hint,
         details=details,
         rubric=rubric,
     )

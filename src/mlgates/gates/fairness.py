@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from mlgates import stats
-from mlgates.gates._common import fmt
+from mlgates.gates._common import check_confidence, fmt
 from mlgates.metrics import binary_labels
 from mlgates.result import GateInputError, GateResult
 
@@ -95,8 +95,7 @@ def group_parity(
     if not 0 < max_fpr_gap < 1:
         raise GateInputError(f"max_fpr_gap must be in (0, 1), got {max_fpr_gap}")
     limit = {"recall": max_gap, "false_positive_rate": max_fpr_gap}
-    if not 0.5 <= confidence < 1:
-        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_confidence(confidence)
     if min_class_rows < 1:
         raise GateInputError(f"min_class_rows must be >= 1, got {min_class_rows}")
     y = binary_labels(y_true)

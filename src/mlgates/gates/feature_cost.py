@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlgates.gates._common import fmt, pct
-from mlgates.result import GateInputError, GateResult
+from mlgates.result import GateInputError, GateResult, Verdict
 
 COMPUTE = "compute_ms"
 STORAGE = "storage_bytes"
@@ -149,52 +149,43 @@ def feature_cost(
         "total": len(rows),
     }
     warned = [r for r in rows if r["warning"] and not r["problems"]]
-    if not failing and warned:
+    # the figures are the same whatever the verdict: one result, built once
+    verdict: Verdict
+    if failing:
+        verdict = "fail"
+        listed = "; ".join(f"{r['feature']}: {', '.join(r['problems'])}" for r in failing)
+        message = f"{len(failing)} of {len(rows)} feature(s) cost too much: {listed}"
+        hint = (
+            "make the named features cheaper (batch the reads, store less per entity) or drop "
+            "them if the model does not need them; raise a budget only with the product's say"
+        )
+    elif warned:
+        verdict = "warn"
         listed = "; ".join(f"{r['feature']}: {r['warning']}" for r in warned)
-        return GateResult(
-            name="feature_cost",
-            verdict="warn",
-            measured=worst,
-            threshold=float(max_cost_ratio),
-            direction="max",
-            message=(
-                f"{len(rows)} features within budget; {len(warned)} cost far more than their "
-                f"share of importance, at a cost too small to block: {listed}"
-            ),
-            hint=(
-                "consider dropping the named features (or the views only they read) if the "
-                "model does not need them"
-            ),
-            details=details,
-            rubric=("data-3",),
+        message = (
+            f"{len(rows)} features within budget; {len(warned)} cost far more than their "
+            f"share of importance, at a cost too small to block: {listed}"
         )
-    if not failing:
-        return GateResult(
-            name="feature_cost",
-            verdict="pass",
-            measured=worst,
-            threshold=float(max_cost_ratio),
-            direction="max",
-            message=(
-                f"{len(rows)} features within budget ({fmt(total_compute)} ms per request, "
-                f"{total_storage:,.0f} B per entity in all); the largest cost/importance ratio "
-                f"is x{fmt(worst)}"
-            ),
-            details=details,
-            rubric=("data-3",),
+        hint = (
+            "consider dropping the named features (or the views only they read) if the "
+            "model does not need them"
         )
-    listed = "; ".join(f"{r['feature']}: {', '.join(r['problems'])}" for r in failing)
+    else:
+        verdict = "pass"
+        message = (
+            f"{len(rows)} features within budget ({fmt(total_compute)} ms per request, "
+            f"{total_storage:,.0f} B per entity in all); the largest cost/importance ratio "
+            f"is x{fmt(worst)}"
+        )
+        hint = ""
     return GateResult(
         name="feature_cost",
-        verdict="fail",
+        verdict=verdict,
         measured=worst,
         threshold=float(max_cost_ratio),
         direction="max",
-        message=f"{len(failing)} of {len(rows)} feature(s) cost too much: {listed}",
-        hint=(
-            "make the named features cheaper (batch the reads, store less per entity) or drop "
-            "them if the model does not need them; raise a budget only with the product's say"
-        ),
+        message=message,
+        hint=hint,
         details=details,
         rubric=("data-3",),
     )

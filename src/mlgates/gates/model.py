@@ -27,7 +27,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from mlgates import stats
-from mlgates.gates._common import as_frame, as_list, fmt, require_columns
+from mlgates.gates._common import (
+    as_frame,
+    as_list,
+    both_classes,
+    check_confidence,
+    fmt,
+    require_columns,
+)
 from mlgates.gates.regression import Comparison, _guard, _settle, compare
 from mlgates.metrics import Metric, as_scores, binary_labels, get_metric
 from mlgates.result import GateInputError, GateResult
@@ -79,22 +86,14 @@ def beats_baseline(
     regression": ..., "rules": ...}``).
     """
     m = get_metric(metric)
-    if not 0.5 <= confidence < 1:
-        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_confidence(confidence)
     if min_class_rows < 1:
         raise GateInputError(f"min_class_rows must be >= 1, got {min_class_rows}")
     y = binary_labels(y_true)
     n = y.size
     model = as_scores(model_scores, n, "model_scores")
     baselines = _baselines(baseline_scores, n)
-    n_pos = int(y.sum())
-    n_neg = n - n_pos
-    if n_pos == 0 or n_neg == 0:
-        only = "negative" if n_pos == 0 else "positive"
-        raise GateInputError(
-            f"y_true has one class only (all {n} labels are {only}): comparing {m.name} "
-            "needs both classes"
-        )
+    n_pos, n_neg = both_classes(y, m.name)
     alpha = (1.0 - confidence) / 2
     comps: dict[str, Comparison] = {}
     guards: dict[str, tuple[bool, list[str]]] = {}
@@ -264,8 +263,7 @@ def features_beneficial(
         raise GateInputError(f"n_repeats must be >= 1, got {n_repeats}")
     if n_resamples < 100:
         raise GateInputError(f"n_resamples must be >= 100, got {n_resamples}")
-    if not 0.5 <= confidence < 1:
-        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_confidence(confidence)
     if min_importance < 0:
         raise GateInputError(f"min_importance must be >= 0, got {min_importance}")
     allowed = {str(k): str(v) for k, v in (allow or {}).items()}
@@ -457,8 +455,7 @@ def staleness_impact(
         raise GateInputError(f"max_loss must be > 0, got {max_loss}")
     if window_weeks <= 0:
         raise GateInputError(f"window_weeks must be > 0, got {window_weeks}")
-    if not 0.5 <= confidence < 1:
-        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_confidence(confidence)
     if n_resamples < 100:
         raise GateInputError(f"n_resamples must be >= 100, got {n_resamples}")
     if min_windows < 3:
@@ -642,8 +639,7 @@ def tuning_gap(
         raise GateInputError(f"budget must be >= 1, got {budget}")
     if margin < 0:
         raise GateInputError(f"margin must be >= 0, got {margin}")
-    if not 0.5 <= confidence < 1:
-        raise GateInputError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_confidence(confidence)
     if not isinstance(space, Mapping) or not space:
         raise GateInputError("space must be a non-empty mapping name -> list / (low, high)")
     rng = np.random.default_rng(seed)

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mlgates import stats
-from mlgates.gates._common import fmt
+from mlgates.gates._common import both_classes, fmt
 from mlgates.metrics import Metric, as_scores, binary_labels, get_metric
 from mlgates.result import GateInputError, GateResult
 
@@ -366,18 +366,14 @@ def no_worse(
             rubric=(),
         )
     champ = as_scores(champion_scores, n, "champion_scores")
-    n_pos = int(y.sum())
-    n_neg = n - n_pos
-    if n_pos == 0 or n_neg == 0:
-        # rank metrics refuse this in Metric.validate; probability metrics would compute,
-        # but no number of rows at this class rate could meet min_class_rows
-        only = "negative" if n_pos == 0 else "positive"
-        raise GateInputError(
-            f"y_true has one class only (all {n} labels are {only}): comparing {m.name} "
-            f"needs both classes (at least {min_class_rows} of each); evaluate on a window "
-            "whose labels have matured, or check the label join (unlabelled rows filled "
-            "with 0?)"
-        )
+    # rank metrics refuse one class in Metric.validate; probability metrics would compute,
+    # but no number of rows at this class rate could meet min_class_rows
+    n_pos, n_neg = both_classes(
+        y,
+        m.name,
+        f" (at least {min_class_rows} of each); evaluate on a window whose labels have "
+        "matured, or check the label join (unlabelled rows filled with 0?)",
+    )
     comp = compare(y, champ, cand, m, margin, confidence, n_resamples, seed)
     bound = -margin
     minority = min(n_pos, n_neg)

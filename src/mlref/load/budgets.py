@@ -16,6 +16,9 @@ Cost: ``hourly_usd`` (default ``DEFAULT_HOURLY_USD`` = $0.10/h, a round on-deman
 predictions per second. A transaction in a batch call is one prediction. The figure is only a
 capacity figure when the test saturates the server: under a light load it overstates the cost
 (``nox -s perf`` measures the throughput at the p99 budget).
+
+The ``GateResult(...)`` keyword calls here have the gates' shape (``duplicates`` pairs them)
+and follow their convention (``mlgates.gates._common``): each holds its own figures and words.
 """
 
 from __future__ import annotations

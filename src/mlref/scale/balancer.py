@@ -131,6 +131,8 @@ class NginxBalancer:
     ) -> None:
         self.upstreams = list(upstreams)
         self.run_dir = Path(run_dir)
+        # the same loopback-subprocess fields as ``WorkerPool`` (``duplicates`` pairs them);
+        # no shared base: nginx is checked with -t, stopped by SIGQUIT and has no /readyz
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.port = 0
@@ -145,13 +147,13 @@ class NginxBalancer:
         return self.run_dir / "nginx.conf"
 
     def start(self) -> NginxBalancer:
-        from mlref.scale.replicas import _free_port
+        from mlref.pipeline import free_port
 
         binary = nginx_binary()
         if binary is None:
             raise FileNotFoundError(f"nginx is not installed: {INSTALL_HINT}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         # started as root, nginx would switch its workers to 'nobody', who cannot write the
         # temp directories made here; keep them as the user who started it
         user = None

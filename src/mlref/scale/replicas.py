@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# the launcher imports only the standard library at module level: cheap to import here
+from mlref.load.launcher import http_get, stop_process, tail_log
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -84,15 +87,9 @@ def _get(url: str, path: str, timeout: float = 5.0) -> tuple[int, str]:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    if parts.hostname != "127.0.0.1":
+    if parts.hostname != "127.0.0.1" or parts.port is None:
         raise ValueError(f"replicas are reached on loopback only, not {url}")
-    conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    finally:
-        conn.close()
+    return http_get(parts.port, path, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -228,14 +225,6 @@ def app_from_env() -> FastAPI:
     return create_app(settings, config=config)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class WorkerPool:
     """``uvicorn --workers N`` on one loopback port (``with WorkerPool(...) as url``)."""
 
@@ -281,8 +270,10 @@ class WorkerPool:
         ]
 
     def start(self) -> WorkerPool:
+        from mlref.pipeline import free_port
+
         model = self.model_path or champion_model_path(self.shared)
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, SHARED_ENV: str(self.shared.workdir), MODEL_ENV: str(model)}
         with self.log_path.open("w") as log:
@@ -311,7 +302,7 @@ class WorkerPool:
             if self.proc.poll() is not None:
                 raise RuntimeError(
                     f"uvicorn workers exited with code {self.proc.returncode}; log "
-                    f"{self.log_path}:\n{_tail(self.log_path)}"
+                    f"{self.log_path}:\n{tail_log(self.log_path)}"
                 )
             try:
                 status, body = _get(self.url, "/readyz", timeout=2.0)
@@ -327,13 +318,11 @@ class WorkerPool:
             time.sleep(0.1 if ready_in_a_row else 0.5)
         raise TimeoutError(
             f"worker pool not ready after {self.ready_timeout_s:.0f} s (last /readyz: {last}); "
-            f"log {self.log_path}:\n{_tail(self.log_path)}"
+            f"log {self.log_path}:\n{tail_log(self.log_path)}"
         )
 
     def stop(self) -> None:
         if self.proc is not None:
-            from mlref.load.launcher import stop_process
-
             stop_process(self.proc, self.stop_timeout_s)
 
     def __enter__(self) -> WorkerPool:
@@ -341,13 +330,6 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @contextlib.contextmanager

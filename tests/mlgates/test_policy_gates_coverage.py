@@ -67,6 +67,21 @@ def test_uncovered_lines_and_partial_branches_are_named(tmp_path: Path) -> None:
     assert "line coverage 44.4% < 90.0%" in result.message
 
 
+def test_a_well_tested_module_cannot_hide_an_untested_one(tmp_path: Path) -> None:
+    calls = "featmod.sign(1); featmod.sign(-1); featmod.sign(0); featmod.unused(1)"
+    data = measure(tmp_path, calls)
+    (tmp_path / "other.py").write_text("def f(x):\n    return x\n")  # never run: 0 of 2
+    modules = [str(tmp_path / "featmod.py"), str(tmp_path / "other.py")]
+    # totals: 9 of 11 lines (81.8%), every measured branch run
+    totals_only = code_coverage(data, modules, min_line=0.8, min_branch=0.0, min_module_line=None)
+    assert totals_only.verdict == "pass", totals_only.explain()
+    assert totals_only.measured == pytest.approx(9 / 11)
+    result = code_coverage(data, modules, min_line=0.8, min_branch=0.0, min_module_line=0.5)
+    assert result.verdict == "fail"
+    assert "other.py line coverage 0.0% < 50.0%" in result.message
+    assert "featmod.py line coverage" not in result.message
+
+
 def test_data_without_branches_cannot_pass(tmp_path: Path) -> None:
     calls = "featmod.sign(1); featmod.sign(-1); featmod.sign(0); featmod.unused(1)"
     data = measure(tmp_path, calls, branch=False)

@@ -190,6 +190,7 @@ def test_code_coverage_fails_when_feature_code_lacks_its_tests(tmp_path: Path) -
     data = suite.measure_coverage(without, suite.FEATURE_CODE, tmp_path / ".coverage")
     result = code_coverage(data, suite.FEATURE_CODE, code="features", **thresholds)
     assert result.verdict == "fail", result.explain()
+    assert "mlref.features.transforms line coverage" in result.message
     assert "mlref.features.transforms: lines" in result.message
     transforms = next(m for m in result.details["modules"] if m["module"].endswith("transforms"))
     assert transforms["covered"] < transforms["statements"]  # its own tests ran the rest

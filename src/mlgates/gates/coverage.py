@@ -70,6 +70,7 @@ def code_coverage(
     code: Literal["features", "model"] = "features",
     min_line: float = 0.9,
     min_branch: float = 0.8,
+    min_module_line: float | None = 0.8,
 ) -> GateResult:
     """Line and branch coverage of ``modules`` (files or dotted names) in coverage.py ``data``.
 
@@ -78,8 +79,10 @@ def code_coverage(
     combine``) or a live ``coverage.Coverage`` object (``coverage.Coverage.current()`` inside
     a measured run). Totals over the named modules must reach ``min_line`` (covered
     statements / statements) and ``min_branch`` (covered branches / branches; data
-    measured without branches is inconclusive for it). A module the run never imported
-    counts as all uncovered. Measured: line coverage; the message names each module's
+    measured without branches is inconclusive for it), and each module on its own must
+    reach ``min_module_line`` (None: totals only), so a well-tested module cannot hide
+    one whose tests are missing. A module the run never imported counts as all
+    uncovered. Measured: line coverage; the message names each module's
     uncovered lines and partial branches. A missing data file is inconclusive.
 
     ``code`` says what the modules are, and so which ML Test Score item the result
@@ -91,7 +94,10 @@ def code_coverage(
     names = as_list(modules)
     if not names:
         raise GateInputError("modules is empty: name the modules whose tests are gated")
-    for key, value in (("min_line", min_line), ("min_branch", min_branch)):
+    floors = [("min_line", min_line), ("min_branch", min_branch)]
+    if min_module_line is not None:
+        floors.append(("min_module_line", min_module_line))
+    for key, value in floors:
         if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
             raise GateInputError(f"{key} must be a share in [0, 1], got {value!r}")
     if code not in ("features", "model"):
@@ -170,12 +176,20 @@ def code_coverage(
         "branches": branches,
         "min_line": float(min_line),
         "min_branch": float(min_branch),
+        "min_module_line": None if min_module_line is None else float(min_module_line),
     }
     problems = []
     if line_share < min_line:
         problems.append(f"line coverage {pct(line_share)} < {pct(min_line)}")
     if has_arcs and branch_share < min_branch:
         problems.append(f"branch coverage {pct(branch_share)} < {pct(min_branch)}")
+    if min_module_line is not None:
+        for r in rows:
+            share = r["covered"] / r["statements"] if r["statements"] else 1.0
+            if share < min_module_line:
+                problems.append(
+                    f"{r['module']} line coverage {pct(share)} < {pct(min_module_line)}"
+                )
     gaps = "; ".join(
         f"{r['module']}: lines {ranges(r['missing_lines'])[:400] or '-'}"
         + (

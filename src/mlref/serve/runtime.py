@@ -210,10 +210,29 @@ class ServingRuntime:
                 self.shadow = None
             else:
                 self.shadow.warm_up()
+        self._check_dependencies()
         if self.features is None:
             self.features = FeastFeatureSource.open(self.settings)
         self._warm_up_features()
         self.scorer = Scorer(self.model, self.features)
+
+    def _check_dependencies(self) -> None:
+        """Log and expose (``mlref_dependency_drift``) the served model's environment as
+        recorded at training against this one (monitor-1). It informs, never blocks: the
+        model's parity was proven at export, and refusing to serve is the operator's call."""
+        from mlref.train.provenance import dependency_check, recorded_environment
+
+        assert self.model is not None
+        recorded = None
+        if self.config.model_path is None:  # a registry model: its training run's tag
+            try:
+                _, recorded = recorded_environment(self.settings, self.config.model_alias)
+            except Exception:  # the check must never stop the champion from serving
+                logger.exception("could not read the recorded environment of the model")
+        result = dependency_check(recorded)
+        self.metrics.set_dependency_drift(result.verdict, int(result.measured or 0))
+        level = logging.WARNING if result.verdict in ("fail", "warn") else logging.INFO
+        logger.log(level, "dependency_drift of model %s: %s", self.model.version, result.explain())
 
     def _warm_up_features(self) -> None:
         """One lookup before going ready: Feast opens its registry and online store lazily

@@ -4,6 +4,9 @@ and what it serves, against what it was trained and validated with.
 - dependency_drift (monitor-1): the environment training recorded with the champion (the
   ``mlref.environment`` run tag, ``mlref.train.provenance``) against this interpreter, and
   the same comparison as the session's server made it at start (``/metrics``).
+- numeric_stability (monitor-5): NaN/inf/out-of-range scores and model inputs, a constant or
+  saturated model, requests served defaults, on the served traffic's prediction log (what
+  ``mlref monitor`` alerts on, through the same function) and on the training frame.
 
 The mutation proofs (tests/mutations/test_online_gates.py) run the helpers of this module on
 the defect each gate exists for.
@@ -16,9 +19,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import pandas as pd
+    from conftest import ServedLog
+
+    from mlgates.config import GatesConfig
     from mlgates.fixture import Gates
     from mlgates.result import GateResult
     from mlref.pipeline import ReferenceSystem
+    from mlref.registry import LoadedModel
     from mlref.settings import Settings
 
 
@@ -55,3 +66,52 @@ def test_champion_runs_in_its_recorded_environment(
     metrics = parse_metrics(httpx.get(f"{server_url}/metrics", timeout=10.0).text)
     exposed = {k: v for k, v in metrics.items() if k.startswith("mlref_dependency_drift{")}
     assert exposed == {f'mlref_dependency_drift{{verdict="{result.verdict}"}}': 0.0}, exposed
+
+
+def stability_of(
+    config: GatesConfig, champion: LoadedModel, scores: np.ndarray, frame: pd.DataFrame
+) -> GateResult:
+    """``mlref.monitor.drift.stability`` (what ``mlref monitor`` alerts on) of ``scores`` and
+    the champion's inputs in ``frame``, held to ``[tool.mlgates.numeric_stability]``."""
+    from mlgates import FrozenBins
+    from mlref.monitor.alerts import AlertThresholds
+    from mlref.monitor.drift import stability
+
+    thresholds = AlertThresholds(
+        max_saturated_share=float(config.threshold("numeric_stability", "max_saturated_share")),
+        max_default_share=float(config.threshold("numeric_stability", "max_default_share")),
+    )
+    bins = FrozenBins.load(champion.bins_path)
+    names = [n for n in champion.card["feature_names"] if n in bins.features]
+    assert names, f"the champion's frozen bins cover none of its inputs: {sorted(bins.features)}"
+    return stability(scores, frame, names, bins, thresholds)
+
+
+@pytest.mark.mlgate("numeric_stability")
+def test_served_scores_and_inputs_are_finite_and_in_range(
+    mlgates: Gates, champion: LoadedModel, served_log: ServedLog
+) -> None:
+    """The prediction log of the replayed live traffic: every score a finite probability,
+    no inf input, NaN only where training had it (the model's missing marker), the model
+    not constant, few scores saturated and few requests served default features."""
+    log = served_log.log
+    result = mlgates.check(
+        stability_of(mlgates.config, champion, log["score"].to_numpy(float), log)
+    )
+    # it looked at every logged row and at the inputs, not only at the scores
+    assert result.details["rows"] == len(log) > 0
+    assert result.details["features_checked"] >= 1, result.explain()
+
+
+@pytest.mark.mlgate("numeric_stability")
+def test_training_frame_scores_and_inputs_are_finite_and_in_range(
+    mlgates: Gates,
+    champion: LoadedModel,
+    reference_system: ReferenceSystem,
+    onnx_scores: Callable[[pd.DataFrame], np.ndarray],
+) -> None:
+    """The same checks on the training rows (Feast historical features) and the champion's
+    ONNX scores of them: a NaN or inf born offline is caught before a model learns from it."""
+    frame = reference_system.frame
+    result = mlgates.check(stability_of(mlgates.config, champion, onnx_scores(frame), frame))
+    assert result.details["rows"] == len(frame) > 0

@@ -5,6 +5,9 @@ through the gate test's own helpers (the module loaded by path) next to its clea
   major-version change of a package that computes scores (xgboost one major behind: a model
   trained under another xgboost than the one serving it) fails naming the package, and the
   server's metric says fail.
+- numeric_stability: the served log passes; a private copy with one NaN in an input training
+  never had missing fails, and ``mlref monitor`` pages on it (critical alert, exit code 2);
+  a NaN score fails.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import copy
 import importlib.util
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from conftest import ServedLog
+
     from mlref.pipeline import ReferenceSystem
     from mlref.settings import Settings
 
@@ -64,3 +69,43 @@ def test_faked_major_version_change_fails_dependency_drift(
     metrics.set_dependency_drift(result.verdict, int(result.measured))
     text = metrics.render(ScrapeState(0, 0, True, "1", None, 0)).decode()
     assert parse_metrics(text)['mlref_dependency_drift{verdict="fail"}'] == 1.0
+
+
+def test_nan_in_a_served_input_fails_numeric_stability_and_pages(
+    online_gates: ModuleType, ref_settings: Settings, served_log: ServedLog, mlgates_config: Any
+) -> None:
+    """A private copy of the served log with one NaN in ``log_amount`` (an input training
+    never saw missing: a request transform that broke on one request) fails the gate and is a
+    critical ``numeric_stability`` alert of ``mlref monitor``; a NaN score fails too."""
+    import numpy as np
+
+    from mlgates import FrozenBins
+    from mlref.monitor.drift import monitor
+    from mlref.registry import CHAMPION, Registry
+
+    champion = Registry(ref_settings).load(CHAMPION)
+    log = served_log.log.copy()
+    clean = online_gates.stability_of(mlgates_config, champion, log["score"].to_numpy(float), log)
+    assert clean.verdict in ("pass", "warn"), clean.explain()
+
+    broken = log.copy()
+    broken.loc[broken.index[7], "log_amount"] = np.nan
+    result = online_gates.stability_of(
+        mlgates_config, champion, broken["score"].to_numpy(float), broken
+    )
+    assert result.verdict == "fail", result.explain()
+    assert "log_amount" in result.details["features"], result.details
+
+    report = monitor(
+        broken, FrozenBins.load(champion.bins_path), champion.reference_scores_path, 1e6
+    )
+    paged = [a for a in report.alerts if a.metric == "numeric_stability"]
+    assert [a.severity for a in paged] == ["critical"], report.alerts
+    assert "log_amount" in paged[0].message
+    assert report.exit_code == 2
+
+    scores = log["score"].to_numpy(float).copy()
+    scores[3] = np.nan
+    result = online_gates.stability_of(mlgates_config, champion, scores, log)
+    assert result.verdict == "fail", result.explain()
+    assert result.details["scores_nan"] == 1

@@ -7,6 +7,10 @@ and what it serves, against what it was trained and validated with.
 - numeric_stability (monitor-5): NaN/inf/out-of-range scores and model inputs, a constant or
   saturated model, requests served defaults, on the served traffic's prediction log (what
   ``mlref monitor`` alerts on, through the same function) and on the training frame.
+- explanation_consistency (infra-5): ``mlref explain``'s per-feature contributions (XGBoost
+  pred_contribs of the registered native model) plus the bias reproduce the margin of the
+  served ONNX model on the logged inputs, whose sigmoid reproduces the logged score, for a
+  sample of logged requests.
 
 The mutation proofs (tests/mutations/test_online_gates.py) run the helpers of this module on
 the defect each gate exists for.
@@ -115,3 +119,68 @@ def test_training_frame_scores_and_inputs_are_finite_and_in_range(
     frame = reference_system.frame
     result = mlgates.check(stability_of(mlgates.config, champion, onnx_scores(frame), frame))
     assert result.details["rows"] == len(frame) > 0
+
+
+# logged requests whose explanation is checked (seeded sample of the served log)
+EXPLAIN_SAMPLE = 300
+
+
+def explanation_result(
+    config: GatesConfig, champion: LoadedModel, rows: pd.DataFrame, inputs: np.ndarray | None = None
+) -> GateResult:
+    """``explanation_consistency`` of ``mlref.explain``'s contributions for the logged ``rows``
+    (computed on ``inputs`` when given, else on the logged model inputs) against the served
+    ONNX model's margins on the logged inputs, held to
+    ``[tool.mlgates.explanation_consistency]``; first, those margins must reproduce the
+    logged scores (else the log does not hold what was scored, and nothing is explained)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlgates.gates import explanation_consistency
+    from mlref.explain import SCORE_TOLERANCE, contributions, onnx_margins
+
+    names = list(champion.card["feature_names"])
+    logged = rows[names].to_numpy("float64").astype("float32")
+    served = onnx_margins(champion.onnx_path, logged)
+    off = np.abs(1.0 / (1.0 + np.exp(-served)) - rows["score"].to_numpy("float64"))
+    assert off.max() <= SCORE_TOLERANCE, f"logged inputs do not reproduce the scores: {off.max()}"
+    contrib = contributions(champion.native_path, logged if inputs is None else inputs, names)
+    # rows named by transaction: a failure names the requests to run `mlref explain` on
+    per_feature = pd.DataFrame(
+        contrib[:, :-1], columns=names, index=rows["transaction_id"].astype(str).to_numpy()
+    )
+    return explanation_consistency(
+        per_feature,
+        served,
+        bias=contrib[:, -1],
+        link="identity",
+        tolerance=float(config.threshold("explanation_consistency", "tolerance")),
+    )
+
+
+def explained_sample(served_log: ServedLog) -> pd.DataFrame:
+    log = served_log.log
+    return log.sample(n=min(EXPLAIN_SAMPLE, len(log)), random_state=0).sort_index()
+
+
+@pytest.mark.mlgate("explanation_consistency")
+def test_explanations_reproduce_the_served_margin(
+    mlgates: Gates, ref_settings: Settings, champion: LoadedModel, served_log: ServedLog
+) -> None:
+    """For a seeded sample of logged requests, contributions + bias (from the native model,
+    on the logged inputs) equal the logit of the score the ONNX model served; and
+    ``mlref explain`` of one of them reads the log, the registry and the online store and
+    reports the same check."""
+    from mlref.explain import explain_transaction
+
+    rows = explained_sample(served_log)
+    result = mlgates.check(explanation_result(mlgates.config, champion, rows))
+    assert result.details["rows"] == len(rows) > 0
+
+    explained = explain_transaction(ref_settings, str(rows["transaction_id"].iloc[0]))
+    assert explained.consistent, explained.summary()
+    assert explained.model_version == champion.version
+    assert explained.score == pytest.approx(float(rows["score"].iloc[0]), abs=0.0)
+    assert [f.name for f in explained.features] == list(champion.card["feature_names"])
+    assert explained.online_row is not None, "the online store row was not read"
+    assert explained.threshold == pytest.approx(float(champion.card["decision"]["threshold"]))

@@ -8,6 +8,8 @@ through the gate test's own helpers (the module loaded by path) next to its clea
 - numeric_stability: the served log passes; a private copy with one NaN in an input training
   never had missing fails, and ``mlref monitor`` pages on it (critical alert, exit code 2);
   a NaN score fails.
+- explanation_consistency: contributions on the logged inputs reproduce the served margins;
+  computed on the inputs in the wrong column order, or on another request's inputs, fail.
 """
 
 from __future__ import annotations
@@ -109,3 +111,28 @@ def test_nan_in_a_served_input_fails_numeric_stability_and_pages(
     result = online_gates.stability_of(mlgates_config, champion, scores, log)
     assert result.verdict == "fail", result.explain()
     assert result.details["scores_nan"] == 1
+
+
+def test_contributions_on_the_wrong_features_fail_explanation_consistency(
+    online_gates: ModuleType, ref_settings: Settings, served_log: ServedLog, mlgates_config: Any
+) -> None:
+    """The logged inputs explain the served margins; the same contributions computed on the
+    inputs in the wrong column order (an explainer that builds its row in another order than
+    the model card's) or on the previous request's inputs (the wrong row) fail."""
+    import numpy as np
+
+    from mlref.registry import CHAMPION, Registry
+
+    champion = Registry(ref_settings).load(CHAMPION)
+    rows = online_gates.explained_sample(served_log)
+    clean = online_gates.explanation_result(mlgates_config, champion, rows)
+    assert clean.verdict == "pass", clean.explain()
+
+    names = list(champion.card["feature_names"])
+    x = rows[names].to_numpy("float64").astype("float32")
+    swapped = online_gates.explanation_result(mlgates_config, champion, rows, x[:, ::-1].copy())
+    assert swapped.verdict == "fail", swapped.explain()
+    assert swapped.details["rows_over_tolerance"] > len(rows) // 2
+
+    shifted = online_gates.explanation_result(mlgates_config, champion, rows, np.roll(x, 1, axis=0))
+    assert shifted.verdict == "fail", shifted.explain()

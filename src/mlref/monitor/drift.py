@@ -320,8 +320,14 @@ def monitor(
                 )
             )
 
-    # ---- prediction drift
-    cur_scores = log_frame["score"].to_numpy("float64")
+    # ---- prediction drift, on the finite scores: a NaN/inf score is numeric_stability's to
+    # report (critical, below), and must not stop the rest of the report
+    all_scores = log_frame["score"].to_numpy("float64")
+    cur_scores = all_scores[np.isfinite(all_scores)]
+    if cur_scores.size < all_scores.size:
+        notes.append(
+            f"{all_scores.size - cur_scores.size} NaN/inf scores left out of prediction drift"
+        )
     edges = stats.quantile_bins(ref_scores, bins.n_bins)
     pred = prediction_drift(
         ref_scores,
@@ -420,7 +426,7 @@ def monitor(
                 )
             )
     # ---- numeric stability: judged on any number of rows (one NaN score is one too many)
-    stable = stability(cur_scores, log_frame, names, bins, th)
+    stable = stability(all_scores, log_frame, names, bins, th)
     gates.append(stable)
     unstable = stability_alert(stable)
     if unstable is not None:

@@ -11,6 +11,9 @@ and what it serves, against what it was trained and validated with.
   pred_contribs of the registered native model) plus the bias reproduce the margin of the
   served ONNX model on the logged inputs, whose sigmoid reproduces the logged score, for a
   sample of logged requests.
+- offline_online_agreement (model-2): the champion's AUC on its offline test window against
+  the AUC realised on the served traffic (the prediction log of the replayed live week joined
+  with its labels once they matured, a label delay after the week).
 
 The mutation proofs (tests/mutations/test_online_gates.py) run the helpers of this module on
 the defect each gate exists for.
@@ -184,3 +187,65 @@ def test_explanations_reproduce_the_served_margin(
     assert [f.name for f in explained.features] == list(champion.card["feature_names"])
     assert explained.online_row is not None, "the online store row was not read"
     assert explained.threshold == pytest.approx(float(champion.card["decision"]["threshold"]))
+
+
+def agreement_result(
+    config: GatesConfig,
+    reference_system: ReferenceSystem,
+    onnx_scores: Callable[[pd.DataFrame], np.ndarray],
+    log: pd.DataFrame,
+    served_scores: np.ndarray | None = None,
+) -> GateResult:
+    """``offline_online_agreement`` of the champion's test-window scores against the served
+    scores of ``log`` (or ``served_scores``, one per log row) joined with the live labels
+    known a label delay after the live window, held to ``[tool.mlgates.offline_online_agreement]``."""
+    import numpy as np
+    import pandas as pd
+
+    from mlgates.gates import offline_online_agreement
+    from mlref.data.columns import EVENT_TIMESTAMP, LABEL, LABEL_TIMESTAMP
+
+    test = reference_system.run.result.split.test
+    live = reference_system.live
+    labels = live.set_index(live["transaction_id"].astype(str))[[LABEL, LABEL_TIMESTAMP]]
+    joined = labels.reindex(log["transaction_id"].astype(str).to_numpy())
+    # judged once the served window's labels have matured: a fraud label arrives up to
+    # label_delay_days after the transaction (as the offline test window's had)
+    as_of = live[EVENT_TIMESTAMP].max() + pd.Timedelta(
+        days=reference_system.settings.data.label_delay_days
+    )
+    matured = (joined[LABEL_TIMESTAMP] <= as_of).to_numpy()
+    scores = log["score"].to_numpy("float64") if served_scores is None else served_scores
+    gate = "offline_online_agreement"
+    return offline_online_agreement(
+        test[LABEL].to_numpy(bool),
+        onnx_scores(test),
+        joined[LABEL].to_numpy()[matured].astype(bool),
+        np.asarray(scores, dtype="float64")[matured],
+        metric=str(config.threshold(gate, "metric")),
+        tolerance=float(config.threshold(gate, "tolerance")),
+        confidence=float(config.threshold(gate, "confidence")),
+        min_class_rows=int(config.threshold(gate, "min_class_rows")),
+    )
+
+
+@pytest.mark.mlgate("offline_online_agreement")
+@pytest.mark.xfail(
+    strict=True,
+    reason="inconclusive, not passed: the suite replays 1,200 live requests (REPLAY_REQUESTS in "
+    "the root conftest), of which 13 are labelled fraud, under min_class_rows = 30; the "
+    "gate needs ~3,000 replayed requests (their AUCs already agree within [-0.009, 0.017]). "
+    "Strict: once the replay is large enough this must pass and the marker must go.",
+)
+def test_offline_auc_holds_on_served_traffic(
+    mlgates: Gates,
+    reference_system: ReferenceSystem,
+    onnx_scores: Callable[[pd.DataFrame], np.ndarray],
+    served_log: ServedLog,
+) -> None:
+    """The AUC the champion was promoted on (its offline test window) against the AUC of
+    the scores it served on the replayed live traffic, labelled as the labels matured."""
+    result = mlgates.check(
+        agreement_result(mlgates.config, reference_system, onnx_scores, served_log.log)
+    )
+    assert result.details["online_rows"] > 1000, result.explain()  # the labelled replay

@@ -186,7 +186,9 @@ class ServingRuntime:
 
     def _load_blocking(self) -> None:
         cfg = self.config
+        from_registry = False
         if self.model is None:
+            from_registry = cfg.model_path is None
             if cfg.model_path is not None:
                 card = cfg.model_card_path or cfg.model_path.with_suffix(".card.json")
                 self.model = served_model_from_card(
@@ -210,23 +212,25 @@ class ServingRuntime:
                 self.shadow = None
             else:
                 self.shadow.warm_up()
-        self._check_dependencies()
+        self._check_dependencies(from_registry)
         if self.features is None:
             self.features = FeastFeatureSource.open(self.settings)
         self._warm_up_features()
         self.scorer = Scorer(self.model, self.features)
 
-    def _check_dependencies(self) -> None:
+    def _check_dependencies(self, from_registry: bool) -> None:
         """Log and expose (``mlref_dependency_drift``) the served model's environment as
         recorded at training against this one (monitor-1). It informs, never blocks: the
-        model's parity was proven at export, and refusing to serve is the operator's call."""
-        from mlref.train.provenance import dependency_check, recorded_environment
+        model's parity was proven at export, and refusing to serve is the operator's call.
+        A model given as a file or an object has no registry run to read: inconclusive."""
+        from mlref.train.provenance import dependency_check, version_environment
 
         assert self.model is not None
         recorded = None
-        if self.config.model_path is None:  # a registry model: its training run's tag
+        if from_registry:  # its training run's tag (opening a registry otherwise would create one)
             try:
-                _, recorded = recorded_environment(self.settings, self.config.model_alias)
+                # the version loaded, not the alias now: a promotion may have moved it since
+                recorded = version_environment(self.settings, str(self.model.version))
             except Exception:  # the check must never stop the champion from serving
                 logger.exception("could not read the recorded environment of the model")
         result = dependency_check(recorded)

@@ -42,6 +42,7 @@ __all__ = [
     "recorded_environment",
     "repository_root",
     "spec_hash",
+    "version_environment",
 ]
 
 #: the files that define the model, relative to the repository root
@@ -185,15 +186,22 @@ def recorded_environment(settings: Settings, alias: str) -> tuple[str, dict[str,
     tag of its training run (None for a model registered before it was recorded)."""
     from mlref.registry import Registry, RegistryError
 
-    registry = Registry(settings)
-    version = registry.version_of(alias)
+    version = Registry(settings).version_of(alias)
     if version is None:
-        raise RegistryError(f"model {registry.name!r} has no {alias!r} alias")
+        raise RegistryError(f"model {settings.model_name!r} has no {alias!r} alias")
+    return version, version_environment(settings, version)
+
+
+def version_environment(settings: Settings, version: str) -> dict[str, Any] | None:
+    """The environment recorded with registered model ``version`` (None when not recorded)."""
+    from mlref.registry import Registry
+
+    registry = Registry(settings)
     run_id = registry.client.get_model_version(registry.name, version).run_id
     if run_id is None:
-        return version, None
+        return None
     raw = registry.client.get_run(run_id).data.tags.get(TAG_ENVIRONMENT)
-    return version, (json.loads(raw) if raw else None)
+    return json.loads(raw) if raw else None
 
 
 def dependency_check(

@@ -241,6 +241,23 @@ def _monitor(args: argparse.Namespace) -> int:
     )
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from mlref.explain import explain_transaction
+
+    settings = _settings(args)
+    try:
+        explanation = explain_transaction(
+            settings, args.transaction_id, with_online_row=not args.no_online
+        )
+    except LookupError as exc:  # not in the log: the user's to fix, no traceback
+        print(f"mlref explain: {exc}", file=sys.stderr)
+        return 1
+    print(explanation.to_json() if args.json else explanation.summary())
+    # the explanation's own checks: contributions + bias reproduce the served margin, which
+    # reproduces the served score
+    return 0 if explanation.consistent else 1
+
+
 def _shadow_report(args: argparse.Namespace) -> int:
     from mlref.monitor.log import read_log
     from mlref.shadow import shadow_report
@@ -405,6 +422,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     monitor.add_argument("--start", default=None, help="window start (ISO time, inclusive)")
     monitor.add_argument("--end", default=None, help="window end (ISO time, exclusive)")
+    explain = add(
+        "explain",
+        _explain,
+        "one served prediction step by step: request, inputs and their sources, "
+        "per-feature contributions, threshold and decision",
+        ("predictions", "registry"),
+    )
+    explain.add_argument("transaction_id", help="a transaction_id from the prediction log")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument(
+        "--no-online",
+        dest="no_online",
+        action="store_true",
+        help="skip reading the user's current online-store row (no Feast import)",
+    )
     data_knobs(
         add(
             "shadow-report",

@@ -283,6 +283,7 @@ _WRONG_STEPS = {
     "load": "uv run mlref promote`",
     "monitor": "no prediction log in .mlref: run `uv run mlref demo`",
     "shadow-report": "no prediction log in .mlref: run `uv run mlref demo`",
+    "explain t000000001": "no prediction log in .mlref: run `uv run mlref demo`",
 }
 
 

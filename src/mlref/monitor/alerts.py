@@ -2,7 +2,9 @@
 
 Severity bands follow the design seed: feature PSI above 0.1 is a warning and above 0.2
 critical; a relative mean-score shift above 15% is a warning (critical only if you set a
-critical level); latency p99 over the budget is critical. Every figure compared here was
+critical level); latency p99 over the budget is critical; a NaN, inf or out-of-range score or
+model input, or a constant model, is critical, and saturated scores or many requests served
+default features a warning (``numeric_stability``, monitor-5). Every figure compared here was
 measured by an mlgates gate (one PSI, one percentile code path for CI and production);
 this module only decides the severity band.
 """
@@ -13,7 +15,10 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mlgates.result import GateResult
 
 Severity = Literal["warning", "critical"]
 SEVERITIES: tuple[str, ...] = ("warning", "critical")
@@ -59,6 +64,10 @@ class AlertThresholds:
     prediction_psi_critical: float = 0.2
     # below this many rows drift figures are noise: one warning instead of drift alerts
     min_rows: int = 200
+    # numeric_stability: shares of scores at 0 or 1, and of requests served default features
+    # (an unknown user), above which a warning is raised
+    max_saturated_share: float = 0.05
+    max_default_share: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 <= self.psi_warning <= self.psi_critical:
@@ -77,6 +86,9 @@ class AlertThresholds:
             raise ValueError("prediction_shift_floor must be > 0")
         if self.min_rows < 1:
             raise ValueError("min_rows must be >= 1")
+        for share in ("max_saturated_share", "max_default_share"):
+            if not 0.0 <= getattr(self, share) <= 1.0:
+                raise ValueError(f"{share} must be a share in [0, 1], got {getattr(self, share)}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> AlertThresholds:
@@ -100,6 +112,25 @@ def band(value: float, warning: float, critical: float | None) -> Severity | Non
     if value > warning:
         return "warning"
     return None
+
+
+def stability_alert(result: GateResult) -> Alert | None:
+    """``numeric_stability``'s verdict as an alert: a fail (a NaN/inf/out-of-range score or
+    input, a constant model) is critical, because such scores act on requests silently; a
+    warning (saturated scores, requests served defaults) is a warning."""
+    if result.verdict == "fail":
+        severity: Severity = "critical"
+    elif result.verdict == "warn":
+        severity = "warning"
+    else:
+        return None
+    return Alert(
+        "numeric_stability",
+        float(result.measured or 0.0),
+        float(result.threshold or 0.0),
+        severity,
+        result.message,
+    )
 
 
 def worst(alerts: list[Alert] | tuple[Alert, ...]) -> Literal["ok", "warning", "critical"]:

@@ -1,9 +1,11 @@
-"""``monitor``: feature drift, prediction drift and latency over a window of the prediction log.
+"""``monitor``: feature drift, prediction drift, latency and numeric stability over a window of
+the prediction log.
 
 Every figure comes from mlgates, so production monitoring and CI compute the same numbers:
 feature PSI from ``psi_drift`` with the bins frozen at training time (``FrozenBins``, which
 also carry the reference counts, so the training frame is not needed here), score drift from
-``prediction_drift`` and latency p99 from ``latency_budget``; p99 per time bucket uses
+``prediction_drift``, latency p99 from ``latency_budget``, NaN/inf/out-of-range scores and
+inputs from ``numeric_stability``; p99 per time bucket uses
 ``mlgates.stats.percentiles``. This module turns those figures into alerts with a severity
 (:mod:`mlref.monitor.alerts`) and keeps what the HTML report plots.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from mlref.data.columns import CATEGORIES
-from mlref.monitor.alerts import Alert, AlertThresholds, band
+from mlref.monitor.alerts import Alert, AlertThresholds, band, stability_alert
 from mlref.monitor.report import (
     MISSING_LABEL,
     UNKNOWN_VERSION,
@@ -318,8 +320,14 @@ def monitor(
                 )
             )
 
-    # ---- prediction drift
-    cur_scores = log_frame["score"].to_numpy("float64")
+    # ---- prediction drift, on the finite scores: a NaN/inf score is numeric_stability's to
+    # report (critical, below), and must not stop the rest of the report
+    all_scores = log_frame["score"].to_numpy("float64")
+    cur_scores = all_scores[np.isfinite(all_scores)]
+    if cur_scores.size < all_scores.size:
+        notes.append(
+            f"{all_scores.size - cur_scores.size} NaN/inf scores left out of prediction drift"
+        )
     edges = stats.quantile_bins(ref_scores, bins.n_bins)
     pred = prediction_drift(
         ref_scores,
@@ -417,6 +425,12 @@ def monitor(
                     f"within noise: {lat_gate.message}",
                 )
             )
+    # ---- numeric stability: judged on any number of rows (one NaN score is one too many)
+    stable = stability(all_scores, log_frame, names, bins, th)
+    gates.append(stable)
+    unstable = stability_alert(stable)
+    if unstable is not None:
+        alerts.append(unstable)
     report = MonitorReport(
         window_start=start,
         window_end=end,
@@ -433,6 +447,34 @@ def monitor(
     )
     logger.info("monitor: %s, %d alert(s) over %d rows", report.status, len(alerts), n)
     return report
+
+
+def stability(
+    scores: np.ndarray,
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    bins: FrozenBins,
+    thresholds: AlertThresholds | None = None,
+) -> GateResult:
+    """``numeric_stability`` of served (or training) ``scores`` and the model inputs ``names``
+    of ``frame``. NaN is allowed in an input only where the training frame had it (the frozen
+    bins' NaN bucket): there it is the model's missing-value marker (e.g. no 30-day average
+    for a new user), anywhere else a broken computation. ``frame["unknown_user"]`` (the
+    prediction log's flag), when present, counts requests served default features."""
+    from mlgates import numeric_stability
+
+    th = thresholds or AlertThresholds()
+    numeric = [n for n in names if bins.features[n].kind == "numeric"]
+    allow = [n for n in numeric if bins.features[n].reference_counts[-1] > 0]
+    defaulted = frame["unknown_user"].to_numpy(bool) if "unknown_user" in frame else None
+    return numeric_stability(
+        scores,
+        features=frame[numeric],
+        allow_missing=allow,
+        defaulted=defaulted,
+        max_saturated_share=th.max_saturated_share,
+        max_default_share=th.max_default_share,
+    )
 
 
 def _log_score_edges(*scores: np.ndarray, n_bins: int = 30) -> np.ndarray:

@@ -153,6 +153,11 @@ class ServingMetrics:
     def count_shadow_error(self) -> None:
         self.shadow_errors.inc()
 
+    def set_dependency_drift(self, verdict: str, blocking: int) -> None:
+        """The served model's ``dependency_drift`` (checked once at start): exposed as
+        ``mlref_dependency_drift{verdict=...}`` = blocking changes from then on."""
+        self._state.dependency = (verdict, blocking)
+
     def render(self, state: ScrapeState) -> bytes:
         """The exposition text (format 0.0.4), with ``state`` as the scrape-time values."""
         self._state.state = state
@@ -164,6 +169,7 @@ class _StateCollector(Collector):
 
     def __init__(self) -> None:
         self.state: ScrapeState | None = None
+        self.dependency: tuple[str, int] | None = None
 
     def collect(self) -> Iterator[Metric]:
         s = self.state
@@ -199,6 +205,16 @@ class _StateCollector(Collector):
             )
             info.add_metric([s.model_version, s.shadow_version or ""], 1)
             yield info
+        if self.dependency is not None:
+            drift = GaugeMetricFamily(
+                f"{p}_dependency_drift",
+                "Score packages whose major version differs from the environment the served "
+                "model was trained in (dependency_drift at start; the label is its verdict: "
+                "pass, warn, fail, or inconclusive when nothing was recorded).",
+                labels=["verdict"],
+            )
+            drift.add_metric([self.dependency[0]], self.dependency[1])
+            yield drift
 
 
 def parse_metrics(text: str) -> dict[str, float]:

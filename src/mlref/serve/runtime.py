@@ -186,7 +186,9 @@ class ServingRuntime:
 
     def _load_blocking(self) -> None:
         cfg = self.config
+        from_registry = False
         if self.model is None:
+            from_registry = cfg.model_path is None
             if cfg.model_path is not None:
                 card = cfg.model_card_path or cfg.model_path.with_suffix(".card.json")
                 self.model = served_model_from_card(
@@ -210,10 +212,31 @@ class ServingRuntime:
                 self.shadow = None
             else:
                 self.shadow.warm_up()
+        self._check_dependencies(from_registry)
         if self.features is None:
             self.features = FeastFeatureSource.open(self.settings)
         self._warm_up_features()
         self.scorer = Scorer(self.model, self.features)
+
+    def _check_dependencies(self, from_registry: bool) -> None:
+        """Log and expose (``mlref_dependency_drift``) the served model's environment as
+        recorded at training against this one (monitor-1). It informs, never blocks: the
+        model's parity was proven at export, and refusing to serve is the operator's call.
+        A model given as a file or an object has no registry run to read: inconclusive."""
+        from mlref.train.provenance import dependency_check, version_environment
+
+        assert self.model is not None
+        recorded = None
+        if from_registry:  # its training run's tag (opening a registry otherwise would create one)
+            try:
+                # the version loaded, not the alias now: a promotion may have moved it since
+                recorded = version_environment(self.settings, str(self.model.version))
+            except Exception:  # the check must never stop the champion from serving
+                logger.exception("could not read the recorded environment of the model")
+        result = dependency_check(recorded)
+        self.metrics.set_dependency_drift(result.verdict, int(result.measured or 0))
+        level = logging.WARNING if result.verdict in ("fail", "warn") else logging.INFO
+        logger.log(level, "dependency_drift of model %s: %s", self.model.version, result.explain())
 
     def _warm_up_features(self) -> None:
         """One lookup before going ready: Feast opens its registry and online store lazily

@@ -98,3 +98,36 @@ def test_outside_a_repository_the_gate_cannot_pass(tmp_path: Path) -> None:
     assert gate(Provenance("", (), "f" * 64), None).verdict == "inconclusive"
     # with a repository, a record without a commit fails
     assert gate(Provenance("", (), "f" * 64), tmp_path).verdict == "fail"
+
+
+def test_training_records_its_environment_with_the_lockfile_hash(repo: Path) -> None:
+    """monitor-1: the record carries the package versions and the hash of the checkout's
+    uv.lock, through the MLflow tags, and compares clean with the interpreter it came from."""
+    import hashlib
+
+    from mlref.train.provenance import TAG_ENVIRONMENT, dependency_check
+
+    (repo / "uv.lock").write_text("version = 1\n")
+    record = record_provenance(repo)
+    env = record.environment
+    assert env is not None
+    assert env["lockfile_sha256"] == hashlib.sha256(b"version = 1\n").hexdigest()
+    assert env["packages"]["xgboost"]
+    assert env["packages"]["onnxruntime"]
+    assert TAG_ENVIRONMENT in record.tags()
+    assert Provenance.from_tags(record.tags()).environment == env
+    # this interpreter, whose checkout's uv.lock is another file: same versions, a warning
+    drift = dependency_check(env)
+    assert drift.verdict == "warn", drift.explain()
+    assert "lockfile hash" in drift.message
+    assert dependency_check({**env, "lockfile_sha256": None}).verdict == "pass"
+    moved = {**env, "packages": {**env["packages"], "onnxruntime": "0.1.0"}}
+    assert dependency_check(moved).verdict == "fail"
+
+
+def test_a_model_without_a_recorded_environment_is_inconclusive() -> None:
+    from mlref.train.provenance import dependency_check
+
+    result = dependency_check(None)
+    assert result.verdict == "inconclusive"
+    assert "no recorded environment" in result.message

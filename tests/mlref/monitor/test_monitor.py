@@ -217,3 +217,33 @@ def test_html_report_is_one_self_contained_file(synth, log_writer, reference, tm
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})[:5]
     # reproducible: the same report renders to the same bytes (no dates, no random ids)
     assert render_html(report) == html
+
+
+def test_a_nan_score_or_input_pages_through_numeric_stability(synth, log_writer, reference) -> None:
+    """monitor-5: one NaN score, or one NaN in an input the reference never had missing, is
+    a critical alert naming it; the clean window raised none (above)."""
+    frame = read_log(log_writer(synth(2000, seed=2)))
+    clean = _check(frame, reference)
+    assert "numeric_stability" in {g.name for g in clean.gates}
+
+    nan_score = frame.copy()
+    nan_score.loc[10, "score"] = np.nan
+    report = _check(nan_score, reference)
+    [alert] = [a for a in report.alerts if a.metric == "numeric_stability"]
+    assert alert.severity == "critical"
+    assert report.exit_code == EXIT_CRITICAL
+
+    nan_input = frame.copy()
+    nan_input.loc[10, "txn_velocity_24h"] = np.nan
+    [alert] = [a for a in _check(nan_input, reference).alerts if a.metric == "numeric_stability"]
+    assert alert.severity == "critical"
+    assert "txn_velocity_24h" in alert.message, alert.message
+
+
+def test_saturated_scores_warn_through_numeric_stability(synth, log_writer, reference) -> None:
+    frame = read_log(log_writer(synth(2000, seed=2)))
+    frame.loc[: len(frame) // 10, "score"] = 0.0  # 10% of scores pinned at 0
+    alerts = [a for a in _check(frame, reference).alerts if a.metric == "numeric_stability"]
+    assert [a.severity for a in alerts] == ["warning"]
+    with pytest.raises(ValueError, match="max_saturated_share"):
+        AlertThresholds(max_saturated_share=5.0)

@@ -109,3 +109,19 @@ def test_two_apps_in_one_process_keep_their_own_counts() -> None:
     first.count_shed(3)
     assert parse_metrics(second.render(_state()).decode())["mlref_shed_total"] == 0
     assert parse_metrics(first.render(_state()).decode())["mlref_shed_total"] == 3
+
+
+def test_dependency_drift_is_exposed_once_checked() -> None:
+    """monitor-1: nothing before the start-up check; then one series labelled with the
+    verdict, valued by the score packages with a major version change."""
+    metrics = ServingMetrics()
+    assert not any(
+        k.startswith("mlref_dependency_drift")
+        for k in parse_metrics(metrics.render(_state()).decode())
+    )
+    metrics.set_dependency_drift("fail", 2)
+    text = metrics.render(_state()).decode()
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    assert families["mlref_dependency_drift"] == "gauge"
+    found = {k: v for k, v in parse_metrics(text).items() if k.startswith("mlref_dependency")}
+    assert found == {'mlref_dependency_drift{verdict="fail"}': 2.0}

@@ -208,10 +208,17 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from mlref.serve.config import ServeConfig
     from mlref.serve.run import StartupFailed, serve
 
+    settings = _settings(args)
+    log_knobs = {
+        key: getattr(args, key)
+        for key in ("log_sync", "log_max_rows", "log_max_age_s", "log_max_file_bytes")
+        if getattr(args, key) is not None
+    }
     try:
-        serve(_settings(args))
+        serve(settings, config=ServeConfig.from_settings(settings, gc_freeze=True, **log_knobs))
     except StartupFailed as exc:  # logged with its traceback above; the last line says why
         print(f"mlref serve: {exc}", file=sys.stderr)
         return 1
@@ -414,6 +421,31 @@ def _build_parser() -> argparse.ArgumentParser:
     add("rollback", _rollback, "move champion back to the previous version", ("registry",))
     serve = add("serve", _serve, "serve the champion on 127.0.0.1 (FastAPI + ONNX Runtime)")
     serve.add_argument("--port", type=_positive_int, default=None)
+    # the prediction log's durability and retention (docs/prediction-log.md)
+    serve.add_argument(
+        "--log-sync",
+        action="store_true",
+        default=None,
+        help="commit each request's log rows before answering (SIGKILL loses no answered row)",
+    )
+    serve.add_argument(
+        "--log-max-rows",
+        type=_positive_int,
+        default=None,
+        help="keep at most this many log rows, deleting the oldest (default 5000000)",
+    )
+    serve.add_argument(
+        "--log-max-age-s",
+        type=_positive_float,
+        default=None,
+        help="delete log rows older than this many seconds (default: no age cap)",
+    )
+    serve.add_argument(
+        "--log-max-file-bytes",
+        type=_positive_int,
+        default=None,
+        help="hard cap on the log file; rows past it are dropped and counted (disk_full)",
+    )
     monitor = add(
         "monitor",
         _monitor,

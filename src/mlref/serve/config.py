@@ -38,6 +38,19 @@ class ServeConfig:
     log_busy_timeout_s: float = 1.0
     log_write_retries: int = 4
     log_retry_backoff_s: float = 0.1
+    # the writer's backlog bound (rows, and memory: ~690 B per record); past it rows are
+    # dropped and counted (reason queue_full) instead of growing the server's memory
+    log_max_pending_rows: int = 50_000
+    log_max_pending_bytes: int = 32 * 2**20
+    # retention: the oldest rows past log_max_rows (~400 B each on disk with the index) or
+    # older than log_max_age_s are deleted (mlref_prediction_log_rows_deleted_total); None: no cap
+    log_max_rows: int | None = 5_000_000
+    log_max_age_s: float | None = None
+    # hard cap on the database file (PRAGMA max_page_count): inserts past it drop (disk_full)
+    log_max_file_bytes: int | None = None
+    # write each request's rows before answering it (docs/prediction-log.md): SIGKILL then
+    # loses no answered row; off, up to log_flush_interval_s of answered rows can be lost
+    log_sync: bool = False
     # bound on the shutdown drain (accepted requests, their log records and shadow scores);
     # past it, requests still waiting on a hung model/feature call are abandoned with 503
     graceful_timeout_s: float = 30.0

@@ -37,8 +37,8 @@ above can, and is a quarter of the allowance.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -78,7 +78,10 @@ class ScrapeState:
     shadow_version: str | None
     log_pending: int
     log_written: int = 0  # PredictionLog.written
-    log_dropped: int = 0  # PredictionLog.dropped
+    # PredictionLog.dropped_by / .deleted_by: rows never written, and written rows deleted
+    # by retention, by reason
+    log_dropped: Mapping[str, int] = field(default_factory=dict)
+    log_deleted: Mapping[str, int] = field(default_factory=dict)
 
 
 class ServingMetrics:
@@ -181,16 +184,34 @@ class _StateCollector(Collector):
             f"{p}_in_flight", "Requests in the batch being scored.", s.in_flight
         )
         yield GaugeMetricFamily(
-            f"{p}_prediction_log_pending", "Record groups queued for the log writer.", s.log_pending
+            f"{p}_prediction_log_pending",
+            "Prediction log rows accepted and not yet written or dropped.",
+            s.log_pending,
         )
         yield CounterMetricFamily(
             f"{p}_prediction_log_rows_written", "Prediction log rows committed.", s.log_written
         )
-        yield CounterMetricFamily(
+        # written + dropped (over every reason) == rows answered: the alert on lost rows is
+        # rate(dropped) > 0, and the reason says where to look
+        dropped = CounterMetricFamily(
             f"{p}_prediction_log_rows_dropped",
-            "Prediction log rows lost: the insert failed after every retry, or the log was closed.",
-            s.log_dropped,
+            "Prediction log rows never written, by reason: queue_full (the writer's backlog "
+            "was at its bound), locked (every retry failed), disk_full, write_error, closed, "
+            "shutdown (still queued at the shutdown deadline).",
+            labels=["reason"],
         )
+        for reason, n in s.log_dropped.items():
+            dropped.add_metric([reason], n)
+        yield dropped
+        deleted = CounterMetricFamily(
+            f"{p}_prediction_log_rows_deleted",
+            "Prediction log rows deleted by retention after they were written, by reason "
+            "(max_rows, max_age).",
+            labels=["reason"],
+        )
+        for reason, n in s.log_deleted.items():
+            deleted.add_metric([reason], n)
+        yield deleted
         yield GaugeMetricFamily(
             f"{p}_ready",
             "1 when the model and the feature store are loaded, the batcher runs and the server "

@@ -65,6 +65,7 @@ def add_probe_routes(app: FastAPI, runtime: ServingRuntime) -> None:
             shadow_version=runtime.shadow.version if loaded and runtime.shadow else None,
             log_pending=log.pending if log else 0,
             log_written=log.written if log else 0,
-            log_dropped=log.dropped if log else 0,
+            log_dropped=log.dropped_by if log else {},
+            log_deleted=log.deleted_by if log else {},
         )
         return Response(runtime.metrics.render(state), media_type=CONTENT_TYPE)

@@ -124,6 +124,11 @@ class ServingRuntime:
             busy_timeout_s=cfg.log_busy_timeout_s,
             write_retries=cfg.log_write_retries,
             retry_backoff_s=cfg.log_retry_backoff_s,
+            max_pending_rows=cfg.log_max_pending_rows,
+            max_pending_bytes=cfg.log_max_pending_bytes,
+            max_rows=cfg.log_max_rows,
+            max_age_s=cfg.log_max_age_s,
+            max_file_bytes=cfg.log_max_file_bytes,
         )
         await asyncio.to_thread(self.log.start)
         # one thread: one batch at a time; the model and the feature store are created and
@@ -433,6 +438,13 @@ class ServingRuntime:
         records, rows = pending
         self.begin()
         try:
+            await self._shadow_score(records, rows)
+        finally:
+            self.append_log(records)
+            self.end()
+
+    async def _shadow_score(self, records: list[PredictionRecord], rows: list[np.ndarray]) -> None:
+        try:
             assert self.shadow_batcher is not None
             assert self.shadow is not None
             scores = await self.shadow_batcher.submit_many(rows)
@@ -442,9 +454,23 @@ class ServingRuntime:
         except Exception as exc:
             self.metrics.count_shadow_error()
             logger.warning("shadow scoring failed; logged without a shadow score: %s", exc)
-        finally:
-            self.append_log(records)
-            self.end()
+
+    async def log_before_answer(
+        self, records: list[PredictionRecord], scored: Sequence[Scored]
+    ) -> None:
+        """The sync mode (``log_sync``): shadow-score, then wait until the log has committed
+        (or dropped and counted) ``records``, before the caller answers."""
+        if self.shadow_batcher is not None:
+            await self._shadow_score(records, [s.row for s in scored])
+        assert self.log is not None
+        try:
+            done = self.log.submit(records)
+        except RuntimeError as exc:
+            logger.error("%d prediction log records lost: %s", len(records), exc)
+            return
+        # a dropped row is counted by the log (its reason is the result); the answer still
+        # goes out: the prediction is valid, and refusing it would not bring the row back
+        await asyncio.wrap_future(done)
 
     def append_log(self, records: list[PredictionRecord]) -> None:
         assert self.log is not None

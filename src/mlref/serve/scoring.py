@@ -153,7 +153,11 @@ async def score(
             )
         if unknown_categories:
             runtime.metrics.count_unknown_category(unknown_categories)
-        follow_up = runtime.follow_up(records, scored)
+        if runtime.config.log_sync:  # committed before the answer (docs/prediction-log.md)
+            await runtime.log_before_answer(records, scored)
+            follow_up = None
+        else:
+            follow_up = runtime.follow_up(records, scored)
     finally:
         runtime.end()
     return predictions, follow_up

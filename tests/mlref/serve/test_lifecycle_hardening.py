@@ -29,7 +29,7 @@ from mlref.serve.metrics import parse_metrics
 from mlref.serve.predlog import PredictionLog, PredictionRecord, features_json, read_predictions
 
 WRITTEN = "mlref_prediction_log_rows_written_total"
-DROPPED = "mlref_prediction_log_rows_dropped_total"
+DROPPED = 'mlref_prediction_log_rows_dropped_total{reason="locked"}'
 
 
 def record(i: int) -> PredictionRecord:
@@ -252,7 +252,7 @@ def test_retries_wait_a_doubling_backoff_capped_at_the_maximum(
     assert [(a[2], a[3]) for a in retries] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [a[4] for a in retries] == pytest.approx([0.015, 0.03, 0.05, 0.05])
     (dropped,) = [r.getMessage() for r in caplog.records if "rows dropped" in r.getMessage()]
-    assert "1 rows dropped, 5 attempts" in dropped
+    assert "1 rows dropped (locked), 5 attempts" in dropped
     assert log.retried == 4
 
 
@@ -348,11 +348,11 @@ class PausingQueue:
         self.paused = False
 
     def put(self, item: object) -> None:
-        if isinstance(item, list) and not self.paused:
+        if isinstance(item, tuple) and not self.paused:
             self.paused = True
             self.records_entered.set()
             self.stop_put.wait(0.5)  # a fixed log blocks close() meanwhile: the wait times out
-        elif not isinstance(item, list):
+        elif not isinstance(item, tuple):
             self.stop_put.set()
         self.inner.put(item)
 

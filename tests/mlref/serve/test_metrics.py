@@ -80,6 +80,7 @@ def test_names_types_and_created_as_scraped() -> None:
         "mlref_prediction_log_pending": "gauge",
         "mlref_prediction_log_rows_written": "counter",
         "mlref_prediction_log_rows_dropped": "counter",
+        "mlref_prediction_log_rows_deleted": "counter",
         "mlref_ready": "gauge",
         "mlref_model_info": "gauge",
     }

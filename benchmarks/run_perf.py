@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
 from bench_features import bench_features
 from bench_model import bench_model
+from bench_predlog import bench_predlog
 from bench_server import bench_server
 
-SECTIONS = ("model", "features", "server", "gates", "evidently")
+SECTIONS = ("model", "features", "server", "gates", "evidently", "predlog")
 
 
 def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
@@ -381,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": lambda: bench_server(system, duration_s=args.duration),
         "gates": run_gates_bench,
         "evidently": run_evidently_bench,
+        "predlog": lambda: bench_predlog(system, duration_s=args.duration),
     }
     for name in wanted:
         progress(f"{name} ...")

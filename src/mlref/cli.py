@@ -432,7 +432,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--log-max-rows",
         type=_positive_int,
         default=None,
-        help="keep at most this many log rows, deleting the oldest (default 5000000)",
+        help="keep at most this many log rows, deleting the oldest (default 2000000, ~1 GB)",
     )
     serve.add_argument(
         "--log-max-age-s",

@@ -42,9 +42,10 @@ class ServeConfig:
     # dropped and counted (reason queue_full) instead of growing the server's memory
     log_max_pending_rows: int = 50_000
     log_max_pending_bytes: int = 32 * 2**20
-    # retention: the oldest rows past log_max_rows (~400 B each on disk with the index) or
-    # older than log_max_age_s are deleted (mlref_prediction_log_rows_deleted_total); None: no cap
-    log_max_rows: int | None = 5_000_000
+    # retention: the oldest rows past log_max_rows (370-480 B each on disk, index included:
+    # the default caps the file near 1 GB) or older than log_max_age_s are deleted
+    # (mlref_prediction_log_rows_deleted_total); None: no cap
+    log_max_rows: int | None = 2_000_000
     log_max_age_s: float | None = None
     # hard cap on the database file (PRAGMA max_page_count): inserts past it drop (disk_full)
     log_max_file_bytes: int | None = None

@@ -383,3 +383,20 @@ def test_submit_into_a_full_file_resolves_with_the_reason(tmp_path: Path) -> Non
     assert outcomes[-1] == "disk_full"
     assert log.dropped_by["disk_full"] == 100 * outcomes.count("disk_full")
     assert log.written == 100 * outcomes.count(None) == table_rows(path)
+
+
+# -- the document says what the code does ------------------------------------------------------
+def test_the_doc_names_every_reason_and_the_defaults() -> None:
+    import re
+
+    from mlref.serve.config import ServeConfig
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "prediction-log.md").read_text()
+    documented = re.findall(r"^\| `([a-z_]+)` \| ", doc, flags=re.MULTILINE)
+    assert [r for r in documented if r in DROP_REASONS] == list(DROP_REASONS)
+    config = ServeConfig()
+    assert f"| {config.log_max_rows:,} |".replace(",", " ") in doc
+    assert f"default {config.log_max_pending_rows:,} rows".replace(",", " ") in doc
+    assert f"default {config.log_max_pending_bytes // 2**20} MiB" in doc
+    assert f"`log_flush_interval_s` ({config.log_flush_interval_s:g} s)" in doc
+    assert f"`log_flush_rows` ({config.log_flush_rows})" in doc

@@ -246,4 +246,4 @@ def test_serve_flags_reach_the_serve_config(
     assert config.gc_freeze  # the serve process owns its heap
     seen.clear()
     assert cli.main(["serve", "--workdir", str(tmp_path)]) == 0
-    assert (seen["config"].log_sync, seen["config"].log_max_rows) == (False, 5_000_000)
+    assert (seen["config"].log_sync, seen["config"].log_max_rows) == (False, 2_000_000)

@@ -1,0 +1,312 @@
+"""The prediction log's sync mode: what writing before answering costs, as ratios sync/async.
+
+Two measurements, each pairing the modes in the same run (rounds in ABBA order, so drift of
+the shared machine hits both alike):
+
+* ``server``: the scoring server (real Feast online store, ONNX Runtime, uvicorn on
+  127.0.0.1, ``--model-path`` of the perf system) under a closed loop of ``concurrency``
+  connections for ``duration_s`` per round (the client is this process, not the server's). Per mode:
+  completed requests/s, p50/p99 latency, the log's written/dropped counts (written + dropped
+  must equal the requests answered); and ``throughput_ratio_sync_over_async``,
+  ``p99_ratio_sync_over_async``.
+* ``writer``: ``PredictionLog`` alone, ``threads`` producers each handing 1-row groups:
+  ``append`` (async) vs ``submit(...).result()`` (sync, group commit); rows/s and the ratio.
+
+The servers write the perf workdir's prediction log (deleted before each round: the log of
+the perf system is scratch). Each round starts its own server process.
+
+    uv run python benchmarks/bench_predlog.py [--workdir .mlref-perf] [--duration 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _perfutil import DEFAULT_WORKDIR, machine, progress, small_system
+
+SERVER = textwrap.dedent(
+    """
+    import socket, sys
+    from pathlib import Path
+    import uvicorn
+    from mlref.serve.app import ServeConfig, create_app
+    from mlref.settings import make_settings
+
+    workdir, model_path, port_file, mode = sys.argv[1:5]
+    settings = make_settings(workdir, n_users=300, days=30, fraud_rate=0.03, seed=11)
+    config = ServeConfig.from_settings(
+        settings, model_path=Path(model_path), shadow_alias=None, gc_freeze=True,
+        log_sync=mode == "sync",
+    )
+    app = create_app(settings, config=config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    Path(port_file + ".tmp").write_text(str(sock.getsockname()[1]))
+    Path(port_file + ".tmp").replace(port_file)
+    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False)).run(sockets=[sock])
+    """
+)
+
+
+def _bodies(n: int, n_users: int, seed: int) -> list[dict[str, Any]]:
+    from mlref.data.columns import CATEGORIES
+
+    rng = random.Random(seed)
+    return [
+        {
+            "transaction_id": f"b{seed}-{i}",
+            "user_id": rng.randint(1, n_users),
+            "amount": round(rng.lognormvariate(3.5, 1.0), 2),
+            "merchant_category": rng.choice(list(CATEGORIES)),
+            "event_timestamp": "2026-03-01T12:00:00+00:00",
+        }
+        for i in range(n)
+    ]
+
+
+async def _closed_loop(url: str, duration_s: float, concurrency: int, seed: int) -> dict[str, Any]:
+    import httpx
+
+    bodies = _bodies(4096, 300, seed)
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=httpx.Limits(max_connections=concurrency)
+    ) as client:
+        for body in bodies[:100]:  # warm-up, not counted
+            await client.post("/predict", json=body)
+        stop_at = time.perf_counter() + duration_s
+
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                response = await client.post("/predict", json=bodies[i % len(bodies)])
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+                i += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        metrics = (await client.get("/metrics")).text
+    from mlref.serve.metrics import parse_metrics
+
+    parsed = parse_metrics(metrics)
+    dropped = sum(v for k, v in parsed.items() if k.startswith("mlref_prediction_log_rows_dr"))
+    latencies.sort()
+    return {
+        "answered": len(latencies) + 100,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
+        "errors": errors,
+        "log_written": parsed.get("mlref_prediction_log_rows_written_total"),
+        "log_dropped": dropped,
+        "log_pending": parsed.get("mlref_prediction_log_pending"),
+    }
+
+
+def _one_round(system: Any, mode: str, duration_s: float, concurrency: int, seed: int) -> Any:
+    settings = system.settings
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(settings.prediction_log) + suffix).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "server.py"
+        script.write_text(SERVER)
+        port_file = Path(tmp) / "port"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(settings.workdir),
+                str(system.model_path),
+                str(port_file),
+                mode,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            url = _wait_ready(proc, port_file)
+            result = asyncio.run(_closed_loop(url, duration_s, concurrency, seed))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
+            assert proc.stderr is not None
+            proc.stderr.close()
+    result["mode"] = mode
+    return result
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port_file: Path, timeout_s: float = 120) -> str:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            assert proc.stderr is not None
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server not ready in {timeout_s:.0f} s")
+        if port_file.exists():
+            url = f"http://127.0.0.1:{port_file.read_text()}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+
+
+def bench_server_modes(
+    system: Any, *, duration_s: float = 3.0, concurrency: int = 16, rounds: int = 2
+) -> dict[str, Any]:
+    order = ["sync", "async", "async", "sync"] * (rounds // 2) + (["sync", "async"] * (rounds % 2))
+    runs = []
+    for k, mode in enumerate(order):
+        progress(f"predlog server round {k + 1}/{len(order)}: {mode}")
+        runs.append(_one_round(system, mode, duration_s, concurrency, seed=k))
+    by = {m: [r for r in runs if r["mode"] == m] for m in ("sync", "async")}
+    rps = {m: statistics.median(r["rps"] for r in rs) for m, rs in by.items()}
+    p99 = {m: statistics.median(r["p99_ms"] for r in rs) for m, rs in by.items()}
+    return {
+        "duration_s": duration_s,
+        "concurrency": concurrency,
+        "runs": runs,
+        "rps_median": rps,
+        "p99_ms_median": p99,
+        "throughput_ratio_sync_over_async": rps["sync"] / rps["async"],
+        "p99_ratio_sync_over_async": p99["sync"] / p99["async"],
+        # written + dropped == answered: with the async log the last rows may still be
+        # pending at the scrape, so pending counts too
+        "every_row_accounted": all(
+            r["log_written"] + r["log_dropped"] + (r["log_pending"] or 0) == r["answered"]
+            for r in runs
+        ),
+    }
+
+
+def bench_writer_modes(rows: int = 20_000, threads: int = 8) -> dict[str, Any]:
+    from mlref.serve.predlog import PredictionLog, PredictionRecord, features_json
+
+    names = [f"f{k}" for k in range(8)]
+
+    def record(i: int) -> PredictionRecord:
+        now = time.time()
+        feats = features_json(names, [i * 0.001] * 8)
+        return PredictionRecord(
+            f"r{i}", now, now, f"t{i}", i % 300, feats, 0.1, 0, 0.3, "1", 1.0, None, None, 0
+        )
+
+    out: dict[str, Any] = {"rows": rows, "threads": threads, "runs": []}
+    for mode in ("sync", "async", "async", "sync"):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = PredictionLog(Path(tmp) / "p.sqlite")
+            log.start()
+
+            def produce(
+                k: int, log: PredictionLog = log, mode: str = mode, per: int = rows // threads
+            ) -> None:
+                for i in range(k * per, (k + 1) * per):
+                    if mode == "sync":
+                        log.submit([record(i)]).result()
+                    else:
+                        log.append([record(i)])
+
+            workers = [threading.Thread(target=produce, args=(k,)) for k in range(threads)]
+            t0 = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            log.close(60.0)  # the async rows are on disk only after the last flush
+            elapsed = time.perf_counter() - t0
+            out["runs"].append(
+                {"mode": mode, "rows_per_s": log.written / elapsed, "written": log.written}
+            )
+    med = {
+        m: statistics.median(r["rows_per_s"] for r in out["runs"] if r["mode"] == m)
+        for m in ("sync", "async")
+    }
+    out["rows_per_s_median"] = med
+    out["throughput_ratio_sync_over_async"] = med["sync"] / med["async"]
+    return out
+
+
+def bench_predlog(system: Any, *, duration_s: float = 3.0) -> dict[str, Any]:
+    """Both measurements; the ``predlog`` section of ``run_perf.py``."""
+    return {
+        "server": bench_server_modes(system, duration_s=duration_s),
+        "writer": bench_writer_modes(),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s, w = result["server"], result["writer"]
+    lines = [
+        "# Prediction log: sync vs async",
+        "",
+        f"Load average at start: {result['machine']['load_average_1m']:.1f} "
+        f"on {result['machine']['cpus']} CPUs (a shared machine: the ratios are the result).",
+        "",
+        "| measurement | async | sync | sync / async |",
+        "|---|---|---|---|",
+        f"| server req/s (closed loop, {s['concurrency']} connections, median of rounds) "
+        f"| {s['rps_median']['async']:.0f} | {s['rps_median']['sync']:.0f} "
+        f"| {s['throughput_ratio_sync_over_async']:.2f} |",
+        f"| server p99 ms | {s['p99_ms_median']['async']:.1f} | {s['p99_ms_median']['sync']:.1f} "
+        f"| {s['p99_ratio_sync_over_async']:.2f} |",
+        f"| writer rows/s ({w['threads']} threads, 1-row groups) "
+        f"| {w['rows_per_s_median']['async']:.0f} | {w['rows_per_s_median']['sync']:.0f} "
+        f"| {w['throughput_ratio_sync_over_async']:.2f} |",
+        "",
+        f"Every row accounted for (written + dropped + pending == answered): "
+        f"{s['every_row_accounted']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--duration", type=float, default=3.0, help="s per server round")
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"machine": machine()}
+    system = small_system(args.workdir)
+    result.update(bench_predlog(system, duration_s=args.duration))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "predlog.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "predlog.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0 if result["server"]["every_row_accounted"] else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())

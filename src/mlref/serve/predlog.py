@@ -421,11 +421,26 @@ class PredictionLog:
                 if with_age:
                     next_age_check = now + RETENTION_AGE_CHECK_S
                 self._apply_retention(conn, with_age=with_age)
+        except BaseException:
+            # a bug in the writer: refuse new rows and count every accepted one, so a sync
+            # caller never waits for ever and written + dropped still adds up
+            logger.exception("prediction log writer failed; the log is closed")
+            with self._lock:
+                self._closed = True
+            self._drop(batch, "write_error", "the writer failed")
+            self._drain_queue("write_error", "the writer failed")
         finally:
             conn.close()
+            with self._lock:
+                unreported = {r: n for r, n in self._unlogged_drops.items() if n}
+            for reason, n in unreported.items():  # the rate limit held these back
+                logger.error("prediction log: %d more rows dropped (%s)", n, reason)
 
     def _drain_after_deadline(self) -> None:
-        """Count whatever is still queued behind the deadline (stops at the stop marker)."""
+        self._drain_queue("shutdown", "close() timed out")
+
+    def _drain_queue(self, reason: str, detail: str) -> None:
+        """Count whatever is still queued as dropped (stops at the stop marker)."""
         rest = _Batch()
         while True:
             try:
@@ -435,7 +450,7 @@ class PredictionLog:
             if item is _STOP:
                 break
             rest.add(item)  # type: ignore[arg-type]
-        self._drop(rest, "shutdown", "close() timed out")
+        self._drop(rest, reason, detail)
 
     def _flush(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         from tenacity import Retrying, retry_if_exception, stop_after_attempt

@@ -400,3 +400,25 @@ def test_the_doc_names_every_reason_and_the_defaults() -> None:
     assert f"default {config.log_max_pending_bytes // 2**20} MiB" in doc
     assert f"`log_flush_interval_s` ({config.log_flush_interval_s:g} s)" in doc
     assert f"`log_flush_rows` ({config.log_flush_rows})" in doc
+
+
+def test_a_writer_that_crashes_releases_sync_callers_and_counts_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlref.serve import predlog
+
+    def broken(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+        raise ZeroDivisionError("a bug, not an SQLite error")
+
+    monkeypatch.setattr(predlog, "_insert", broken)
+    log = PredictionLog(tmp_path / "p.sqlite", flush_rows=10_000, flush_interval_s=60.0)
+    log.start()
+    log.append(rows(0, 3))
+    assert log.submit(rows(3, 2)).result(timeout=10) == "write_error"  # never hangs
+    wait_until(lambda: log.pending == 0, what="the queue to be counted")
+    with pytest.raises(RuntimeError, match="not open"):
+        log.append(rows(5, 4))
+    log.close()
+    assert log.written == 0
+    assert log.dropped_by["write_error"] == 5
+    assert log.dropped_by["closed"] == 4

@@ -183,9 +183,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], port_file: Path, timeout_s: float
 
 
 def bench_server_modes(
-    system: Any, *, duration_s: float = 3.0, concurrency: int = 16, rounds: int = 2
+    system: Any,
+    *,
+    duration_s: float = 3.0,
+    concurrency: int = 16,
+    rounds: int = 2,
+    first: str = "sync",
 ) -> dict[str, Any]:
-    order = ["sync", "async", "async", "sync"] * (rounds // 2) + (["sync", "async"] * (rounds % 2))
+    other = "async" if first == "sync" else "sync"
+    order = [first, other, other, first] * (rounds // 2) + [first, other] * (rounds % 2)
     runs = []
     for k, mode in enumerate(order):
         progress(f"predlog server round {k + 1}/{len(order)}: {mode}")
@@ -257,10 +263,10 @@ def bench_writer_modes(rows: int = 20_000, threads: int = 8) -> dict[str, Any]:
     return out
 
 
-def bench_predlog(system: Any, *, duration_s: float = 3.0) -> dict[str, Any]:
+def bench_predlog(system: Any, *, duration_s: float = 3.0, first: str = "sync") -> dict[str, Any]:
     """Both measurements; the ``predlog`` section of ``run_perf.py``."""
     return {
-        "server": bench_server_modes(system, duration_s=duration_s),
+        "server": bench_server_modes(system, duration_s=duration_s, first=first),
         "writer": bench_writer_modes(),
     }
 
@@ -296,10 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--duration", type=float, default=3.0, help="s per server round")
+    parser.add_argument("--first", choices=("sync", "async"), default="sync", help="ABBA's A")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"machine": machine()}
     system = small_system(args.workdir)
-    result.update(bench_predlog(system, duration_s=args.duration))
+    result.update(bench_predlog(system, duration_s=args.duration, first=args.first))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "predlog.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "predlog.md").write_text(markdown(result))

@@ -89,6 +89,22 @@ async def test_retention_counts_reach_metrics(
     assert metrics['mlref_prediction_log_rows_deleted_total{reason="max_age"}'] == 0
 
 
+@pytest.mark.anyio
+async def test_sync_mode_answers_after_the_row_is_committed_with_its_shadow_score(
+    settings: Any, champion: Any, challenger: Any, features: Any, kit: Any
+) -> None:
+    # a flush window of a minute: only the sync mode makes the row visible this soon
+    config = kit.serve_config(log_sync=True, log_flush_rows=10_000, log_flush_interval_s=60.0)
+    app = create_app(settings, model=champion, features=features, shadow=challenger, config=config)
+    async with kit.running_app(app) as client:
+        response = await client.post("/predict", json=kit.txn(3))
+        assert response.status_code == 200
+        (row,) = read_predictions(settings.prediction_log)  # before any flush or shutdown
+    assert row["transaction_id"] == response.json()["transaction_id"]
+    assert row["shadow_version"] == "challenger-v2"
+    assert row["shadow_score"] is not None
+
+
 # -- durability: SIGKILL -----------------------------------------------------------------------
 SERVER_SCRIPT = textwrap.dedent(
     """

@@ -6,9 +6,11 @@ the shared machine hits both alike):
 * ``server``: the scoring server (real Feast online store, ONNX Runtime, uvicorn on
   127.0.0.1, ``--model-path`` of the perf system) under a closed loop of ``concurrency``
   connections for ``duration_s`` per round (the client is this process, not the server's). Per mode:
-  completed requests/s, p50/p99 latency, the log's written/dropped counts (written + dropped
-  must equal the requests answered); and ``throughput_ratio_sync_over_async``,
-  ``p99_ratio_sync_over_async``.
+  completed requests/s, p50/p99 latency, the server process's CPU per request (``/proc``:
+  much steadier than req/s when other jobs share the cores), the log's written/dropped counts
+  (written + dropped + pending must equal the requests answered); and the ratios
+  ``throughput_ratio_sync_over_async``, ``p99_ratio_sync_over_async``,
+  ``cpu_per_request_ratio_sync_over_async``.
 * ``writer``: ``PredictionLog`` alone, ``threads`` producers each handing 1-row groups:
   ``append`` (async) vs ``submit(...).result()`` (sync, group commit); rows/s and the ratio.
 
@@ -80,7 +82,18 @@ def _bodies(n: int, n_users: int, seed: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _closed_loop(url: str, duration_s: float, concurrency: int, seed: int) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _closed_loop(
+    url: str, duration_s: float, concurrency: int, seed: int, pid: int
+) -> dict[str, Any]:
     import httpx
 
     bodies = _bodies(4096, 300, seed)
@@ -105,9 +118,9 @@ async def _closed_loop(url: str, duration_s: float, concurrency: int, seed: int)
                     errors += 1
                 i += concurrency
 
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), _cpu_s(pid)
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu1 = time.perf_counter() - started, _cpu_s(pid)
         metrics = (await client.get("/metrics")).text
     from mlref.serve.metrics import parse_metrics
 
@@ -117,6 +130,12 @@ async def _closed_loop(url: str, duration_s: float, concurrency: int, seed: int)
     return {
         "answered": len(latencies) + 100,
         "rps": len(latencies) / elapsed,
+        # the server's CPU per answered request: far steadier than req/s on a shared machine
+        "server_cpu_ms_per_request": (
+            1000 * (cpu1 - cpu0) / len(latencies)
+            if cpu0 is not None and cpu1 is not None and latencies
+            else None
+        ),
         "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
         "errors": errors,
@@ -134,6 +153,8 @@ def _one_round(system: Any, mode: str, duration_s: float, concurrency: int, seed
         script = Path(tmp) / "server.py"
         script.write_text(SERVER)
         port_file = Path(tmp) / "port"
+        # a file, not a pipe nobody reads: a chatty server would block on a full pipe
+        stderr = (Path(tmp) / "stderr").open("w+b")
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -144,11 +165,11 @@ def _one_round(system: Any, mode: str, duration_s: float, concurrency: int, seed
                 mode,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
         )
         try:
-            url = _wait_ready(proc, port_file)
-            result = asyncio.run(_closed_loop(url, duration_s, concurrency, seed))
+            url = _wait_ready(proc, port_file, stderr)
+            result = asyncio.run(_closed_loop(url, duration_s, concurrency, seed, proc.pid))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -156,20 +177,23 @@ def _one_round(system: Any, mode: str, duration_s: float, concurrency: int, seed
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(30)
-            assert proc.stderr is not None
-            proc.stderr.close()
+            stderr.close()
     result["mode"] = mode
     return result
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port_file: Path, timeout_s: float = 120) -> str:
+def _wait_ready(
+    proc: subprocess.Popen[bytes], port_file: Path, stderr: Any, timeout_s: float = 300
+) -> str:
+    """The server's URL once /readyz answers 200 (start-up imports Feast: minutes on a
+    loaded machine)."""
     import httpx
 
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            assert proc.stderr is not None
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            stderr.seek(0)
+            raise RuntimeError(f"server exited: {stderr.read().decode()[-2000:]}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"server not ready in {timeout_s:.0f} s")
         if port_file.exists():
@@ -196,9 +220,18 @@ def bench_server_modes(
     for k, mode in enumerate(order):
         progress(f"predlog server round {k + 1}/{len(order)}: {mode}")
         runs.append(_one_round(system, mode, duration_s, concurrency, seed=k))
+        last = runs[-1]
+        progress(
+            f"  {last['rps']:.0f} req/s, p99 {last['p99_ms']:.0f} ms, "
+            f"{last['server_cpu_ms_per_request']} CPU ms/request"
+        )
     by = {m: [r for r in runs if r["mode"] == m] for m in ("sync", "async")}
     rps = {m: statistics.median(r["rps"] for r in rs) for m, rs in by.items()}
     p99 = {m: statistics.median(r["p99_ms"] for r in rs) for m, rs in by.items()}
+    cpu = {
+        m: statistics.median(r["server_cpu_ms_per_request"] or float("nan") for r in rs)
+        for m, rs in by.items()
+    }
     return {
         "duration_s": duration_s,
         "concurrency": concurrency,
@@ -207,6 +240,8 @@ def bench_server_modes(
         "p99_ms_median": p99,
         "throughput_ratio_sync_over_async": rps["sync"] / rps["async"],
         "p99_ratio_sync_over_async": p99["sync"] / p99["async"],
+        "server_cpu_ms_per_request_median": cpu,
+        "cpu_per_request_ratio_sync_over_async": cpu["sync"] / cpu["async"],
         # written + dropped == answered: with the async log the last rows may still be
         # pending at the scrape, so pending counts too
         "every_row_accounted": all(
@@ -286,6 +321,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"| {s['throughput_ratio_sync_over_async']:.2f} |",
         f"| server p99 ms | {s['p99_ms_median']['async']:.1f} | {s['p99_ms_median']['sync']:.1f} "
         f"| {s['p99_ratio_sync_over_async']:.2f} |",
+        f"| server CPU ms per request | {s['server_cpu_ms_per_request_median']['async']:.2f} "
+        f"| {s['server_cpu_ms_per_request_median']['sync']:.2f} "
+        f"| {s['cpu_per_request_ratio_sync_over_async']:.2f} |",
         f"| writer rows/s ({w['threads']} threads, 1-row groups) "
         f"| {w['rows_per_s_median']['async']:.0f} | {w['rows_per_s_median']['sync']:.0f} "
         f"| {w['throughput_ratio_sync_over_async']:.2f} |",

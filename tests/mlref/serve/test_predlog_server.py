@@ -159,6 +159,8 @@ def _serve_then_kill(tmp_path: Path, onnx: Any, kit: Any, mode: str) -> tuple[se
     workdir = tmp_path / f"w-{mode}"
     port_file = tmp_path / f"port-{mode}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # a file, not a pipe nobody reads while the test runs (a full pipe would block the server)
+    stderr = (tmp_path / f"stderr-{mode}").open("w+b")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -171,7 +173,7 @@ def _serve_then_kill(tmp_path: Path, onnx: Any, kit: Any, mode: str) -> tuple[se
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     answered: set[str] = set()
     lock = threading.Lock()
@@ -179,7 +181,7 @@ def _serve_then_kill(tmp_path: Path, onnx: Any, kit: Any, mode: str) -> tuple[se
     try:
         deadline = time.monotonic() + 60
         while not port_file.exists() or not port_file.read_text():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert proc.poll() is None, (tmp_path / f"stderr-{mode}").read_text()[-2000:]
             assert time.monotonic() < deadline, "the server did not bind in 60 s"
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port_file.read_text()}"
@@ -225,8 +227,7 @@ def _serve_then_kill(tmp_path: Path, onnx: Any, kit: Any, mode: str) -> tuple[se
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
-        assert proc.stderr is not None
-        proc.stderr.close()
+        stderr.close()
     from mlref.settings import make_settings
 
     log_path = make_settings(workdir).prediction_log  # where the script's server writes it

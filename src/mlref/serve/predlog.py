@@ -20,8 +20,8 @@ module stays cheap); a full disk (SQLITE_FULL) or any other error drops the batc
 are refused (``RuntimeError``) and counted (``closed``); the closed check and the enqueue hold
 one lock against ``close()``, so no record can slip in behind the stop marker and vanish.
 
-Retention: ``max_rows`` and ``max_age_s`` delete the oldest rows after each flush (the age cut
-at most once a second), counted in ``deleted_by``; ``max_file_bytes`` caps the database file
+Retention: ``max_rows`` and ``max_age_s`` delete the oldest rows after a flush (at most once a
+second, and at open and close), counted in ``deleted_by``; ``max_file_bytes`` caps the database file
 (``PRAGMA max_page_count``; the WAL file beside it is bounded by SQLite's auto-checkpoint).
 
 The table is the serving contract in notes/TEAM.md ("Serving"); monitoring and the flywheel
@@ -133,7 +133,9 @@ DELETE_REASONS: tuple[str, ...] = ("max_rows", "max_age")
 # most this many per pass; a backlog is worked off over the following passes
 RETENTION_CHUNK_ROWS = 10_000
 RETENTION_MAX_CHUNKS = 10
-RETENTION_AGE_CHECK_S = 1.0  # the age cut runs at most this often (the row cap after every flush)
+# retention runs after a flush at most this often (and at open and close): a pass per flush
+# cost the sync mode, which flushes per request, a write transaction each (measured: bench)
+RETENTION_CHECK_S = 1.0
 DROP_LOG_EVERY_S = 10.0  # a steady drop (a full disk) is logged once per this many seconds
 # only these are worth retrying: another connection holds the lock. A full disk or a read-only
 # file will not heal in the next second, so those rows are dropped and counted at once
@@ -387,9 +389,9 @@ class PredictionLog:
             return
         self._ready.set()
         batch = _Batch()
-        next_age_check = 0.0
+        next_retention = time.monotonic() + RETENTION_CHECK_S
         try:
-            self._apply_retention(conn, with_age=True)
+            self._apply_retention(conn)
             while True:
                 if self._past_deadline():
                     self._drop(batch, "shutdown", "close() timed out")
@@ -400,6 +402,9 @@ class PredictionLog:
                     # a waiting sync caller: commit as soon as the queue is empty
                     due = batch.first_at + self.flush_interval_s - time.monotonic()
                     timeout = 0.0 if batch.waiters else max(0.0, due)
+                elif self.max_rows is not None or self.max_age_s is not None:
+                    # idle: wake for the next retention pass (rows age without new traffic)
+                    timeout = max(0.0, next_retention - time.monotonic())
                 if self._deadline is not None:
                     timeout = min(timeout if timeout is not None else 1.0, 0.1)
                 try:
@@ -408,19 +413,18 @@ class PredictionLog:
                     item = None  # the flush interval passed (or a sync caller waits)
                 if item is _STOP:
                     self._flush(conn, batch)
+                    self._apply_retention(conn)  # a clean stop leaves the log within its caps
                     return
                 if item is not None:
                     batch.add(item)  # type: ignore[arg-type]
                     if len(batch.rows) < self.flush_rows:
                         continue
-                if not batch.rows:
-                    continue
-                self._flush(conn, batch)
+                if batch.rows:
+                    self._flush(conn, batch)
                 now = time.monotonic()
-                with_age = self.max_age_s is not None and now >= next_age_check
-                if with_age:
-                    next_age_check = now + RETENTION_AGE_CHECK_S
-                self._apply_retention(conn, with_age=with_age)
+                if now >= next_retention:
+                    next_retention = now + RETENTION_CHECK_S
+                    self._apply_retention(conn)
         except BaseException:
             # a bug in the writer: refuse new rows and count every accepted one, so a sync
             # caller never waits for ever and written + dropped still adds up
@@ -514,13 +518,13 @@ class PredictionLog:
         logger.error("prediction log: %d rows dropped (%s), %s", n, reason, detail)
 
     # -- retention -----------------------------------------------------------------------
-    def _apply_retention(self, conn: sqlite3.Connection, *, with_age: bool) -> None:
-        """Delete the oldest rows past ``max_rows`` and (``with_age``) older than
-        ``max_age_s``, in chunks; a failure (lock, full disk) waits for the next pass."""
+    def _apply_retention(self, conn: sqlite3.Connection) -> None:
+        """Delete the oldest rows past ``max_rows`` and older than ``max_age_s``, in chunks;
+        a failure (lock, full disk) waits for the next pass."""
         try:
             if self.max_rows is not None:
                 self._delete_chunks(conn, "max_rows", self._rows_over_cap)
-            if with_age and self.max_age_s is not None:
+            if self.max_age_s is not None:
                 self._delete_chunks(conn, "max_age", self._rows_too_old)
         except sqlite3.Error as exc:
             logger.warning("prediction log: retention pass failed (%s); retried later", exc)
@@ -548,6 +552,9 @@ class PredictionLog:
     ) -> None:
         for _ in range(RETENTION_MAX_CHUNKS):
             sql, params = select(conn)
+            # a read first: a pass with nothing to delete opens no write transaction
+            if not conn.execute(f"SELECT EXISTS ({sql})", params).fetchone()[0]:
+                return
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 deleted = conn.execute(

@@ -302,6 +302,7 @@ def test_a_row_cap_on_an_existing_larger_log_is_worked_off_in_chunks(
 
     monkeypatch.setattr(predlog, "RETENTION_CHUNK_ROWS", 7)
     monkeypatch.setattr(predlog, "RETENTION_MAX_CHUNKS", 3)
+    monkeypatch.setattr(predlog, "RETENTION_CHECK_S", 1000.0)  # passes at open and close only
     path = tmp_path / "p.sqlite"
     first = PredictionLog(path, flush_rows=100)
     first.start()
@@ -313,11 +314,18 @@ def test_a_row_cap_on_an_existing_larger_log_is_worked_off_in_chunks(
     time.sleep(0.05)
     assert capped.deleted_by["max_rows"] == 21
     for i in range(100, 104):
-        capped.append([record(i)])  # each flush runs one more pass
-    capped.close()
-    # 21 per pass while more than 21 are over the cap; the last pass takes the 10 left
-    assert capped.deleted_by["max_rows"] == 21 * 4 + 10
-    assert table_rows(path) == 10
+        capped.append([record(i)])
+    capped.close()  # one more pass at close
+    assert capped.deleted_by["max_rows"] == 42
+    assert table_rows(path) == 104 - 42
+    monkeypatch.undo()  # default chunks: the rest goes at the next open
+    again = PredictionLog(path, max_rows=10)
+    again.start()
+    again.close()
+    assert again.deleted_by["max_rows"] == 52
+    assert [r["transaction_id"] for r in read_predictions(path)] == [
+        f"t{i:08d}" for i in range(94, 104)
+    ]
 
 
 def test_max_age_deletes_old_rows_and_monitoring_still_reads_the_log(tmp_path: Path) -> None:

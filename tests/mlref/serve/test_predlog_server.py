@@ -83,6 +83,8 @@ async def test_retention_counts_reach_metrics(
             body = {"transactions": [kit.txn(g * 20 + i) for i in range(20)]}
             assert (await client.post("/predict/batch", json=body)).status_code == 200
         await kit.wait_for(lambda: runtime.log.written == 100, what="the rows")
+        # the periodic pass (once a second, idle too) deletes what is over the cap
+        await kit.wait_for(lambda: runtime.log.deleted_by["max_rows"] == 75, what="retention")
         metrics = parse_metrics((await client.get("/metrics")).text)
     assert len(read_predictions(settings.prediction_log)) == 25
     assert metrics['mlref_prediction_log_rows_deleted_total{reason="max_rows"}'] == 75

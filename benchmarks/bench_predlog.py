@@ -18,6 +18,7 @@ The servers write the perf workdir's prediction log (deleted before each round: 
 the perf system is scratch). Each round starts its own server process.
 
     uv run python benchmarks/bench_predlog.py [--workdir .mlref-perf] [--duration 3]
+    uv run python benchmarks/bench_predlog.py full-disk --mode async   # root: a 2 MB tmpfs
 """
 
 from __future__ import annotations
@@ -335,15 +336,128 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def full_disk(system: Any, mode: str, *, duration_s: float = 20.0) -> dict[str, Any]:
+    """The issue's outside measurement: the server's log on a 2 MB tmpfs (mounted over the
+    perf workdir's ``logs/`` in a private mount namespace, ``unshare -m``: needs root), 8
+    connections sending 50-transaction batches for ``duration_s``; then SIGTERM. Returns the
+    rows answered, written and dropped by reason, the peak backlog, RSS and shutdown time."""
+    settings = system.settings
+    logs = settings.prediction_log.parent
+    logs.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).resolve()
+    inner = (
+        f"mount -t tmpfs -o size=2m tmpfs {logs} || exit 77; "
+        f"exec {sys.executable} {here} _full_disk_inner --mode {mode} "
+        f"--workdir {settings.workdir} --duration {duration_s}"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"full-disk run failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _full_disk_inner(system: Any, mode: str, duration_s: float) -> dict[str, Any]:
+    import httpx
+
+    from mlref.serve.metrics import parse_metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script, port_file = Path(tmp) / "server.py", Path(tmp) / "port"
+        script.write_text(SERVER)
+        stderr = (Path(tmp) / "stderr").open("w+b")
+        args = [str(system.settings.workdir), str(system.model_path), str(port_file), mode]
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *args], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            url = _wait_ready(proc, port_file, stderr)
+            bodies = _bodies(4000, 300, 1)
+            answered = 0
+            peak = 0.0
+
+            async def drive() -> dict[str, float]:
+                nonlocal answered, peak
+                async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                    stop = time.monotonic() + duration_s
+
+                    async def worker(k: int) -> None:
+                        nonlocal answered
+                        i = k
+                        while time.monotonic() < stop:
+                            batch = [
+                                dict(bodies[(i * 50 + j) % 4000], transaction_id=f"x{k}-{i}-{j}")
+                                for j in range(50)
+                            ]
+                            response = await client.post(
+                                "/predict/batch", json={"transactions": batch}
+                            )
+                            if response.status_code == 200:
+                                answered += 50
+                            i += 8
+
+                    async def watch() -> None:
+                        nonlocal peak
+                        while time.monotonic() < stop:
+                            m = parse_metrics((await client.get("/metrics")).text)
+                            peak = max(peak, m["mlref_prediction_log_pending"])
+                            await asyncio.sleep(0.5)
+
+                    await asyncio.gather(*(worker(k) for k in range(8)), watch())
+                    await asyncio.sleep(1.0)  # the last flush window
+                    return parse_metrics((await client.get("/metrics")).text)
+
+            metrics = asyncio.run(drive())
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            rss_kb = int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+            shutdown_s = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+            stderr.close()
+    prefix = "mlref_prediction_log_rows_dropped_total"
+    return {
+        "mode": mode,
+        "answered_rows": answered,
+        "written": metrics["mlref_prediction_log_rows_written_total"],
+        "dropped": {k.split('"')[1]: v for k, v in metrics.items() if k.startswith(prefix)},
+        "pending_at_end": metrics["mlref_prediction_log_pending"],
+        "peak_pending_rows": peak,
+        "rss_mb": rss_kb / 1024,
+        "shutdown_s": shutdown_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--duration", type=float, default=3.0, help="s per server round")
     parser.add_argument("--first", choices=("sync", "async"), default="sync", help="ABBA's A")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="ratios",
+        choices=("ratios", "full-disk", "_full_disk_inner"),
+        help="ratios (default): sync/async; full-disk: the log on a 2 MB tmpfs (root)",
+    )
+    parser.add_argument("--mode", choices=("sync", "async"), default="async")
     args = parser.parse_args(argv)
-    result: dict[str, Any] = {"machine": machine()}
     system = small_system(args.workdir)
+    if args.command != "ratios":
+        if args.command == "full-disk":
+            out = full_disk(system, args.mode, duration_s=max(args.duration, 20.0))
+        else:
+            out = _full_disk_inner(system, args.mode, args.duration)
+        print(json.dumps(out))
+        return 0
+    result: dict[str, Any] = {"machine": machine()}
     result.update(bench_predlog(system, duration_s=args.duration, first=args.first))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "predlog.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -116,12 +116,19 @@ class BatchResponse(BaseModel):
 # -- error and readiness bodies (what the handlers in mlref.serve.app send) -------------------
 
 
+_REQUEST_ID = Field(
+    description="this request's id (also the X-Request-ID header): the server log has the "
+    "internal detail of an error under it"
+)
+
+
 class ErrorResponse(BaseModel):
-    """Any error but a validation error: 400, 413, 500, 503."""
+    """Any error but a validation error: 400, 408, 413, 500, 503."""
 
     model_config = ConfigDict(extra="forbid")
 
     detail: str = Field(description="what is wrong and what to do about it")
+    request_id: str = _REQUEST_ID
 
 
 class FieldError(BaseModel):
@@ -143,6 +150,7 @@ class ValidationErrorResponse(BaseModel):
 
     detail: str = Field(description="'invalid request: <field>: <reason>; ...'")
     errors: list[FieldError] = Field(min_length=1)
+    request_id: str = _REQUEST_ID
 
 
 class ReadyStatus(BaseModel):
@@ -156,9 +164,19 @@ class ReadyStatus(BaseModel):
 
 
 class NotReadyStatus(BaseModel):
-    """/readyz 503: still loading, start-up failed, or shutting down."""
+    """/readyz 503: still loading, start-up failed, the feature store cannot be read, or
+    shutting down."""
 
     model_config = ConfigDict(extra="forbid")
 
     ready: Literal[False]
-    reason: str
+    reason: str = Field(description="why, in words for a client (the cause is in the log)")
+
+
+class HealthStatus(BaseModel):
+    """/healthz: ``ok`` (200), or ``failed`` with the reason (503: restart the process)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "failed"]
+    reason: str | None = None

@@ -243,16 +243,21 @@ def test_the_checker_reports_undocumented_keys_wrong_types_and_unknown_keywords(
     good = {
         "detail": "invalid request: amount: bad",
         "errors": [{"field": "amount", "reason": "bad", "type": "x"}],
+        "request_id": "r1",
     }
     assert schema_problems(good, ref, components) == []
     assert schema_problems({**good, "trace": "..."}, ref, components) == [
         "$: undocumented key 'trace'"
     ]
-    assert set(schema_problems({"detail": [], "errors": []}, ref, components)) == {
+    assert set(
+        schema_problems({"detail": [], "errors": [], "request_id": "r1"}, ref, components)
+    ) == {
         "$.detail: [] is not of type string",
         "$.errors: fewer than 1 items",
     }
-    assert set(schema_problems({"errors": [{"field": 1}]}, ref, components)) == {
+    assert set(
+        schema_problems({"errors": [{"field": 1}], "request_id": "r1"}, ref, components)
+    ) == {
         "$: missing key 'detail'",
         "$.errors[0]: missing key 'reason'",
         "$.errors[0]: missing key 'type'",

@@ -18,17 +18,19 @@ the routes with them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -39,21 +41,57 @@ from mlref.data.columns import CATEGORIES
 MODEL_CATEGORIES: tuple[str, ...] = CATEGORIES
 
 USER_ID_MAX = 2**63 - 1  # int64: the Feast entity key's type
+# far above any card transaction; keeps the amount (and log_amount) a plain finite float
+AMOUNT_MAX = 1e9
 EVENT_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # inclusive
 EVENT_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive; int64 ns end in 2262
 EVENT_TIME_RANGE = (
     f"{EVENT_TIME_MIN.isoformat().replace('+00:00', 'Z')} (inclusive) and "
     f"{EVENT_TIME_MAX.isoformat().replace('+00:00', 'Z')} (exclusive)"
 )
+# RFC 3339 date-time with an offset, years 1970..2199 as written: the document states it as a
+# pattern (so a client or a test generator knows it), and the server checks the same pattern
+# before parsing, so what it accepts is exactly what the document allows. The year is the
+# written one: with any offset (< 24 h) the instant is still far inside what int64 ns hold.
+EVENT_TIMESTAMP_PATTERN = (
+    r"^(19[7-9][0-9]|20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_EVENT_TIMESTAMP = re.compile(EVENT_TIMESTAMP_PATTERN)
 
 
-def _event_time_in_range(value: datetime) -> datetime:
-    if not EVENT_TIME_MIN <= value < EVENT_TIME_MAX:
+def _event_time_string(value: Any) -> Any:
+    """Only an RFC 3339 string of the documented shape and range goes on to be parsed (a
+    number is not read as epoch seconds: the document says date-time)."""
+    if not isinstance(value, str):
         raise PydanticCustomError(
-            "event_time_out_of_range",
-            "Input should be between {range}; send the time the transaction happened",
-            {"range": EVENT_TIME_RANGE},
+            "date_time_type",
+            "Input should be an RFC 3339 date-time string with a timezone, e.g. "
+            "2026-03-01T12:00:00Z",
         )
+    if not _EVENT_TIMESTAMP.match(value):
+        if _EVENT_TIMESTAMP.match(value + "Z"):  # pydantic's words for a naive time
+            raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+        if _EVENT_TIMESTAMP.match("1970" + value[4:]):  # the shape is right, the year is not
+            raise PydanticCustomError(
+                "event_time_out_of_range",
+                "Input should be between {range}; send the time the transaction happened",
+                {"range": EVENT_TIME_RANGE},
+            )
+        raise PydanticCustomError(
+            "date_time_format",
+            "Input should be an RFC 3339 date-time with a timezone "
+            "(YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)), year 1970..2199",
+        )
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """A whole-number float (``32081.0``) is that integer, as JSON Schema's ``integer`` says;
+    any other float, a string or a boolean still fails the strict integer check."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -65,22 +103,62 @@ class Transaction(BaseModel):
     transaction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     user_id: Annotated[
         StrictInt,
-        Field(ge=0, le=USER_ID_MAX, description="the card holder's id: an int64 >= 0"),
+        Field(
+            ge=0,
+            le=USER_ID_MAX,
+            description="the card holder's id: an int64 >= 0 (a whole-number float such as "
+            "32081.0 is that integer)",
+        ),
+        BeforeValidator(_whole_number),
     ]
-    amount: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
+    amount: Annotated[
+        float,
+        Field(
+            ge=0.0,
+            le=AMOUNT_MAX,
+            allow_inf_nan=False,
+            strict=True,
+            description="the amount in the card's currency: a finite number, 0 .. 1e9",
+        ),
+    ]
     merchant_category: Annotated[
         StrictStr,
-        Field(
-            min_length=1,
-            max_length=64,
-            description=f"one of {', '.join(MODEL_CATEGORIES)}; any other is scored as an "
-            "unknown category and flagged (unknown_category in the answer)",
+        Field(min_length=1, max_length=64),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "enum": list(MODEL_CATEGORIES),
+                        "description": "a category the model was trained on",
+                    },
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "any other is scored as an unknown category and "
+                        "flagged (unknown_category in the answer), not refused",
+                    },
+                ],
+                "title": "Merchant Category",
+                "description": f"one of {', '.join(MODEL_CATEGORIES)}; any other is scored "
+                "as an unknown category and flagged (unknown_category in the answer)",
+            }
         ),
     ]
     event_timestamp: Annotated[
         AwareDatetime,
-        AfterValidator(_event_time_in_range),
-        Field(description=f"ISO-8601 with a timezone, between {EVENT_TIME_RANGE}"),
+        BeforeValidator(_event_time_string),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "date-time",
+                "pattern": EVENT_TIMESTAMP_PATTERN,
+                "title": "Event Timestamp",
+                "description": "RFC 3339 with a timezone offset, the year (as written) "
+                "1970..2199; a number is refused, not read as epoch seconds",
+            }
+        ),
     ]
 
 

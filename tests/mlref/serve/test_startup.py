@@ -128,9 +128,8 @@ def test_no_challenger_is_said_as_a_fact_not_an_order(
 ) -> None:
     """Serving without a challenger is normal: the log says shadow mode is off, not
     "register a model first (mlref train)" (issue 19: read like an order mid-demo)."""
-    from mlref.serve.runtime import ServingRuntime
-
     from mlref.registry import Registry
+    from mlref.serve.runtime import ServingRuntime
 
     settings = make_settings(tmp_path / "mlref")
     settings.ensure_dirs()

@@ -5,11 +5,15 @@ Validation is strict where a silent coercion would score the wrong thing: a user
 string, an amount sent as a string or a boolean, a negative or non-finite amount, and a
 timestamp without a timezone are refused with 422 naming the field and the reason.
 
-Bounds keep every accepted value representable where the server stores it: ``user_id`` is a
-Feast int64 entity key (the data's ids are positive), so it must lie in ``0 .. 2**63 - 1``;
-``event_timestamp`` becomes int64 nanoseconds since the epoch (which only span 1677..2262),
-so it must lie in ``[EVENT_TIME_MIN, EVENT_TIME_MAX)`` = 1970-01-01 .. 2200-01-01 UTC. Out of
-range is a 422 for that request, never a failure of the batch it would have been scored in.
+Bounds keep every accepted value representable where the server stores it and exact in every
+client: ``user_id`` is a Feast int64 entity key (the data's ids are positive) and a JSON number,
+so it must lie in ``0 .. 2**53 - 1`` (I-JSON, RFC 7493: beyond it a JSON number is not exact in
+JavaScript or in any parser that reads numbers as doubles; a validator comparing as doubles
+took 2**63 - 1 + 192 for <= 2**63 - 1). ``event_timestamp`` becomes int64 nanoseconds since the
+epoch (which only span 1677..2262): an RFC 3339 string whose year is 1970..2199 (as written).
+The document states each bound (``maximum``, ``pattern``) and the server checks exactly those.
+Out of range is a 422 for that request, never a failure of the batch it would have been scored
+in.
 
 The error bodies (``ErrorResponse``, ``ValidationErrorResponse``) and the readiness bodies
 (``ReadyStatus``, ``NotReadyStatus``) are what the server sends; the OpenAPI document describes
@@ -40,7 +44,7 @@ from mlref.data.columns import CATEGORIES
 # these; any other gets the unknown code, -1)
 MODEL_CATEGORIES: tuple[str, ...] = CATEGORIES
 
-USER_ID_MAX = 2**63 - 1  # int64: the Feast entity key's type
+USER_ID_MAX = 2**53 - 1  # exact as a JSON number everywhere (I-JSON); within Feast's int64
 # far above any card transaction; keeps the amount (and log_amount) a plain finite float
 AMOUNT_MAX = 1e9
 EVENT_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # inclusive
@@ -106,8 +110,8 @@ class Transaction(BaseModel):
         Field(
             ge=0,
             le=USER_ID_MAX,
-            description="the card holder's id: an int64 >= 0 (a whole-number float such as "
-            "32081.0 is that integer)",
+            description="the card holder's id: an integer 0 .. 2**53 - 1 (a whole-number "
+            "float such as 32081.0 is that integer)",
         ),
         BeforeValidator(_whole_number),
     ]

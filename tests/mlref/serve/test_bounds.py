@@ -44,13 +44,13 @@ OUT_OF_RANGE = [
     pytest.param(
         "user_id",
         2**63,
-        "user_id: Input should be less than or equal to 9223372036854775807",
+        "user_id: Input should be less than or equal to 9007199254740991",
         id="user_id-2**63",
     ),
     pytest.param(
         "user_id",
         2**64 + 5,
-        "user_id: Input should be less than or equal to 9223372036854775807",
+        "user_id: Input should be less than or equal to 9007199254740991",
         id="user_id-2**64",
     ),
     pytest.param(
@@ -107,7 +107,7 @@ async def test_values_at_the_edges_of_the_ranges_are_scored(
     assert [r.status_code for r in singles] == [200] * len(bodies)
     assert batch.status_code == 200
     assert batch.json()["predictions"] == [r.json() for r in singles]
-    assert [r.json()["unknown_user"] for r in singles[:2]] == [True, True]  # ids 0, 2**63-1
+    assert [r.json()["unknown_user"] for r in singles[:2]] == [True, True]  # ids 0, 2**53-1
 
 
 async def test_an_out_of_range_request_leaves_its_batch_mates_200(

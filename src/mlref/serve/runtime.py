@@ -146,7 +146,8 @@ class ServingRuntime:
             write_retries=cfg.log_write_retries,
             retry_backoff_s=cfg.log_retry_backoff_s,
         )
-        await asyncio.to_thread(self.log.start)
+        # the prediction log is opened once the model and store are loaded: a start-up that
+        # fails (a file missing) creates nothing in the workdir
         # one thread: one batch at a time; the model and the feature store are created and
         # used in this same thread (SQLite connections stay with the thread that made them)
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-infer")
@@ -203,6 +204,16 @@ class ServingRuntime:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.load_retry_max_s)
+        try:
+            assert self.log is not None
+            await asyncio.to_thread(self.log.start)
+        except Exception as exc:  # not a missing file that may come back: give up now
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            self.gave_up = True
+            logger.exception("serving start-up failed: the prediction log cannot be opened")
+            if self.on_load_failure is not None:
+                self.on_load_failure(self.load_error)
+            return
         self.load_error = None
         self.next_load_at = None
         if self.shadow is not None:

@@ -140,7 +140,9 @@ async def test_a_missing_registry_database_is_named_and_nothing_is_created(
         httpx.AsyncClient(transport=transport, base_url="http://mlref.test") as client,
         app.router.lifespan_context(app),
     ):
-        await kit.wait_for(lambda: app.state.runtime.load_error is not None, what="a failure")
+        await kit.wait_for(
+            lambda: app.state.runtime.load_error is not None, 60, what="a failure (mlflow import)"
+        )
         await asyncio.sleep(0.6)  # past load_give_up_s
         ready = await client.get("/readyz")
         health = await client.get("/healthz")

@@ -59,6 +59,11 @@ class RegistryError(RuntimeError):
     """The registry cannot do what was asked (missing alias, nothing to roll back, ...)."""
 
 
+class RegistryMissing(FileNotFoundError):
+    """A file of a local registry is gone (its database, a version's model files); raised
+    instead of re-creating it when the registry is opened with ``create=False``."""
+
+
 class LoadedModel(NamedTuple):
     onnx_path: Path
     card: dict[str, Any]
@@ -95,10 +100,16 @@ def _local_path(uri: str) -> Path | None:
 class Registry:
     """Register, promote, roll back and load models of ``settings.model_name``."""
 
-    def __init__(self, settings: Settings, *, client: MlflowClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, client: MlflowClient | None = None, create: bool = True
+    ) -> None:
+        """``create=False`` (serving): never create a registry. MLflow re-creates a missing
+        SQLite database empty and then reports "no 'champion' alias", which hides that the
+        file is gone; here a missing one is named instead (``RegistryMissing``)."""
         self.settings = settings
         self.name = settings.model_name
         self._client = client
+        self._create = create
 
     @property
     def uri(self) -> str:
@@ -110,6 +121,12 @@ class Registry:
             from mlflow import MlflowClient
 
             if self.settings.tracking_uri is None:
+                database = self.settings.mlflow_dir / "mlflow.db"
+                if not self._create and not database.is_file():
+                    raise RegistryMissing(
+                        f"the MLflow registry database {database} is missing; restore it or "
+                        "rebuild the system (`mlref demo`)"
+                    )
                 self.settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
             self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         return self._client
@@ -354,6 +371,13 @@ class Registry:
             raise RegistryError(f"model {self.name!r} has no {alias!r} alias: {hint}")
         source = self.client.get_model_version_download_uri(self.name, version)
         model_dir = _local_path(source)
+        if model_dir is not None and not model_dir.exists() and not self._create:
+            # a local artifact store has nothing to download from: say what is gone instead
+            # of making an empty download directory
+            raise RegistryMissing(
+                f"version {version}: its model files at {model_dir} are missing; restore them "
+                "or register the model again"
+            )
         if model_dir is None or not model_dir.exists():
             import mlflow.artifacts
 

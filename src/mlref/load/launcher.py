@@ -176,6 +176,13 @@ def running_server(
         server.stop(stop_timeout_s)
 
 
+def _start_up_cause(log_path: Path, body: str) -> str:
+    """The server's own line on why start-up failed (its log): the ``/readyz`` reason is public
+    and keeps the cause (paths, exception text) out of the answer."""
+    said = [line for line in tail_log(log_path, 50).splitlines() if "start-up failed" in line]
+    return said[-1].strip() if said else _readyz_reason(body)
+
+
 def _readyz_reason(body: str) -> str:
     """The ``reason`` of a ``/readyz`` 503 (``NotReadyStatus``), else the body itself."""
     try:
@@ -215,7 +222,7 @@ def _wait_ready(
                 return port
             last = f"{status} {body[:300]}"
             if "start-up failed" in body:
-                raise ServerStartError(name, _readyz_reason(body), log_path)
+                raise ServerStartError(name, _start_up_cause(log_path, body), log_path)
         time.sleep(0.1)
     raise TimeoutError(
         f"{name} not ready after {timeout:.0f} s (last /readyz: {last}); its log ({log_path}) "

@@ -101,15 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = int(sock.getsockname()[1])
     _write_port(Path(args.port_file), port)
     logger.info("%s app on http://127.0.0.1:%d", args.app, port)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=graceful_s,
-        )
+    uv_config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_s,
     )
+    if args.app == "mlref":  # tells the app when shutdown begins: slow clients answered 503
+        from mlref.serve.run import draining_server
+
+        server = draining_server(app, uv_config)
+    else:
+        server = uvicorn.Server(uv_config)
     server.run(sockets=[sock])
     return 0
 

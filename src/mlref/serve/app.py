@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from mlref.serve.config import BYTES_PER_TRANSACTION, ServeConfig
 from mlref.serve.errors import install_error_handlers
-from mlref.serve.middleware import MetricsMiddleware
+from mlref.serve.middleware import MetricsMiddleware, RequestGuardMiddleware
 from mlref.serve.openapi import add_docs_page, document_scoring_routes
 from mlref.serve.probes import add_probe_routes
 from mlref.serve.runtime import ServingRuntime
@@ -69,6 +69,12 @@ def create_app(
     )
     app.state.runtime = runtime
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        request_ids=runtime.next_request_id,
+        body_timeout_s=cfg.body_timeout_s,
+        body_reads=runtime.body_reads,
+    )
     install_error_handlers(app, metrics=runtime.metrics, retry_after_s=cfg.retry_after_s)
     predict, predict_batch = scoring_endpoints(runtime)
     app.add_route("/predict", predict, methods=["POST"], include_in_schema=False)

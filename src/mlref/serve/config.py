@@ -66,6 +66,19 @@ class ServeConfig:
     # the entry points that own their process (`serve`, `python -m mlref.load.server`) turn
     # it on.
     gc_freeze: bool = False
+    # start-up that fails (a file missing, a store not yet there) is retried, the wait doubling
+    # from load_retry_s up to load_retry_max_s; after load_give_up_s of failures the server gives
+    # up: /healthz turns 503 (restart me) and `mlref serve` exits (docs/faults.md)
+    load_retry_s: float = 0.5
+    load_retry_max_s: float = 15.0
+    load_give_up_s: float = 120.0
+    # how often a healthy server reads the online store (one row, in the inference thread) so a
+    # broken store turns readiness false without waiting for traffic; while it is broken the
+    # probe runs with the load retry's backoff until a read succeeds again
+    store_check_interval_s: float = 2.0
+    # a request body must arrive within this long of the request's headers (else 408): a
+    # client trickling its body must not hold a connection, or shutdown, for ever
+    body_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_batch_request < 1:
@@ -80,6 +93,15 @@ class ServeConfig:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
         if not self.graceful_timeout_s > 0:
             raise ValueError(f"graceful_timeout_s must be > 0, got {self.graceful_timeout_s}")
+        for name in (
+            "load_retry_s",
+            "load_retry_max_s",
+            "load_give_up_s",
+            "store_check_interval_s",
+            "body_timeout_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServeConfig:

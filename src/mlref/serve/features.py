@@ -14,10 +14,13 @@ DataFrames cost more than the store read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -169,15 +172,42 @@ def check_features(
     return matrix, unknown
 
 
-class FeastFeatureSource:
-    """Online features from a Feast ``FeatureStore`` (SQLite online store by default)."""
+class FeatureStoreUnavailable(RuntimeError):
+    """The online store could not be read (its file missing, truncated or locked, its server
+    unreachable). Not the request's fault: answered 503, and the server turns not ready until
+    a probe reads the store again (``ServingRuntime``)."""
 
-    def __init__(self, store: Any) -> None:
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a broken online store raises: SQLite's errors, the OS's, and Redis's when present."""
+    errors: list[type[BaseException]] = [sqlite3.Error, OSError]
+    with contextlib.suppress(ImportError):
+        from redis.exceptions import RedisError
+
+        errors.append(RedisError)
+    return tuple(errors)
+
+
+class FeastFeatureSource:
+    """Online features from a Feast ``FeatureStore`` (SQLite online store by default).
+
+    With the SQLite store this source owns the connection Feast reads through: Feast's own
+    opens the file with ``sqlite3.connect``, which creates a missing file (an empty store that
+    answers "no such table" for ever), and keeps it across a broken file, so a store restored
+    under a running server was never read again. Here the file is opened read-write but never
+    created (``mode=rw``), and a read that fails drops the connection: the next read (or
+    :meth:`reconnect`) opens the file as it is then.
+    """
+
+    def __init__(self, store: Any, *, online_path: Path | None = None) -> None:
         self.store = store
+        self.online_path = online_path  # the SQLite file, None for other online stores
+        self._errors = _store_errors()
 
     @classmethod
     def open(cls, settings: Settings) -> FeastFeatureSource:
-        """Open the feature repo the feature stage built under ``settings.feature_repo``."""
+        """Open the feature repo the feature stage built under ``settings.feature_repo``;
+        creates nothing: a missing repo, registry or online store file is named."""
         if not (settings.feature_repo / "feature_store.yaml").is_file():
             # checked before importing Feast (~14 s) so a missing store fails fast
             raise FileNotFoundError(
@@ -187,15 +217,85 @@ class FeastFeatureSource:
         from mlref.features.store import open_feature_store
 
         logger.info("opening Feast feature store at %s", settings.feature_repo)
-        return cls(open_feature_store(settings))
+        store = open_feature_store(settings)
+        config = store.config
+        registry = _repo_path(config, str(getattr(config.registry, "path", "")))
+        if registry is not None and not registry.is_file():
+            raise FileNotFoundError(
+                f"the Feast registry file {registry} is missing; rebuild the feature store "
+                "(`mlref features` or `mlref demo`)"
+            )
+        online_path = None
+        if getattr(config.online_store, "type", "sqlite") == "sqlite":
+            online_path = _repo_path(config, str(config.online_store.path))
+        source = cls(store, online_path=online_path)
+        if online_path is not None:
+            source.reconnect()  # names a missing file now, before any read could create it
+        return source
+
+    def _online_store(self) -> Any:
+        # Feast 0.67 has no public accessor for the provider's online store object
+        return self.store._get_provider().online_store
+
+    def reconnect(self) -> None:
+        """(Re)open the SQLite online store file, never creating it; no-op for other stores."""
+        if self.online_path is None:
+            return
+        self._disconnect()
+        if not self.online_path.is_file():
+            raise FeatureStoreUnavailable(
+                f"the online store file {self.online_path} is missing; restore it or rebuild "
+                "the feature store (`mlref features`)"
+            )
+        try:
+            conn = sqlite3.connect(
+                f"{self.online_path.as_uri()}?mode=rw",
+                uri=True,
+                # what Feast's own connection uses (it reads timestamps through these)
+                detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise FeatureStoreUnavailable(
+                f"cannot open the online store file {self.online_path}: {exc}"
+            ) from exc
+        self._online_store()._conn = conn
+
+    def _disconnect(self) -> None:
+        online = self._online_store()
+        conn = getattr(online, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            online._conn = None
 
     def lookup(self, requests: RequestBatch) -> dict[str, np.ndarray]:
         from mlref.features.store import online_feature_arrays
 
-        return online_feature_arrays(
-            self.store,
-            requests.user_id,
-            requests.amount,
-            requests.merchant_category,
-            requests.event_ns,
-        )
+        try:
+            if self.online_path is not None and self._online_store()._conn is None:
+                self.reconnect()
+            return online_feature_arrays(
+                self.store,
+                requests.user_id,
+                requests.amount,
+                requests.merchant_category,
+                requests.event_ns,
+            )
+        except self._errors as exc:
+            if self.online_path is not None:
+                self._disconnect()  # the next read opens the file as it is then
+            raise FeatureStoreUnavailable(
+                f"online store read failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _repo_path(config: Any, path: str) -> Path | None:
+    """A path of ``feature_store.yaml`` as Feast resolves it (relative to the repo); None for
+    a URI (a remote registry or store)."""
+    if not path or "://" in path:
+        return None
+    resolved = Path(path)
+    if not resolved.is_absolute() and getattr(config, "repo_path", None) is not None:
+        resolved = Path(config.repo_path) / resolved
+    return resolved

@@ -1,14 +1,22 @@
-"""ASGI middleware that counts every HTTP request by path and status and times it to the last
-byte sent (``mlref_requests_total``, ``mlref_request_latency_seconds``)."""
+"""ASGI middleware: ``MetricsMiddleware`` counts every HTTP request by path and status and
+times it to the last byte sent (``mlref_requests_total``, ``mlref_request_latency_seconds``);
+``RequestGuardMiddleware`` gives each request an id and bounds the time its body may take."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from mlref.serve.batching import PredictorClosed
+from mlref.serve.body import BodyTimeout
+from mlref.serve.errors import REQUEST_ID_KEY
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from mlref.serve.body import BodyReads
     from mlref.serve.metrics import ServingMetrics
 
 # paths counted under their own label; anything else is "other", so a scanner probing random
@@ -48,3 +56,67 @@ class MetricsMiddleware:
             if not observed:
                 observed = True
                 self.metrics.observe_request(path, status, time.perf_counter() - started)
+
+
+class RequestGuardMiddleware:
+    """Give every HTTP request an id (``X-Request-ID`` on the answer; the key
+    ``REQUEST_ID_KEY`` in the scope for the error handlers and the log) and bound the time its
+    body may take to arrive: past ``body_timeout_s`` after the headers, reading it raises
+    ``BodyTimeout`` (408); once the server drains (``BodyReads.drain``), ``PredictorClosed``
+    (503). Reading after the body (Starlette waiting for a disconnect) is not bounded."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_ids: Callable[[], str],
+        body_timeout_s: float,
+        body_reads: BodyReads,
+    ) -> None:
+        self.app = app
+        self.request_ids = request_ids
+        self.body_timeout_s = body_timeout_s
+        self.body_reads = body_reads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = self.request_ids()
+        scope[REQUEST_ID_KEY] = rid
+        header = (b"x-request-id", rid.encode())
+        reads = self.body_reads
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_s
+        body_done = False
+
+        async def bounded_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            if reads.draining:
+                raise PredictorClosed("the server is shutting down")
+            timeout = asyncio.timeout_at(deadline)
+            reads.active.add(timeout)
+            try:
+                async with timeout:
+                    message = await receive()
+            except TimeoutError:
+                if reads.draining:
+                    raise PredictorClosed("the server is shutting down") from None
+                raise BodyTimeout(
+                    f"the request body did not arrive within {self.body_timeout_s:g} s of its "
+                    "headers; send it at once"
+                ) from None
+            finally:
+                reads.active.discard(timeout)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, bounded_receive, send_with_id)

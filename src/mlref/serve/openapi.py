@@ -53,6 +53,10 @@ def _scoring_error_responses(*, batch: bool) -> dict[int | str, dict[str, Any]]:
             "description": "the body is not JSON, is empty, or is not sent as "
             "'Content-Type: application/json'",
         },
+        408: {
+            "model": ErrorResponse,
+            "description": "the body did not arrive within body_timeout_s of the headers",
+        },
         413: {"model": ErrorResponse, "description": too_large},
         422: {
             "model": ValidationErrorResponse,
@@ -61,12 +65,14 @@ def _scoring_error_responses(*, batch: bool) -> dict[int | str, dict[str, Any]]:
         },
         500: {
             "model": ErrorResponse,
-            "description": "scoring the batch this request was part of failed; retry",
+            "description": "scoring the batch this request was part of failed (or an internal "
+            "error): retry; the detail is in the server log under request_id",
         },
         503: {
             "model": ErrorResponse,
-            "description": "not ready yet, shutting down, or overloaded (queue full): retry "
-            "after Retry-After seconds",
+            "description": "not ready yet (loading, start-up being retried, the feature store "
+            "cannot be read), shutting down, or overloaded (queue full): retry after "
+            "Retry-After seconds",
             "headers": retry_after_header(),
         },
     }

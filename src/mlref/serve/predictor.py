@@ -177,10 +177,11 @@ def served_model_from_card(
 def load_registered_model(
     settings: Settings, alias: str, *, intra_op_threads: int = 1
 ) -> ServedModel:
-    """Load the model the registry alias (``champion`` / ``challenger``) points at."""
+    """Load the model the registry alias (``champion`` / ``challenger``) points at; creates
+    nothing (a missing registry database or model file is named: ``RegistryMissing``)."""
     from mlref.registry import Registry
 
-    onnx_path, card, version = Registry(settings).load(alias)
+    onnx_path, card, version = Registry(settings, create=False).load(alias)
     logger.info("loaded %s model version %s from %s", alias, version, onnx_path)
     return served_model_from_card(onnx_path, card, str(version), intra_op_threads=intra_op_threads)
 

@@ -1,5 +1,11 @@
 """The operator's routes: ``/healthz`` (alive), ``/readyz`` (ready to score) and ``/metrics``
-(Prometheus exposition)."""
+(Prometheus exposition), each for GET and HEAD (probes and scrapers that only want the status
+send HEAD).
+
+Liveness fails only when restarting is the cure: start-up retried for ``load_give_up_s`` and
+gave up. Readiness fails while loading, while start-up is being retried, while the online
+store cannot be read (it recovers by itself when the store is back), and while shutting down.
+The reasons are public words, no internals: the causes are in the server log."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from mlref.serve.metrics import CONTENT_TYPE, ScrapeState
 from mlref.serve.openapi import retry_after_header
-from mlref.serve.schemas import NotReadyStatus, ReadyStatus
+from mlref.serve.schemas import HealthStatus, NotReadyStatus, ReadyStatus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -20,19 +26,35 @@ if TYPE_CHECKING:
 def add_probe_routes(app: FastAPI, runtime: ServingRuntime) -> None:
     retry_after_s = runtime.config.retry_after_s
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is alive and the event loop answers."""
-        return {"status": "ok"}
+    @app.api_route(
+        "/healthz",
+        methods=["GET"],
+        responses={
+            200: {"model": HealthStatus, "description": "alive"},
+            503: {
+                "model": HealthStatus,
+                "description": "start-up failed for load_give_up_s and gave up: restart",
+            },
+        },
+    )
+    async def healthz() -> JSONResponse:
+        """The process is alive and the event loop answers; 503 once start-up has given up."""
+        if runtime.alive:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse(
+            {"status": "failed", "reason": runtime.not_ready_reason()}, status_code=503
+        )
 
-    @app.get(
+    @app.api_route(
         "/readyz",
+        methods=["GET"],
         responses={
             200: {"model": ReadyStatus, "description": "ready to score"},
             503: {
                 "model": NotReadyStatus,
-                "description": "not ready: loading, start-up failed, the batcher's worker "
-                "has stopped, or shutting down",
+                "description": "not ready: loading, start-up failed (retrying, or gave up), "
+                "the feature store cannot be read, the batcher's worker has stopped, or "
+                "shutting down",
                 "headers": retry_after_header(),
             },
         },
@@ -53,7 +75,7 @@ def add_probe_routes(app: FastAPI, runtime: ServingRuntime) -> None:
             headers={"Retry-After": str(retry_after_s)},
         )
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.api_route("/metrics", methods=["GET"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus text exposition."""
         batcher, log, loaded = runtime.batcher, runtime.log, runtime.ready
@@ -69,3 +91,26 @@ def add_probe_routes(app: FastAPI, runtime: ServingRuntime) -> None:
             log_deleted=log.deleted_by if log else {},
         )
         return Response(runtime.metrics.render(state), media_type=CONTENT_TYPE)
+
+    _add_head_routes(app, ("/healthz", "/readyz", "/metrics"))
+
+
+def _add_head_routes(app: FastAPI, paths: tuple[str, ...]) -> None:
+    """HEAD twins of the GET routes at ``paths``: the same answer without its body (the ASGI
+    server drops it), documented under their own operation ids."""
+    from fastapi.routing import APIRoute
+
+    for route in list(app.routes):
+        if isinstance(route, APIRoute) and route.path in paths and "GET" in (route.methods or ()):
+            app.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=["HEAD"],
+                operation_id=f"{route.name}_head",
+                summary=f"{route.summary or route.name.capitalize()} (HEAD: status only)",
+                response_class=route.response_class,
+                responses={
+                    code: {k: v for k, v in spec.items() if k != "model"}
+                    for code, spec in route.responses.items()
+                },
+            )

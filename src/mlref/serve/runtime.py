@@ -40,8 +40,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.background import BackgroundTask
 
 from mlref.serve.batching import BatchingPredictor, PredictorClosed
+from mlref.serve.body import BodyReads
 from mlref.serve.errors import NotReady
-from mlref.serve.features import FeastFeatureSource, FeatureSource, RequestBatch
+from mlref.serve.features import (
+    FeastFeatureSource,
+    FeatureSource,
+    FeatureStoreUnavailable,
+    RequestBatch,
+)
 from mlref.serve.metrics import ServingMetrics
 from mlref.serve.predictor import (
     Scored,
@@ -86,12 +92,26 @@ class ServingRuntime:
         self.shadow = shadow
         self.metrics = ServingMetrics()
         self.ready = False
+        # the last start-up failure (internal detail: logged, never sent to clients), the
+        # attempts so far, when the next one runs (loop time), and whether it gave up
         self.load_error: str | None = None
-        # called (on the event loop) when start-up fails: a process that owns the server
-        # (``mlref.serve.run``) stops it, since it can never become ready; embedded apps keep
-        # answering 503 with the reason
+        self.load_attempts = 0
+        self.next_load_at: float | None = None
+        self.gave_up = False
+        # called (on the event loop) when start-up gives up (load_give_up_s of failures): a
+        # process that owns the server (``mlref.serve.run``) stops it; embedded apps answer
+        # 503 on /healthz so their orchestrator restarts them
         self.on_load_failure: Callable[[str], None] | None = None
+        # the online store's last read failure while serving (None: healthy), and the task
+        # that reads it periodically and after a failure until it reads again
+        self.store_error: str | None = None
+        self._store_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
+        # the request bodies being read: when the server starts shutting down (``begin_drain``,
+        # before uvicorn waits for its connections) they are answered 503 at once, so a slow
+        # client never holds shutdown
+        self.body_reads = BodyReads()
         self.scorer: Scorer | None = None
         self.batcher: BatchingPredictor[Transaction, Scored] | None = None
         self.shadow_batcher: BatchingPredictor[np.ndarray, float] | None = None
@@ -115,6 +135,7 @@ class ServingRuntime:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
+        self._loop = asyncio.get_running_loop()
         self._idle = asyncio.Event()
         self._idle.set()
         self.log = PredictionLog(
@@ -130,7 +151,8 @@ class ServingRuntime:
             max_age_s=cfg.log_max_age_s,
             max_file_bytes=cfg.log_max_file_bytes,
         )
-        await asyncio.to_thread(self.log.start)
+        # the prediction log is opened once the model and store are loaded: a start-up that
+        # fails (a file missing) creates nothing in the workdir
         # one thread: one batch at a time; the model and the feature store are created and
         # used in this same thread (SQLite connections stay with the thread that made them)
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-infer")
@@ -151,17 +173,54 @@ class ServingRuntime:
         self._load_task = asyncio.create_task(self._load(), name="mlref-load")
 
     async def _load(self) -> None:
+        """Load until it succeeds, retrying with a doubling wait; give up after
+        ``load_give_up_s`` (a file restored or a store started meanwhile is picked up without a
+        restart; one that never comes back ends in a restart, not in 503 for ever)."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        give_up_at = loop.time() + self.config.load_give_up_s
+        delay = self.config.load_retry_s
         assert self._infer_pool is not None
+        while True:
+            self.load_attempts += 1
+            try:
+                await loop.run_in_executor(self._infer_pool, self._load_blocking)
+                break
+            except Exception as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                if loop.time() + delay > give_up_at:
+                    self.gave_up = True
+                    self.next_load_at = None
+                    logger.exception(
+                        "serving start-up failed %d times in %.0f s; giving up (load_give_up_s)",
+                        self.load_attempts,
+                        self.config.load_give_up_s,
+                    )
+                    if self.on_load_failure is not None:
+                        self.on_load_failure(self.load_error)
+                    return
+                self.next_load_at = loop.time() + delay
+                logger.error(
+                    "serving start-up failed (attempt %d); retrying in %.1f s: %s",
+                    self.load_attempts,
+                    delay,
+                    self.load_error,
+                    exc_info=self.load_attempts == 1,  # the trace once, then one line each
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.load_retry_max_s)
         try:
-            await loop.run_in_executor(self._infer_pool, self._load_blocking)
-        except Exception as exc:
+            assert self.log is not None
+            await asyncio.to_thread(self.log.start)
+        except Exception as exc:  # not a missing file that may come back: give up now
             self.load_error = f"{type(exc).__name__}: {exc}"
-            logger.exception("serving start-up failed")
+            self.gave_up = True
+            logger.exception("serving start-up failed: the prediction log cannot be opened")
             if self.on_load_failure is not None:
                 self.on_load_failure(self.load_error)
             return
+        self.load_error = None
+        self.next_load_at = None
         if self.shadow is not None:
             self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="mlref-shadow")
             self.shadow_batcher = BatchingPredictor(
@@ -178,6 +237,8 @@ class ServingRuntime:
             gc.freeze()
             self._gc_frozen = True
         self.ready = True
+        if callable(getattr(self.features, "reconnect", None)):  # a real store, not an object
+            self._store_task = asyncio.create_task(self._watch_store(), name="mlref-store-watch")
         assert self.model is not None
         logger.info(
             "ready in %.1f s: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
@@ -191,9 +252,10 @@ class ServingRuntime:
 
     def _load_blocking(self) -> None:
         cfg = self.config
-        from_registry = False
+        # what an earlier attempt loaded stays loaded (a retry after the feature store failed
+        # does not load the model again)
+        from_registry = self.model is None and cfg.model_path is None
         if self.model is None:
-            from_registry = cfg.model_path is None
             if cfg.model_path is not None:
                 card = cfg.model_card_path or cfg.model_path.with_suffix(".card.json")
                 self.model = served_model_from_card(
@@ -220,7 +282,12 @@ class ServingRuntime:
         self._check_dependencies(from_registry)
         if self.features is None:
             self.features = FeastFeatureSource.open(self.settings)
-        self._warm_up_features()
+        try:
+            self._warm_up_features()
+        except FeatureStoreUnavailable:
+            if isinstance(self.features, FeastFeatureSource):
+                self.features = None  # opened again (and checked again) by the next attempt
+            raise
         self.scorer = Scorer(self.model, self.features)
 
     def _check_dependencies(self, from_registry: bool) -> None:
@@ -258,6 +325,49 @@ class ServingRuntime:
         assert self.features is not None
         self.features.lookup(probe)
 
+    async def _watch_store(self) -> None:
+        """Read the online store every ``store_check_interval_s`` while healthy; after a
+        failure (here or in a batch), reconnect and read with a doubling wait until it reads,
+        then turn ready again. Runs in the inference thread, between batches."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        delay = cfg.load_retry_s
+        while not self.closing:
+            await asyncio.sleep(cfg.store_check_interval_s if self.store_error is None else delay)
+            if self.closing or self._infer_pool is None:
+                return
+            broken = self.store_error is not None
+            try:
+                await loop.run_in_executor(self._infer_pool, self._probe_store, broken)
+            except RuntimeError:  # the executor was shut down under us: stopping
+                return
+            except Exception as exc:
+                self._store_failed(exc)
+                delay = min(delay * 2, cfg.load_retry_max_s) if broken else cfg.load_retry_s
+                continue
+            if broken:
+                logger.warning("the online store reads again: ready (was: %s)", self.store_error)
+                self.store_error = None
+                delay = cfg.load_retry_s
+                if not callable(getattr(self.features, "reconnect", None)):
+                    return  # only a real store is watched while healthy
+
+    def _probe_store(self, reconnect: bool) -> None:
+        if reconnect:
+            reopen = getattr(self.features, "reconnect", None)
+            if callable(reopen):
+                reopen()
+        self._warm_up_features()
+
+    def _store_failed(self, exc: BaseException) -> None:
+        """On the event loop: turn not ready until the store reads again (``_watch_store``)."""
+        detail = f"{type(exc).__name__}: {exc}"
+        if self.store_error is None:
+            logger.error("the online store cannot be read; not ready until it can: %s", detail)
+        self.store_error = detail
+        if not self.closing and (self._store_task is None or self._store_task.done()):
+            self._store_task = asyncio.create_task(self._watch_store(), name="mlref-store-watch")
+
     def _try_load_shadow(self, alias: str) -> ServedModel | None:
         from mlref.registry import RegistryError
 
@@ -271,6 +381,13 @@ class ServingRuntime:
             logger.exception("could not load the %s model; shadow mode off", alias)
         return None
 
+    def begin_drain(self) -> None:
+        """The server is shutting down: end the body reads in progress now (503) and refuse
+        new requests. Called by the process's server when it starts shutting down
+        (``mlref.serve.run.DrainingServer``), and by ``stop``."""
+        self.closing = True
+        self.body_reads.drain()
+
     async def stop(self) -> None:
         """Idempotent; a second caller waits for the first shutdown to finish."""
         if self._stopping is None:
@@ -283,6 +400,11 @@ class ServingRuntime:
         deadline = loop.time() + self.config.graceful_timeout_s
         # a thread still busy (loading, or a hung model/feature call) is never waited for
         busy_thread = False
+        self.begin_drain()
+        if self._store_task is not None and not self._store_task.done():
+            self._store_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._store_task
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -386,36 +508,66 @@ class ServingRuntime:
     # -- scoring ---------------------------------------------------------------------------
     def _score(self, transactions: list[Transaction]) -> list[Scored]:
         if self.scorer is None:
-            raise NotReady("model not loaded")
-        return self.scorer.score_batch(transactions)
+            raise NotReady("still loading the model and the feature store")
+        try:
+            return self.scorer.score_batch(transactions)
+        except FeatureStoreUnavailable as exc:
+            # this thread is not the loop's: readiness turns false there, at once
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._store_failed, exc)
+            raise
 
     @property
     def serving(self) -> bool:
-        """Ready to score: loaded, not shutting down, and the batcher's worker alive."""
+        """Ready to score: loaded, the online store readable, not shutting down, and the
+        batcher's worker alive."""
         batcher = self.batcher
-        return self.ready and not self.closing and batcher is not None and batcher.accepting
+        return (
+            self.ready
+            and self.store_error is None
+            and not self.closing
+            and batcher is not None
+            and batcher.accepting
+        )
+
+    @property
+    def alive(self) -> bool:
+        """Liveness: false only once start-up has given up (restart the process)."""
+        return not self.gave_up
 
     def not_ready_reason(self) -> str:
+        """Why not ready, in words for a client: no paths, no exception text (those are in
+        the server log)."""
         if self.closing:
             return "shutting down"
+        if self.gave_up:
+            return (
+                f"start-up failed {self.load_attempts} times and gave up; the server must be "
+                "restarted (the cause is in the server log)"
+            )
         if self.load_error:
-            return f"start-up failed: {self.load_error}"
+            wait = ""
+            if self.next_load_at is not None and self._loop is not None:
+                wait = f"; retrying in {max(self.next_load_at - self._loop.time(), 0.0):.1f} s"
+            return (
+                f"start-up failed (attempt {self.load_attempts}){wait}; the cause is in the "
+                "server log"
+            )
         if not self.ready:
             return "loading the model and the feature store"
-        batcher = self.batcher
-        failure = batcher.worker_failure if batcher is not None else "not started"
+        if self.store_error is not None:
+            return "the feature store cannot be read; retrying (the cause is in the server log)"
         return (
-            f"the batcher's worker has stopped ({failure or 'ended'}): every scoring request "
-            "is refused; restart the server"
+            "the batcher's worker has stopped: every scoring request is refused; restart the server"
         )
 
     def check_ready(self) -> None:
         if self.closing:
             raise PredictorClosed("the server is shutting down and accepts no new requests")
-        if not self.ready:
-            if self.load_error:
-                raise NotReady(f"start-up failed: {self.load_error}")
+        if not self.ready and self.load_error is None:
             raise NotReady("still loading the model and the feature store")
+        if not self.ready or self.store_error is not None:
+            raise NotReady(self.not_ready_reason())
 
     def follow_up(
         self, records: list[PredictionRecord], scored: Sequence[Scored]

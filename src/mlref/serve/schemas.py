@@ -5,11 +5,15 @@ Validation is strict where a silent coercion would score the wrong thing: a user
 string, an amount sent as a string or a boolean, a negative or non-finite amount, and a
 timestamp without a timezone are refused with 422 naming the field and the reason.
 
-Bounds keep every accepted value representable where the server stores it: ``user_id`` is a
-Feast int64 entity key (the data's ids are positive), so it must lie in ``0 .. 2**63 - 1``;
-``event_timestamp`` becomes int64 nanoseconds since the epoch (which only span 1677..2262),
-so it must lie in ``[EVENT_TIME_MIN, EVENT_TIME_MAX)`` = 1970-01-01 .. 2200-01-01 UTC. Out of
-range is a 422 for that request, never a failure of the batch it would have been scored in.
+Bounds keep every accepted value representable where the server stores it and exact in every
+client: ``user_id`` is a Feast int64 entity key (the data's ids are positive) and a JSON number,
+so it must lie in ``0 .. 2**53 - 1`` (I-JSON, RFC 7493: beyond it a JSON number is not exact in
+JavaScript or in any parser that reads numbers as doubles; a validator comparing as doubles
+took 2**63 - 1 + 192 for <= 2**63 - 1). ``event_timestamp`` becomes int64 nanoseconds since the
+epoch (which only span 1677..2262): an RFC 3339 string whose year is 1970..2199 (as written).
+The document states each bound (``maximum``, ``pattern``) and the server checks exactly those.
+Out of range is a 422 for that request, never a failure of the batch it would have been scored
+in.
 
 The error bodies (``ErrorResponse``, ``ValidationErrorResponse``) and the readiness bodies
 (``ReadyStatus``, ``NotReadyStatus``) are what the server sends; the OpenAPI document describes
@@ -18,17 +22,19 @@ the routes with them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
@@ -38,22 +44,58 @@ from mlref.data.columns import CATEGORIES
 # these; any other gets the unknown code, -1)
 MODEL_CATEGORIES: tuple[str, ...] = CATEGORIES
 
-USER_ID_MAX = 2**63 - 1  # int64: the Feast entity key's type
+USER_ID_MAX = 2**53 - 1  # exact as a JSON number everywhere (I-JSON); within Feast's int64
+# far above any card transaction; keeps the amount (and log_amount) a plain finite float
+AMOUNT_MAX = 1e9
 EVENT_TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # inclusive
 EVENT_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive; int64 ns end in 2262
 EVENT_TIME_RANGE = (
     f"{EVENT_TIME_MIN.isoformat().replace('+00:00', 'Z')} (inclusive) and "
     f"{EVENT_TIME_MAX.isoformat().replace('+00:00', 'Z')} (exclusive)"
 )
+# RFC 3339 date-time with an offset, years 1970..2199 as written: the document states it as a
+# pattern (so a client or a test generator knows it), and the server checks the same pattern
+# before parsing, so what it accepts is exactly what the document allows. The year is the
+# written one: with any offset (< 24 h) the instant is still far inside what int64 ns hold.
+EVENT_TIMESTAMP_PATTERN = (
+    r"^(19[7-9][0-9]|20[0-9]{2}|21[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_EVENT_TIMESTAMP = re.compile(EVENT_TIMESTAMP_PATTERN)
 
 
-def _event_time_in_range(value: datetime) -> datetime:
-    if not EVENT_TIME_MIN <= value < EVENT_TIME_MAX:
+def _event_time_string(value: Any) -> Any:
+    """Only an RFC 3339 string of the documented shape and range goes on to be parsed (a
+    number is not read as epoch seconds: the document says date-time)."""
+    if not isinstance(value, str):
         raise PydanticCustomError(
-            "event_time_out_of_range",
-            "Input should be between {range}; send the time the transaction happened",
-            {"range": EVENT_TIME_RANGE},
+            "date_time_type",
+            "Input should be an RFC 3339 date-time string with a timezone, e.g. "
+            "2026-03-01T12:00:00Z",
         )
+    if not _EVENT_TIMESTAMP.match(value):
+        if _EVENT_TIMESTAMP.match(value + "Z"):  # pydantic's words for a naive time
+            raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+        if _EVENT_TIMESTAMP.match("1970" + value[4:]):  # the shape is right, the year is not
+            raise PydanticCustomError(
+                "event_time_out_of_range",
+                "Input should be between {range}; send the time the transaction happened",
+                {"range": EVENT_TIME_RANGE},
+            )
+        raise PydanticCustomError(
+            "date_time_format",
+            "Input should be an RFC 3339 date-time with a timezone "
+            "(YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)), year 1970..2199",
+        )
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """A whole-number float (``32081.0``) is that integer, as JSON Schema's ``integer`` says;
+    any other float, a string or a boolean still fails the strict integer check."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -65,22 +107,62 @@ class Transaction(BaseModel):
     transaction_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     user_id: Annotated[
         StrictInt,
-        Field(ge=0, le=USER_ID_MAX, description="the card holder's id: an int64 >= 0"),
+        Field(
+            ge=0,
+            le=USER_ID_MAX,
+            description="the card holder's id: an integer 0 .. 2**53 - 1 (a whole-number "
+            "float such as 32081.0 is that integer)",
+        ),
+        BeforeValidator(_whole_number),
     ]
-    amount: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
+    amount: Annotated[
+        float,
+        Field(
+            ge=0.0,
+            le=AMOUNT_MAX,
+            allow_inf_nan=False,
+            strict=True,
+            description="the amount in the card's currency: a finite number, 0 .. 1e9",
+        ),
+    ]
     merchant_category: Annotated[
         StrictStr,
-        Field(
-            min_length=1,
-            max_length=64,
-            description=f"one of {', '.join(MODEL_CATEGORIES)}; any other is scored as an "
-            "unknown category and flagged (unknown_category in the answer)",
+        Field(min_length=1, max_length=64),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "enum": list(MODEL_CATEGORIES),
+                        "description": "a category the model was trained on",
+                    },
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "any other is scored as an unknown category and "
+                        "flagged (unknown_category in the answer), not refused",
+                    },
+                ],
+                "title": "Merchant Category",
+                "description": f"one of {', '.join(MODEL_CATEGORIES)}; any other is scored "
+                "as an unknown category and flagged (unknown_category in the answer)",
+            }
         ),
     ]
     event_timestamp: Annotated[
         AwareDatetime,
-        AfterValidator(_event_time_in_range),
-        Field(description=f"ISO-8601 with a timezone, between {EVENT_TIME_RANGE}"),
+        BeforeValidator(_event_time_string),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "date-time",
+                "pattern": EVENT_TIMESTAMP_PATTERN,
+                "title": "Event Timestamp",
+                "description": "RFC 3339 with a timezone offset, the year (as written) "
+                "1970..2199; a number is refused, not read as epoch seconds",
+            }
+        ),
     ]
 
 
@@ -116,12 +198,19 @@ class BatchResponse(BaseModel):
 # -- error and readiness bodies (what the handlers in mlref.serve.app send) -------------------
 
 
+_REQUEST_ID = Field(
+    description="this request's id (also the X-Request-ID header): the server log has the "
+    "internal detail of an error under it"
+)
+
+
 class ErrorResponse(BaseModel):
-    """Any error but a validation error: 400, 413, 500, 503."""
+    """Any error but a validation error: 400, 408, 413, 500, 503."""
 
     model_config = ConfigDict(extra="forbid")
 
     detail: str = Field(description="what is wrong and what to do about it")
+    request_id: str = _REQUEST_ID
 
 
 class FieldError(BaseModel):
@@ -143,6 +232,7 @@ class ValidationErrorResponse(BaseModel):
 
     detail: str = Field(description="'invalid request: <field>: <reason>; ...'")
     errors: list[FieldError] = Field(min_length=1)
+    request_id: str = _REQUEST_ID
 
 
 class ReadyStatus(BaseModel):
@@ -156,9 +246,19 @@ class ReadyStatus(BaseModel):
 
 
 class NotReadyStatus(BaseModel):
-    """/readyz 503: still loading, start-up failed, or shutting down."""
+    """/readyz 503: still loading, start-up failed, the feature store cannot be read, or
+    shutting down."""
 
     model_config = ConfigDict(extra="forbid")
 
     ready: Literal[False]
-    reason: str
+    reason: str = Field(description="why, in words for a client (the cause is in the log)")
+
+
+class HealthStatus(BaseModel):
+    """/healthz: ``ok`` (200), or ``failed`` with the reason (503: restart the process)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "failed"]
+    reason: str | None = None

@@ -131,7 +131,7 @@ async def test_batching_off_scores_every_request_alone(
 
 
 async def test_a_failing_model_fails_exactly_its_batch_and_the_next_one_succeeds(
-    settings: Any, champion: Any, features: Any, kit: Any
+    settings: Any, champion: Any, features: Any, kit: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     model, gate = kit.gated(champion, fail_calls={3})  # call 1 is the warm-up
     gate.gate.clear()
@@ -158,9 +158,14 @@ async def test_a_failing_model_fails_exactly_its_batch_and_the_next_one_succeeds
         metrics = parse_metrics((await client.get("/metrics")).text)
     assert ok.status_code == 200
     assert [r.status_code for r in failed] == [500, 500, 500]
-    for r in failed:
-        assert "injected failure on model call 3" in r.json()["detail"]
-        assert "batch of 3 requests" in r.json()["detail"]
+    logged = caplog.text
+    for r in failed:  # the client gets its request id; the cause goes to the log under it
+        rid = r.json()["request_id"]
+        assert r.headers["x-request-id"] == rid
+        assert "injected failure" not in r.text
+        assert f"request {rid}: 500" in logged
+    assert "injected failure on model call 3" in logged
+    assert "batch of 3 requests" in logged
     assert after.status_code == 200
     assert metrics["mlref_batch_errors_total"] == 1
 
@@ -347,7 +352,9 @@ async def test_readyz_is_503_while_loading_and_200_after(
     assert ready.json()["model_version"] == "champion-v1"
 
 
-async def test_readyz_reports_a_failed_start_up(settings: Any, champion: Any, kit: Any) -> None:
+async def test_readyz_reports_a_failed_start_up(
+    settings: Any, champion: Any, kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     import httpx
 
     # no feature source given and no Feast repo under the workdir
@@ -361,10 +368,14 @@ async def test_readyz_reports_a_failed_start_up(settings: Any, champion: Any, ki
         ready = await client.get("/readyz")
         predict = await client.post("/predict", json=kit.txn(0))
     assert ready.status_code == 503
-    assert "no feature repo at" in ready.json()["reason"]
-    assert "build it first" in ready.json()["reason"]
+    # the reason is public: the path and the cause are in the server log only
+    assert ready.json()["reason"].startswith("start-up failed (attempt ")
+    assert str(settings.workdir) not in ready.text
+    assert "no feature repo at" in caplog.text
+    assert "build it first" in caplog.text
     assert predict.status_code == 503
     assert "start-up failed" in predict.json()["detail"]
+    assert str(settings.workdir) not in predict.text
 
 
 async def test_model_from_a_path_in_the_config(
@@ -653,9 +664,16 @@ class _BrokenSource:
     ],
 )
 async def test_a_feature_source_breaking_the_contract_fails_the_batch_loudly(
-    settings: Any, champion: Any, features: Any, kit: Any, how: str, message: str
+    settings: Any,
+    champion: Any,
+    features: Any,
+    kit: Any,
+    how: str,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Misaligned or missing model inputs are never scored: the batch fails with the reason."""
+    """Misaligned or missing model inputs are never scored: the batch fails, the reason in the
+    server log under the request id (not in the public body)."""
     app = create_app(
         settings,
         model=champion,
@@ -667,7 +685,9 @@ async def test_a_feature_source_breaking_the_contract_fails_the_batch_loudly(
             "/predict/batch", json={"transactions": [kit.txn(0), kit.txn(1)]}
         )
     assert response.status_code == 500
-    assert message in response.json()["detail"]
+    assert message not in response.text
+    assert f"request {response.json()['request_id']}: 500" in caplog.text
+    assert message in caplog.text
 
 
 async def test_single_request_body_size_is_limited(

@@ -9,6 +9,7 @@ keyword fails the test rather than being skipped) and with the pydantic model it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -138,8 +139,14 @@ async def test_documented_error_schemas_match_the_real_error_responses(
 
     model, gate = kit.gated(champion)
     gate.gate.clear()  # the warm-up prediction blocks: the server is "loading"
-    config = kit.serve_config(max_batch_request=3)
+    config = kit.serve_config(max_batch_request=3, body_timeout_s=0.3)
     app = create_app(settings, model=model, features=features, config=config)
+
+    async def slow_body() -> Any:  # the rest of the body comes after body_timeout_s
+        yield b'{"transaction_id": '
+        await asyncio.sleep(1.0)
+        yield b'"x"}'
+
     sent: list[tuple[str, str, Any, str]] = []  # (path, method, response, what)
 
     async def post(path: str, what: str, **kwargs: Any) -> None:
@@ -162,6 +169,7 @@ async def test_documented_error_schemas_match_the_real_error_responses(
             await post(path, "empty", content="", headers=_JSON)
             await post(path, "form", content="a=1", headers={"content-type": "text/plain"})
             await post(path, "too many bytes", content=b"[" + b" " * 70_000, headers=_JSON)
+            await post(path, "body too slow", content=slow_body(), headers=_JSON)
             await post(path, "bad amount", json=wrap({**kit.txn(1), "amount": -1}))
             await post(path, "two bad fields", json=wrap({**kit.txn(1), "user_id": "7", "x": 1}))
             await post(path, "user id past int64", json=wrap({**kit.txn(1), "user_id": 2**63}))
@@ -177,7 +185,11 @@ async def test_documented_error_schemas_match_the_real_error_responses(
     expected = {
         ("/readyz", 200),
         ("/readyz", 503),
-        *((p, s) for p in ("/predict", "/predict/batch") for s in (200, 400, 413, 422, 500, 503)),
+        *(
+            (p, s)
+            for p in ("/predict", "/predict/batch")
+            for s in (200, 400, 408, 413, 422, 500, 503)
+        ),
     }
     assert {(path, r.status_code) for path, _, r, _ in sent} == expected
     for path, method, response, what in sent:
@@ -243,16 +255,21 @@ def test_the_checker_reports_undocumented_keys_wrong_types_and_unknown_keywords(
     good = {
         "detail": "invalid request: amount: bad",
         "errors": [{"field": "amount", "reason": "bad", "type": "x"}],
+        "request_id": "r1",
     }
     assert schema_problems(good, ref, components) == []
     assert schema_problems({**good, "trace": "..."}, ref, components) == [
         "$: undocumented key 'trace'"
     ]
-    assert set(schema_problems({"detail": [], "errors": []}, ref, components)) == {
+    assert set(
+        schema_problems({"detail": [], "errors": [], "request_id": "r1"}, ref, components)
+    ) == {
         "$.detail: [] is not of type string",
         "$.errors: fewer than 1 items",
     }
-    assert set(schema_problems({"errors": [{"field": 1}]}, ref, components)) == {
+    assert set(
+        schema_problems({"errors": [{"field": 1}], "request_id": "r1"}, ref, components)
+    ) == {
         "$: missing key 'detail'",
         "$.errors[0]: missing key 'reason'",
         "$.errors[0]: missing key 'type'",

@@ -128,10 +128,12 @@ def test_no_challenger_is_said_as_a_fact_not_an_order(
 ) -> None:
     """Serving without a challenger is normal: the log says shadow mode is off, not
     "register a model first (mlref train)" (issue 19: read like an order mid-demo)."""
+    from mlref.registry import Registry
     from mlref.serve.runtime import ServingRuntime
 
     settings = make_settings(tmp_path / "mlref")
     settings.ensure_dirs()
+    Registry(settings).client.search_registered_models()  # a registry, with no model in it
     runtime = ServingRuntime(settings, ServeConfig(), model=None, features=None, shadow=None)
     caplog.set_level(logging.INFO, logger="mlref.serve.runtime")
     assert runtime._try_load_shadow("challenger") is None
@@ -154,7 +156,13 @@ def test_a_load_that_fails_stops_the_server_instead_of_answering_503_for_ever(
     (feature_repo / "data").mkdir(parents=True)
     (feature_repo / "feature_store.yaml").write_text("project: none\n")
     (feature_repo / "data" / "online_store.db").write_bytes(b"")
-    config = ServeConfig(model_path=broken, shadow_alias=None, graceful_timeout_s=5.0)
+    config = ServeConfig(
+        model_path=broken,
+        shadow_alias=None,
+        graceful_timeout_s=5.0,
+        load_retry_s=0.2,  # retried with backoff for load_give_up_s, then given up
+        load_give_up_s=2.0,
+    )
     raised: list[BaseException] = []
 
     def run() -> None:

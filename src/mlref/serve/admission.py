@@ -159,6 +159,10 @@ class Admission:
         Callers skip this while ``depth + n <= safe_depth`` (surely in time)."""
         if self.batches_seen == 0:
             return  # nothing measured yet: no prediction (the late rule still holds)
+        if depth == 0 and running_since is None:
+            # it would start at once: refusing it shortens no queue. (A model slower than the
+            # budget alone would otherwise refuse every request: an outage, not shedding)
+            return
         total = depth + n
         eta = self.completion_s(now, total - 1, total, running_since, running)
         if eta <= self.budget_s:

@@ -114,6 +114,17 @@ def test_check_refuses_past_the_budget_with_a_retry_after() -> None:
     assert far.value.retry_after_s >= 7
 
 
+def test_a_request_that_would_start_at_once_is_never_refused() -> None:
+    # a model slower than the budget: refusing the first in line would refuse everything
+    adm = Admission(10.0, B)
+    adm.observe(1, 0.030)
+    adm.check(now=1.0, depth=0, n=1, running_since=None, running=0)  # admitted
+    with pytest.raises(Overloaded):  # but nothing queues behind a 30 ms batch
+        adm.check(now=1.0, depth=0, n=1, running_since=1.0, running=1)
+    with pytest.raises(Overloaded):
+        adm.check(now=1.0, depth=1, n=1, running_since=None, running=0)
+
+
 def test_safe_depth_is_never_over_optimistic() -> None:
     # below safe_depth the batcher skips the prediction: every such depth must pass it, even
     # with a full batch that has just started

@@ -3,9 +3,10 @@
 Two scoring servers (``python -m mlref.load.server``, the benchmark's small system, the same
 defaults: ``max_queue`` 1,024, p99 budget from the settings), one with admission by deadline
 (``mlref.serve.admission``, the default) and one without (``--admission off``: the queue alone
-refuses work, as before issue #21). First the capacity of the admission server is measured
+refuses work, as before issue #21). First the capacity is measured on the queue-only server
 (``mlref.load.capacity.search_capacity``: the highest throughput whose p99 held the budget with
-no failed request, a ladder of open-loop rates). Then each factor's rate is offered to each
+no failed request, a ladder of open-loop rates; on the server that sheds nothing, so a shed
+caused by a stall of the shared machine cannot end the ladder early). Then each factor's rate is offered to each
 server in turn (interleaved, so the shared machine's drift hits both alike) by
 ``python -m mlref.load.loadgen`` in its own process (seeded Poisson arrivals, latency from the
 scheduled send, ``--drain`` seconds for the last answers, after which a request counts as a
@@ -196,9 +197,9 @@ def bench_overload(
 
         for name, handle in handles.items():  # Feast's lazy start-up out of the measurements
             run_point(handle.url, env, run_dir / f"{name}-warmup", rate=20, duration_s=1.5)
-        progress("servers ready; measuring the capacity of the admission server")
+        progress("servers ready; measuring the capacity (queue-only server)")
         capacity = search_capacity(
-            handles["admission"].url,
+            handles["queue_only"].url,
             env,
             run_dir / "capacity",
             p99_budget_ms=budget_ms,
@@ -319,7 +320,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"warm-up, {CONNECTIONS} client connections, {DRAIN_S:g} s drain (a request unanswered "
         "by then is a client timeout).",
         "",
-        f"Measured capacity (admission server, p99 within the budget, no failed request): "
+        f"Measured capacity (queue-only server, p99 within the budget, no failed request): "
         f"{cap['low_rps']:.0f} req/s (the next rung, {high} req/s, did not hold; "
         f"stopped: {cap['stopped']}).",
         "",

@@ -85,9 +85,9 @@ def test_completion_by_hand() -> None:
     # idle worker, 3 queued, the 3rd (position 2): its own batch of 3
     assert adm.completion_s(0.0, 2, 3, None, 0) == pytest.approx(cost(3))
     # a full batch running for 1 ms (5 ms left); position 40 of 41 queued: 2 full batches
-    # ahead, then its own, counted full (arrivals until it goes out may fill it)
+    # ahead, then its own batch of 41 - 32 = 9 (as queued now)
     eta = adm.completion_s(10.001, 40, 41, 10.0, B)
-    assert eta == pytest.approx((full - 0.001) + 2 * full + full)
+    assert eta == pytest.approx((full - 0.001) + 2 * full + cost(9))
     # a running batch past its predicted end leaves nothing to wait for
     assert adm.completion_s(11.0, 0, 1, 10.0, B) == pytest.approx(cost(1))
 
@@ -221,10 +221,11 @@ def test_simulated_overload_keeps_the_budget_and_the_goodput(factor: float) -> N
     with_ = simulate(factor * CAPACITY, admit=True)
     # without admission the backlog grows for the whole burst: seconds late
     assert without["p99_ms"] > 1000.0
-    # with it the answered requests keep the budget (the cost is exactly linear here; only
-    # the first batches, before their sizes spread enough to fit a slope, misjudge a little) ...
-    assert with_["p99_ms"] <= 50.0
-    assert with_["max_ms"] <= 1.05 * 50.0
+    # with it the answered requests keep the budget's order. Not exactly: the cost is exactly
+    # linear here, but a request's own batch is predicted as queued at its arrival, and
+    # arrivals until it goes out fill it up (up to cost(16) - cost(1) = 3.75 ms more) ...
+    assert with_["p99_ms"] <= 1.1 * 50.0
+    assert with_["max_ms"] <= 1.1 * 50.0
     # ... the excess is refused (at least the share above capacity) ...
     assert with_["shed"] >= 1 - 1 / factor - 0.05
     # ... and the worker stays busy with full batches: goodput near the capacity

@@ -39,6 +39,10 @@ must be quick, so the client can retry elsewhere). The cost of a batch of ``n`` 
 (the feature lookup and the model call have a fixed part); with too little spread in the sizes
 seen, the mean cost is used for every size. Triton's reject-on-timeout is kept as rule 2.
 
+A request that joins the next batch (queue depth below ``max_batch_size``) is always admitted:
+refusing it shortens no queue, it only shrinks the batch, and full batches are what keeps the
+goodput up when each batch costs nearly the budget (see ``check``).
+
 The hot path: ``safe_depth`` (recomputed once per batch) is the queue depth below which every
 position is surely within the budget, so an unloaded server pays one integer comparison per
 request (``BatchingPredictor._enqueue``); the prediction runs only above it. Until a batch has
@@ -125,7 +129,7 @@ class Admission:
         # worst case for a position in the k-th batch ahead: a full batch just started, k full
         # batches, then its own (full) batch, plus the batching wait: (k + 2) full batches
         batches = math.floor((self.budget_s - self.max_wait_s) / full) if full > 0 else math.inf
-        self.safe_depth = max(0.0, (batches - 1) * self.max_batch_size)
+        self.safe_depth = max(float(self.max_batch_size), (batches - 1) * self.max_batch_size)
 
     def batch_seconds(self, size: int) -> float:
         """Predicted time in ``process`` for a batch of ``size`` (0 before any batch)."""
@@ -161,11 +165,15 @@ class Admission:
         Callers skip this while ``depth + n <= safe_depth`` (surely in time)."""
         if self.batches_seen == 0:
             return  # nothing measured yet: no prediction (the late rule still holds)
-        if depth == 0 and running_since is None:
-            # it would start at once: refusing it shortens no queue. (A model slower than the
-            # budget alone would otherwise refuse every request: an outage, not shedding)
-            return
         total = depth + n
+        if total <= self.max_batch_size:
+            # it joins the next batch: refusing it shortens no queue, it only makes that batch
+            # smaller. A model slower than the budget alone would otherwise refuse everything,
+            # and under CPU contention (a batch's wall time inflated towards the budget) only
+            # batches of a few requests were admitted: goodput at 10x fell to a fifth of the
+            # queue-only server's (nox -s overload). The late rule still sheds its requests if
+            # the batch ahead of them runs past the budget.
+            return
         eta = self.completion_s(now, total - 1, total, running_since, running)
         if eta <= self.budget_s:
             return

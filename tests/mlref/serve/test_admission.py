@@ -114,15 +114,18 @@ def test_check_refuses_past_the_budget_with_a_retry_after() -> None:
     assert far.value.retry_after_s >= 7
 
 
-def test_a_request_that_would_start_at_once_is_never_refused() -> None:
-    # a model slower than the budget: refusing the first in line would refuse everything
+def test_a_request_joining_the_next_batch_is_never_refused() -> None:
+    # a model slower than the budget: refusing the next batch would refuse everything
     adm = Admission(10.0, B)
     adm.observe(1, 0.030)
-    adm.check(now=1.0, depth=0, n=1, running_since=None, running=0)  # admitted
-    with pytest.raises(Overloaded):  # but nothing queues behind a 30 ms batch
-        adm.check(now=1.0, depth=0, n=1, running_since=1.0, running=1)
-    with pytest.raises(Overloaded):
-        adm.check(now=1.0, depth=1, n=1, running_since=None, running=0)
+    adm.observe(B, 0.040)
+    for depth in range(B):  # idle or busy, the next batch is admitted
+        adm.check(now=1.0, depth=depth, n=1, running_since=None, running=0)
+        adm.check(now=1.0, depth=depth, n=1, running_since=1.0, running=B)
+    with pytest.raises(Overloaded):  # but nothing queues behind it
+        adm.check(now=1.0, depth=B, n=1, running_since=1.0, running=B)
+    with pytest.raises(Overloaded):  # a batch request that spills past the next batch
+        adm.check(now=1.0, depth=0, n=B + 1, running_since=None, running=0)
 
 
 def test_safe_depth_is_never_over_optimistic() -> None:
@@ -134,8 +137,8 @@ def test_safe_depth_is_never_over_optimistic() -> None:
         assert safe > 0
         for depth in range(safe):
             adm.check(now=1.0, depth=depth, n=1, running_since=1.0, running=B)
-    # a budget shorter than two batches: always predict
-    assert trained(budget_ms=10.0).safe_depth == 0
+    # a budget shorter than two batches: predict past the next batch
+    assert trained(budget_ms=10.0).safe_depth == B
 
 
 def test_late_cut_off() -> None:

@@ -10,8 +10,9 @@ p99 budget the latency gate holds, ``Settings.p99_budget_ms``):
    where it would stand in the queue and the measured cost of a batch; when the prediction is
    over the budget it is refused at once (``Overloaded``, reason ``deadline``: 503 +
    ``Retry-After``) instead of being queued to be answered late.
-2. **When a batch is formed** (``Admission.late_before``): a request that already waited in the
-   queue longer than the budget is answered 503 (reason ``late``) instead of being scored: its
+2. **When a batch is formed** (``Admission.late_before``): a single request that already waited
+   in the queue longer than the budget is answered 503 (reason ``late``) instead of being
+   scored (a batch call's transactions wait behind each other by design: they are not): its
    answer would be late anyway, and scoring it delays every request behind it. This is the
    backstop for what the prediction cannot see (a stall of the machine, a model call slower
    than measured, the first batches before anything was measured).
@@ -166,9 +167,10 @@ class Admission:
         if self.batches_seen == 0:
             return  # nothing measured yet: no prediction (the late rule still holds)
         total = depth + n
-        if total <= self.max_batch_size:
-            # it joins the next batch: refusing it shortens no queue, it only makes that batch
-            # smaller. A model slower than the budget alone would otherwise refuse everything,
+        if depth < self.max_batch_size:
+            # it joins the next batch (a batch call: its first transaction does): refusing it
+            # shortens no queue, it only makes that batch smaller. /predict/batch with 1,000
+            # transactions must not be refused by an idle server for its own size. A model slower than the budget alone would otherwise refuse everything,
             # and under CPU contention (a batch's wall time inflated towards the budget) only
             # batches of a few requests were admitted: goodput at 10x fell to a fifth of the
             # queue-only server's (nox -s overload). The late rule still sheds its requests if

@@ -95,6 +95,9 @@ class _Pending(Generic[T, R]):
     payload: T
     future: asyncio.Future[R]
     enqueued_at: float
+    # may be shed as late at batch formation: a single request; a batch call's transactions
+    # wait behind each other by design, so their wait says nothing about overload
+    sheddable: bool = field(default=True)
     queued: bool = field(default=True)
 
 
@@ -283,7 +286,8 @@ class BatchingPredictor(Generic[T, R]):
                 gap = 0.0
         self._last_arrival = now
         create_future = self._loop.create_future
-        queued = [_Pending(payload, create_future(), now) for payload in payloads]
+        single = len(payloads) == 1
+        queued = [_Pending(payload, create_future(), now, single) for payload in payloads]
         self._pending.extend(queued)
         self._wakeup.set()
         return queued
@@ -368,7 +372,7 @@ class BatchingPredictor(Generic[T, R]):
             if pending.future.done():  # cancelled caller: nobody is waiting for the answer
                 dropped += 1
                 continue
-            if pending.enqueued_at < late_before:  # its answer would be late: say so now
+            if pending.enqueued_at < late_before and pending.sheddable:  # late: say so now
                 assert admission is not None
                 pending.future.set_exception(admission.late(now - pending.enqueued_at))
                 self.shed_late += 1

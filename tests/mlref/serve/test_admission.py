@@ -124,8 +124,10 @@ def test_a_request_joining_the_next_batch_is_never_refused() -> None:
         adm.check(now=1.0, depth=depth, n=1, running_since=1.0, running=B)
     with pytest.raises(Overloaded):  # but nothing queues behind it
         adm.check(now=1.0, depth=B, n=1, running_since=1.0, running=B)
-    with pytest.raises(Overloaded):  # a batch request that spills past the next batch
-        adm.check(now=1.0, depth=0, n=B + 1, running_since=None, running=0)
+    # a batch call into a short queue is admitted whatever its own size ...
+    adm.check(now=1.0, depth=0, n=1000, running_since=1.0, running=B)
+    with pytest.raises(Overloaded):  # ... but not behind a full batch
+        adm.check(now=1.0, depth=B, n=10, running_since=1.0, running=B)
 
 
 def test_safe_depth_is_never_over_optimistic() -> None:
@@ -300,6 +302,20 @@ async def test_requests_that_waited_past_the_budget_are_shed_when_the_batch_form
     assert all(isinstance(r, Overloaded) and r.reason == "late" for r in late)
     assert batcher.shed_late == 8
     assert process.sizes == [1, 1]  # the late ones never reached the model
+
+
+@pytest.mark.anyio
+async def test_a_batch_call_is_served_whole_not_shed_for_waiting_behind_itself() -> None:
+    # 40 transactions in batches of 4 at 10 ms each: the last wait ~90 ms behind their own
+    # siblings, past the 50 ms budget, on an idle server
+    process = SlowDoubler(0.01)
+    async with BatchingPredictor(
+        process, max_batch_size=4, admission=Admission(50.0, 4)
+    ) as batcher:
+        for i in range(3):
+            await batcher.submit(i)  # measured: a prediction is made from here on
+        assert await batcher.submit_many(list(range(40))) == [2 * i for i in range(40)]
+    assert batcher.shed_late == 0
 
 
 @pytest.mark.anyio

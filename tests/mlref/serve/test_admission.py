@@ -287,14 +287,14 @@ async def test_batcher_refuses_the_excess_at_once_and_answers_the_rest_in_time()
 async def test_requests_that_waited_past_the_budget_are_shed_when_the_batch_forms() -> None:
     process = SlowDoubler(0.0)
     async with BatchingPredictor(
-        process, max_batch_size=4, admission=Admission(50.0, 4)
+        process, max_batch_size=4, admission=Admission(100.0, 4)
     ) as batcher:
         process.gate.clear()  # the model stalls (nothing measured yet: all admitted)
         first = asyncio.ensure_future(batcher.submit(0))
         while not process.sizes:
             await asyncio.sleep(0.001)
         queued = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 9)]
-        await asyncio.sleep(0.15)  # 150 ms in the queue: past the 50 ms budget
+        await asyncio.sleep(0.3)  # 300 ms in the queue: past the 100 ms budget
         fresh = asyncio.ensure_future(batcher.submit(99))
         await asyncio.sleep(0)
         process.gate.set()

@@ -100,6 +100,13 @@ def perf(session: nox.Session) -> None:
 
 
 @nox.session
+def overload(session: nox.Session) -> None:
+    """Bursts at 1x/2x/10x measured capacity, admission on vs off -> benchmarks/results/overload.*"""
+    # the perf system (./.mlref-perf), shared with `nox -s perf`: built once, reused
+    _uv(session, "python", "benchmarks/bench_overload.py", *session.posargs)
+
+
+@nox.session
 def scale(session: nox.Session) -> None:
     """Scale-out on real engines: Feast on Redis, Spark batch scoring, replicas behind nginx, Locust."""
     session.run("bash", "scripts/scale_setup.sh", external=True)

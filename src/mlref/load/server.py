@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-wait-ms", type=float, default=None)
     p.add_argument("--max-batch-size", type=int, default=None)
     p.add_argument("--max-queue", type=int, default=None)
+    p.add_argument(
+        "--admission", type=_bool, default=None, help="admission by deadline on/off (default on)"
+    )
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -94,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.model_path:
             extra = {"model_path": Path(args.model_path), "shadow_alias": None}
         # this process is the server's alone: freeze the start-up heap (ServeConfig.gc_freeze)
+        if args.admission is not None:
+            extra["admission"] = args.admission
         config = ServeConfig.from_settings(settings, gc_freeze=True, **extra)
         graceful_s = int(config.graceful_timeout_s)
         app = create_app(settings, config=config)

@@ -18,8 +18,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from mlref.serve.admission import Overloaded
 from mlref.serve.config import BYTES_PER_TRANSACTION, ServeConfig
 from mlref.serve.errors import install_error_handlers
 from mlref.serve.middleware import MetricsMiddleware, RequestGuardMiddleware
@@ -30,6 +32,7 @@ from mlref.serve.scoring import scoring_endpoints
 
 if TYPE_CHECKING:
     from mlref.serve.features import FeatureSource
+    from mlref.serve.metrics import ServingMetrics
     from mlref.serve.predictor import ServedModel
     from mlref.settings import Settings
 
@@ -76,6 +79,7 @@ def create_app(
         body_reads=runtime.body_reads,
     )
     install_error_handlers(app, metrics=runtime.metrics, retry_after_s=cfg.retry_after_s)
+    _answer_overload(app, runtime.metrics, cfg.retry_after_s)
     predict, predict_batch = scoring_endpoints(runtime)
     app.add_route("/predict", predict, methods=["POST"], include_in_schema=False)
     app.add_route("/predict/batch", predict_batch, methods=["POST"], include_in_schema=False)
@@ -83,3 +87,18 @@ def create_app(
     add_probe_routes(app, runtime)
     add_docs_page(app)
     return app
+
+
+def _answer_overload(app: FastAPI, metrics: ServingMetrics, retry_after_s: int) -> None:
+    """503 + ``Retry-After`` for a request shed by admission (``mlref.serve.admission``),
+    counted by reason in ``mlref_requests_shed_total``."""
+
+    async def shed(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Overloaded)
+        metrics.count_shed(reason=exc.reason)
+        retry = max(retry_after_s, exc.retry_after_s)
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(retry)}
+        )
+
+    app.add_exception_handler(Overloaded, shed)

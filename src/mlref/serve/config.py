@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,12 @@ class ServeConfig:
     batching: bool = True  # False: every request is scored alone (batch size 1), for benchmarks
     max_batch_request: int = 1000  # transactions per /predict/batch call; more -> 413
     retry_after_s: int = 1
+    # admission by deadline (mlref.serve.admission): refuse at once (503) a request predicted
+    # to be answered later than p99_budget_ms, and shed one that already waited that long in
+    # the queue. The budget defaults to Settings.p99_budget_ms, the latency gate's. False:
+    # refuse only when the queue is full (max_queue), as before issue #21
+    admission: bool = True
+    p99_budget_ms: float = 50.0
     intra_op_threads: int = 1
     model_alias: str = "champion"
     shadow_alias: str | None = "challenger"  # scored in shadow when the registry has it
@@ -89,6 +96,8 @@ class ServeConfig:
                 f"({self.max_queue}): such a batch could never be admitted; lower it or raise "
                 "max_queue"
             )
+        if not (math.isfinite(self.p99_budget_ms) and self.p99_budget_ms > 0):
+            raise ValueError(f"p99_budget_ms must be a finite number > 0, got {self.p99_budget_ms}")
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
         if not self.graceful_timeout_s > 0:

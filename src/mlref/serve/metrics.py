@@ -62,6 +62,8 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 )
 BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 PREFIX = "mlref"
+# why a request was shed (mlref.serve.admission.REASONS; kept here so metrics imports nothing)
+SHED_REASONS = ("queue_full", "deadline", "late")
 # the text format generate_latest writes (the library's CONTENT_TYPE_LATEST names 1.0.0, which
 # is negotiated; this endpoint always answers 0.0.4)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -114,8 +116,21 @@ class ServingMetrics:
             f"{p}_batch_errors", "Batches whose lookup or inference raised.", registry=r
         )
         self.shed = Counter(
-            f"{p}_shed", "Requests refused with 503 because the queue was full.", registry=r
+            f"{p}_shed",
+            "Requests refused with 503 for overload, any reason (see mlref_requests_shed_total).",
+            registry=r,
         )
+        self.shed_by_reason = Counter(
+            f"{p}_requests_shed",
+            "Requests refused with 503 for overload, by reason: queue_full (no room), deadline "
+            "(predicted to be answered past the budget), late (waited past the budget).",
+            ["reason"],
+            registry=r,
+        )
+        # every reason from the start, so a rate() over them never misses a first sample
+        self._shed_children = {
+            reason: self.shed_by_reason.labels(reason) for reason in SHED_REASONS
+        }
         self.shadow_errors = Counter(
             f"{p}_shadow_errors", "Shadow scorings that failed (logged without).", registry=r
         )
@@ -147,8 +162,9 @@ class ServingMetrics:
         if failed:
             self.batch_errors.inc()
 
-    def count_shed(self, n: int = 1) -> None:
+    def count_shed(self, n: int = 1, reason: str = "queue_full") -> None:
         self.shed.inc(n)
+        self._shed_children[reason].inc(n)
 
     def count_unknown_category(self, n: int) -> None:
         self.unknown_category.inc(n)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.background import BackgroundTask
 
+from mlref.serve.admission import Admission
 from mlref.serve.batching import BatchingPredictor, PredictorClosed
 from mlref.serve.body import BodyReads
 from mlref.serve.errors import NotReady
@@ -163,6 +164,13 @@ class ServingRuntime:
             max_queue=cfg.max_queue,
             executor=self._infer_pool,
             name="predict",
+            admission=Admission(
+                cfg.p99_budget_ms,
+                cfg.max_batch_size if cfg.batching else 1,
+                cfg.max_wait_ms if cfg.batching else 0.0,
+            )
+            if cfg.admission
+            else None,
         )
         self.batcher.add_listener(
             lambda info: self.metrics.observe_batch(info.size, info.error is not None)

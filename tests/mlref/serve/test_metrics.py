@@ -64,6 +64,7 @@ def test_names_types_and_created_as_scraped() -> None:
         "mlref_batch_size",
         "mlref_batch_errors",
         "mlref_shed",
+        "mlref_requests_shed",
         "mlref_shadow_errors",
         "mlref_unknown_category",
     }
@@ -73,6 +74,7 @@ def test_names_types_and_created_as_scraped() -> None:
         "mlref_batch_size": "histogram",
         "mlref_batch_errors": "counter",
         "mlref_shed": "counter",
+        "mlref_requests_shed": "counter",
         "mlref_shadow_errors": "counter",
         "mlref_unknown_category": "counter",
         "mlref_queue_depth": "gauge",
@@ -91,6 +93,10 @@ def test_names_types_and_created_as_scraped() -> None:
     assert m['mlref_batch_size_bucket{le="8.0"}'] == 2
     assert m["mlref_batch_errors_total"] == 1
     assert m["mlref_shed_total"] == 2
+    # by reason: the queue-full default, and every reason present from the start
+    assert m['mlref_requests_shed_total{reason="queue_full"}'] == 2
+    assert m['mlref_requests_shed_total{reason="deadline"}'] == 0
+    assert m['mlref_requests_shed_total{reason="late"}'] == 0
     assert m["mlref_queue_depth"] == 7
     assert m["mlref_in_flight"] == 2
     assert m["mlref_ready"] == 1

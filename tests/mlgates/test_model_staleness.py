@@ -34,7 +34,7 @@ def test_age_is_exact_and_held_to_the_cap() -> None:
     assert young.verdict == "pass", young.explain()
     assert young.measured == 4.0
     assert young.threshold == 5.0
-    assert young.unit == "weeks"
+    assert young.unit == " weeks"
     assert young.rubric == ("monitor-4",)
     old = model_staleness("2024-01-01T00:00:00Z", "2024-01-29T00:00:00Z", max_age_weeks=3.5)
     assert old.verdict == "fail"

@@ -137,7 +137,7 @@ def model_staleness(
             message=message,
             hint=hint,
             details=details,
-            unit="weeks",
+            unit=" weeks",
             direction="max",
             rubric=("monitor-4",),
         )

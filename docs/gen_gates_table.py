@@ -147,6 +147,14 @@ PROSE: dict[str, tuple[str, str]] = {
         "else inconclusive (also below `min_windows`). Measured: the loss; details give the "
         "longest cadence the data support",
     ),
+    "model_staleness": (
+        "a serving model older than its measured decay allows (nobody retrained it)",
+        "age = `now` (the log's last event, default the wall clock) - `trained_at` (the end "
+        "of its training data, from the registry or card), in weeks. Limit: the smaller of "
+        "staleness_impact's `max_retrain_interval_weeks` (the age at which the loss reaches "
+        "its `max_loss` at the decay's upper bound) and `max_age_weeks`. Fail when older; "
+        "inconclusive without a training time or a limit",
+    ),
     "tuning_gap": (
         "a model whose hyperparameters a small search beats",
         "`budget` configurations drawn (seeded) from `space`, each trained and scored on "

@@ -444,6 +444,7 @@ def score_lines(score: rubric.RubricScore, verbose: bool = False) -> list[str]:
                 lines.extend(f"    {i}: {rubric.ITEMS[i].title}" for i in ids)
             else:
                 lines.append(f"    {section}: {', '.join(ids)}")
+            lines.extend(f"      {i}: {rubric.why_uncovered(i)}" for i in ids)
     return lines
 
 
@@ -480,7 +481,8 @@ def markdown(
     lines.append(f"**ML Test Score**: {score.final:g} (minimum over sections: {sections}). ")
     lines.append(f"{score.interpretation}")
     if score.uncovered:
-        lines += ["", f"Not covered by any gate: {', '.join(score.uncovered)}"]
+        lines += ["", f"Not covered by any gate: {', '.join(score.uncovered)}", ""]
+        lines += [f"- {i}: {rubric.why_uncovered(i)}" for i in score.uncovered]
     return "\n".join(lines) + "\n"
 
 

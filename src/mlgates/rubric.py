@@ -120,6 +120,55 @@ _INTERPRETATION: tuple[tuple[float, str], ...] = (
     (float("inf"), "Exceptional levels of automated testing and monitoring."),
 )
 
+# The gates whose own results claim each item (the reviewed mapping, pinned by
+# tests/mlgates/test_rubric_mapping.py). Items absent here are claimed only by a test's
+# marker (``@pytest.mark.mlgate(..., rubric=(...))``): reproducible training (infra-1), an
+# integration-tested pipeline (infra-3), a rollback drill (infra-7). Names, not imports: the
+# plugin reads this at start-up, and mlgates.gates pulls numpy/pandas/scipy.
+GATES_FOR: dict[str, tuple[str, ...]] = {
+    "data-1": ("schema_gate",),
+    "data-2": ("features_beneficial",),
+    "data-3": ("feature_cost",),
+    "data-4": ("feature_policy",),
+    "data-5": ("pii_scan",),
+    "data-6": ("new_feature_drill",),
+    "data-7": ("code_coverage",),
+    "model-1": ("spec_in_version_control",),
+    "model-2": ("offline_online_agreement",),
+    "model-3": ("tuning_gap",),
+    "model-4": ("staleness_impact",),
+    "model-5": ("beats_baseline",),
+    "model-6": ("no_worse",),
+    "model-7": ("group_parity",),
+    "infra-2": ("code_coverage",),
+    "infra-4": ("no_worse",),
+    "infra-5": ("explanation_consistency",),
+    "infra-6": ("canary",),
+    "monitor-1": ("dependency_drift",),
+    "monitor-2": ("psi_drift", "ks_drift", "schema_gate"),
+    "monitor-3": ("feature_parity",),
+    "monitor-4": ("model_staleness",),
+    "monitor-5": ("numeric_stability",),
+    "monitor-6": ("latency_budget", "cost_budget"),
+    "monitor-7": ("prediction_drift",),
+}
+
+
+def why_uncovered(item: str) -> str:
+    """Why no result covered ``item``, and what would cover it (for the run's summary)."""
+    gates = GATES_FOR.get(item)
+    if gates:
+        names = ", ".join(gates)
+        return (
+            f"no result of {names} in this run (no test runs "
+            f"{'it' if len(gates) == 1 else 'them'}, or it was deselected)"
+        )
+    return (
+        "no gate claims it by itself: mark the test that automates it "
+        f'@pytest.mark.mlgate(..., rubric=("{item}",)), or list it under rubric_manual'
+    )
+
+
 VERDICT_POINTS: dict[str, float] = {
     "pass": 1.0,
     "warn": 0.5,

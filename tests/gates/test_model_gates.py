@@ -7,7 +7,10 @@
 - data-2 ``features_beneficial``: permutation importance of each of the champion's inputs
   (ONNX Runtime scores the permuted copies) on the same test window.
 - model-4 ``staleness_impact``: the champion (ONNX) on every labelled row after its
-  training window, in weekly windows of its age, decay per week of its AUC.
+  training window (validation, test, and the served live week once labelled), in weekly
+  windows of its age, decay per week of its AUC.
+- monitor-4 ``model_staleness``: the serving champion's age (its card's end of training to
+  the last logged request) against the age at which that decay loses ``max_loss``.
 - model-3 ``tuning_gap``: a seeded random search of a few XGBoost configurations, each
   trained by the reference recipe on a subsample of the training rows and scored on the
   champion's test window, against the champion's hyperparameters trained the same way.
@@ -29,8 +32,11 @@ import pytest
 
 if TYPE_CHECKING:
     import pandas as pd
+    from conftest import ServedLog
 
+    from mlgates.config import GatesConfig
     from mlgates.fixture import Gates
+    from mlgates.result import GateResult
     from mlref.pipeline import ReferenceSystem
     from mlref.settings import Settings
 
@@ -210,24 +216,123 @@ def model_age_weeks(frame: pd.DataFrame, train_end: pd.Timestamp) -> np.ndarray:
     return ((frame["event_timestamp"] - train_end) / pd.Timedelta(weeks=1)).to_numpy()
 
 
+def served_labelled(system: ReferenceSystem, log: pd.DataFrame) -> pd.DataFrame:
+    """The prediction-log rows of ``log`` whose fraud label had matured a label delay after
+    the live window (as ``agreement_result`` in test_online_gates judges them), with the
+    label as ``is_fraud``: the served traffic's own evidence of the model's quality."""
+    import pandas as pd
+
+    from mlref.data.columns import EVENT_TIMESTAMP, LABEL, LABEL_TIMESTAMP
+
+    live = system.live
+    labels = live.set_index(live["transaction_id"].astype(str))[[LABEL, LABEL_TIMESTAMP]]
+    joined = labels.reindex(log["transaction_id"].astype(str).to_numpy())
+    as_of = live[EVENT_TIMESTAMP].max() + pd.Timedelta(days=system.settings.data.label_delay_days)
+    matured = (joined[LABEL_TIMESTAMP] <= as_of).to_numpy()
+    out = log.loc[matured, [EVENT_TIMESTAMP, "score"]].reset_index(drop=True)
+    out[LABEL] = joined[LABEL].to_numpy()[matured].astype(int)
+    return out
+
+
+def staleness_inputs(
+    settings: Settings, system: ReferenceSystem, log: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(age in weeks, labels, champion scores) of every labelled row after the champion's
+    training window: its validation and test windows (ages 2-8 weeks) and, given the
+    prediction ``log`` of the replayed live week, the served scores whose labels matured
+    (ages 11-12 weeks: the age the model serves at, measured rather than extrapolated)."""
+    window = parity_window(system)
+    train_end = system.run.result.config.train_end
+    ages = [model_age_weeks(window, train_end)]
+    labels = [window["is_fraud"].to_numpy()]
+    scores = [champion_scores(settings, window)]
+    if log is not None:
+        served = served_labelled(system, log)
+        ages.append(model_age_weeks(served, train_end))
+        labels.append(served["is_fraud"].to_numpy())
+        scores.append(served["score"].to_numpy("float64"))
+    return np.concatenate(ages), np.concatenate(labels), np.concatenate(scores)
+
+
+@pytest.fixture(scope="module")
+def decay_cache() -> dict[str, GateResult]:
+    """The champion's ``staleness_impact`` result, shared by the two staleness tests (the
+    monitor-4 gate reuses the model-4 figure instead of measuring it twice)."""
+    return {}
+
+
 @pytest.mark.mlgate("staleness_impact")
 def test_champion_staleness_within_the_retrain_cadence(
-    mlgates: Gates, ref_settings: Settings, reference_system: ReferenceSystem
+    mlgates: Gates,
+    ref_settings: Settings,
+    reference_system: ReferenceSystem,
+    served_log: ServedLog,
+    decay_cache: dict[str, GateResult],
 ) -> None:
     """The champion's AUC decays by no more than ``max_loss`` over the retrain interval,
-    judged on its validation and test windows (ages 1-6 weeks after its training window;
+    judged on its validation and test windows (ages 2-8 weeks after its training window;
     validation chose its number of trees, which if anything flatters the early windows and
-    so errs towards finding decay). The cadence the data support is printed."""
+    so errs towards finding decay) and on the scores it served on the replayed live week
+    whose labels matured (ages 11-12 weeks). The cadence the data support is printed."""
     from mlgates.gates import staleness_impact
 
-    window = parity_window(reference_system)
-    result = mlgates.run(
-        staleness_impact,
-        model_age_weeks(window, reference_system.run.result.config.train_end),
-        window["is_fraud"].to_numpy(),
-        champion_scores(ref_settings, window),
-    )
+    inputs = staleness_inputs(ref_settings, reference_system, served_log.log)
+    kwargs, _ = mlgates.kwargs_for(staleness_impact, *inputs)
+    decay_cache["champion"] = staleness_impact(*inputs, **kwargs)
+    result = mlgates.run(staleness_impact, *inputs)
     print(f"mlref retrain cadence: {result.message}")
+
+
+def model_trained_at(card: Mapping[str, object]) -> str | None:
+    """When the model's knowledge ends: the end of its training window, from its model card
+    (``training_config.train_end``, the origin ``staleness_impact`` measures ages from);
+    ``None`` for a card that does not record it."""
+    config = card.get("training_config")
+    value = config.get("train_end") if isinstance(config, Mapping) else None
+    return None if value is None else str(value)
+
+
+def staleness_result(
+    config: GatesConfig, card: Mapping[str, object], log: pd.DataFrame, decay: GateResult
+) -> GateResult:
+    """``model_staleness`` of the model of ``card`` serving the prediction log ``log`` (its
+    age at the log's last event time), held to ``decay``'s limit and
+    ``[tool.mlgates.model_staleness]``."""
+    from mlgates.gates import model_staleness
+
+    cap = config.gate_defaults("model_staleness").get("max_age_weeks")
+    return model_staleness(
+        model_trained_at(card),
+        log["event_timestamp"].max(),
+        staleness=decay,
+        max_age_weeks=None if cap is None else float(cap),
+    )
+
+
+@pytest.mark.mlgate("model_staleness")
+def test_serving_champion_is_not_too_stale(
+    mlgates: Gates,
+    ref_settings: Settings,
+    reference_system: ReferenceSystem,
+    served_log: ServedLog,
+    decay_cache: dict[str, GateResult],
+) -> None:
+    """The model serving the replayed live traffic (the registry's champion: its card's end
+    of training) is younger, at the last logged request, than the age at which its measured
+    decay (``staleness_impact``, the same figure as model-4) loses ``max_loss``."""
+    from mlgates.gates import staleness_impact
+    from mlref.registry import CHAMPION, Registry
+
+    if "champion" not in decay_cache:
+        inputs = staleness_inputs(ref_settings, reference_system, served_log.log)
+        kwargs, _ = mlgates.kwargs_for(staleness_impact, *inputs)
+        decay_cache["champion"] = staleness_impact(*inputs, **kwargs)
+    champion = Registry(ref_settings).load(CHAMPION)
+    assert set(served_log.log["model_version"].astype(str)) == {champion.version}
+    result = mlgates.check(
+        staleness_result(mlgates.config, champion.card, served_log.log, decay_cache["champion"])
+    )
+    assert result.details["age_weeks"] > 0, result.explain()
 
 
 #: the search space of ``tuning_gap`` on mlref (the knobs of DEFAULT_HYPERPARAMS that matter)

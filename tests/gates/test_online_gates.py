@@ -230,13 +230,6 @@ def agreement_result(
 
 
 @pytest.mark.mlgate("offline_online_agreement")
-@pytest.mark.xfail(
-    strict=True,
-    reason="inconclusive, not passed: the suite replays 1,200 live requests (REPLAY_REQUESTS in "
-    "the root conftest), of which 13 are labelled fraud, under min_class_rows = 30; the "
-    "gate needs ~3,000 replayed requests (their AUCs already agree within [-0.009, 0.017]). "
-    "Strict: once the replay is large enough this must pass and the marker must go.",
-)
 def test_offline_auc_holds_on_served_traffic(
     mlgates: Gates,
     reference_system: ReferenceSystem,

@@ -60,6 +60,7 @@ REVIEWED: dict[str, set[str]] = {
     "dependency_drift": {"monitor-1"},
     "explanation_consistency": {"infra-5"},
     "new_feature_drill": {"data-6"},
+    "model_staleness": {"monitor-4"},
 }
 
 
@@ -117,3 +118,26 @@ def test_code_coverage_claims_the_item_of_the_code_it_measured() -> None:
 
     source = _inspect.getsource(code_coverage)
     assert 'rubric = ("data-7",) if code == "features" else ("infra-2",)' in source
+
+
+def test_the_summary_names_the_gates_of_each_item_as_reviewed() -> None:
+    # rubric.GATES_FOR (what the summary says would cover an item) is the reviewed mapping
+    # turned around: no gate missing, none invented
+    inverted: dict[str, set[str]] = {}
+    for name, items in REVIEWED.items():
+        for item in items:
+            inverted.setdefault(item, set()).add(name)
+    assert {k: set(v) for k, v in rubric.GATES_FOR.items()} == inverted
+
+
+def test_every_uncovered_item_says_why() -> None:
+    s = rubric.score([{"name": "canary", "verdict": "pass", "rubric": ["infra-6"]}])
+    assert "infra-6" not in s.uncovered
+    assert len(s.uncovered) == 27
+    assert "model_staleness" in rubric.why_uncovered("monitor-4")
+    assert 'rubric=("infra-1",)' in rubric.why_uncovered("infra-1")
+    from mlgates import report
+
+    lines = report.score_lines(rubric.score([]))
+    assert "      infra-6: " + rubric.why_uncovered("infra-6") in lines
+    assert all(f"- {i}: " in report.markdown([], rubric.score([])) for i in rubric.ITEMS)

@@ -15,6 +15,9 @@ held to (``mlgates_config``), next to the clean counterpart that passes:
   trained on a private copy of the rows with an input whose relation to fraud flips after
   the validation window (a merchant-risk flag that fraudsters learn to avoid while
   legitimate users start to trigger it) decays fast and fails.
+- model_staleness: the champion serving the replayed live week is younger than its decay
+  allows; the same card with its training window ended a year earlier (a model nobody
+  retrained) fails, and a card without a training time is inconclusive.
 - tuning_gap: the champion's hyperparameters pass; a deliberately mistuned recipe
   (learning rate 0.001 with 20 trees) fails, naming a better configuration found.
 - group_parity: the champion's alerts pass; the same model with the scores of the 65+ band
@@ -273,6 +276,61 @@ def test_a_model_that_decays_fast_fails_staleness_impact(
     assert result.verdict == "fail", result.explain()
     assert result.details["loss_ci_low"] > result.details["max_loss"]
     assert "retrain at least every" in result.message
+
+
+def _champion_decay(
+    model_gates: ModuleType, ref_settings: Any, reference_system: Any, log: Any, config: Any
+) -> Any:
+    """The champion's decay as the gate test measures it (validation, test and the labelled
+    served week), held to the staleness_impact thresholds."""
+    from mlgates.gates import staleness_impact
+
+    keys = ("retrain_interval_weeks", "max_loss", "metric", "window_weeks", "confidence")
+    return staleness_impact(
+        *model_gates.staleness_inputs(ref_settings, reference_system, log),
+        **_thresholds(config, "staleness_impact", keys),
+    )
+
+
+def test_an_old_model_fails_model_staleness(
+    model_gates: ModuleType,
+    ref_settings: Any,
+    reference_system: Any,
+    served_log: Any,
+    mlgates_config: Any,
+) -> None:
+    """The defect: the registry serves a model whose training data ended a year before the
+    champion's (a model nobody retrained: its card's ``train_end`` 52 weeks earlier), held
+    to the champion's own measured decay. The clean champion passes (11.6 weeks old against
+    a limit of 45.8 here); the old one fails (63.6), and a card that does not record its
+    training time is inconclusive, not passed. Half a year (37.6 weeks) is within what this
+    decay's interval allows: the limit is the age at which the decay's upper bound loses
+    max_loss, so it is only as tight as the labelled windows make it."""
+    import copy
+
+    import pandas as pd
+
+    from mlref.registry import CHAMPION, Registry
+
+    card = Registry(ref_settings).load(CHAMPION).card
+    decay = _champion_decay(
+        model_gates, ref_settings, reference_system, served_log.log, mlgates_config
+    )
+    clean = model_gates.staleness_result(mlgates_config, card, served_log.log, decay)
+    assert clean.verdict == "pass", clean.explain()
+
+    old = copy.deepcopy(card)
+    train_end = pd.Timestamp(old["training_config"]["train_end"]) - pd.Timedelta(weeks=52)
+    old["training_config"]["train_end"] = train_end.isoformat()
+    result = model_gates.staleness_result(mlgates_config, old, served_log.log, decay)
+    assert result.verdict == "fail", result.explain()
+    assert result.measured == pytest.approx(clean.measured + 52)
+    assert "too stale" in result.message
+
+    unrecorded = copy.deepcopy(card)
+    del unrecorded["training_config"]["train_end"]
+    result = model_gates.staleness_result(mlgates_config, unrecorded, served_log.log, decay)
+    assert result.verdict == "inconclusive", result.explain()
 
 
 def _tuning(model_gates: ModuleType, reference_system: Any, chosen: Any, config: Any) -> Any:

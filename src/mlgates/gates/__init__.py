@@ -52,6 +52,8 @@ dependency_drift    monitor-1               the environment the model was valida
                                             against the one it runs in
 explanation_        infra-5                 a single prediction's explanation adds up to
 consistency                                 the score served (debuggable one by one)
+model_staleness     monitor-4               the serving model's age within the limit its
+                                            measured decay (staleness_impact) allows
 new_feature_drill   data-6                  a new feature is added with one definition
                                             (every derived path built and in parity)
 ==================  ======================  ==============================================
@@ -89,6 +91,7 @@ from mlgates.gates.policy import feature_policy, pii_scan, spec_in_version_contr
 from mlgates.gates.regression import no_worse
 from mlgates.gates.sequential import canary
 from mlgates.gates.stability import numeric_stability
+from mlgates.gates.staleness import model_staleness
 from mlgates.result import GateResult
 
 GATES: dict[str, Callable[..., GateResult]] = {
@@ -122,6 +125,7 @@ GATES: dict[str, Callable[..., GateResult]] = {
     "dependency_drift": dependency_drift,
     "explanation_consistency": explanation_consistency,
     "new_feature_drill": new_feature_drill,
+    "model_staleness": model_staleness,
 }
 
 __all__ = [
@@ -147,6 +151,7 @@ __all__ = [
     "ks_drift",
     "latency_budget",
     "model_parity",
+    "model_staleness",
     "new_feature_drill",
     "no_worse",
     "numeric_stability",

@@ -93,10 +93,11 @@ def load(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
+    """Benchmarks as ratios (model, server vs LitServe/BentoML, Feast, gates) -> benchmarks/results."""
     # not ./.mlref: the benchmark builds (and may rebuild) a system of fixed size in its own
-    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's
-    _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)
+    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's;
+    # the peers group (LitServe, BentoML, Evidently) is installed for this session only
+    _uv(session, "--group", "peers", "python", "benchmarks/run_perf.py", *session.posargs)
 
 
 @nox.session

@@ -82,6 +82,12 @@ CPU_RATE = 150.0
 CPU_IDLE_S = 2.0
 CPU_SETTLE_S = 0.5
 LOADGEN_WARMUP_S = 1.0  # mlref.load.loadgen's warm-up: its requests reach the server too
+# the scoring server (batching_wait_0ms) under both uvicorn loop/parser pairs, measured at the
+# CPU point only (benchmarks/serve_variant.py): what uvloop + httptools are worth per request
+LOOP_VARIANTS: dict[str, tuple[str, str]] = {
+    "loop_asyncio_h11": ("asyncio", "h11"),
+    "loop_uvloop_httptools": ("uvloop", "httptools"),
+}
 GOAL_VS_BEST_PEER = 1.5  # mlref's throughput at the budget over the better peer's
 GOAL_CPU_VS_BEST_PEER = 0.67  # mlref's CPU per request over the better peer's, at most
 GOAL_SHARE_OF_FRAMEWORK_FLOOR = 0.75
@@ -291,6 +297,7 @@ def bench_server(
     p99_budget_ms: float | None = None,
     configs: dict[str, dict[str, Any]] | None = None,
     peer_configs: dict[str, dict[str, Any]] | None = None,
+    loop_variants: dict[str, tuple[str, str]] | None = None,
     cpu_rate: float = CPU_RATE,
 ) -> dict[str, Any]:
     """The ladder over mlref's configs, the floors and (when the ``peers`` group is
@@ -330,9 +337,35 @@ def bench_server(
                 wait_ms=options["wait_ms"],
                 name=name,
             )
-    names = list(servers)
+    ladder = list(servers)
+    variant_script = str(Path(__file__).resolve().parent / "serve_variant.py")
+    for name, (loop, http) in (
+        loop_variants if loop_variants is not None else LOOP_VARIANTS
+    ).items():
+        variant = ServerProcess(
+            system.settings.workdir,
+            run_dir,
+            model_path=system.model_path,
+            name=name,
+            max_queue=4096,
+            **CONFIGS["batching_wait_0ms"],
+        )
+        # the same server command, through the wrapper that names uvicorn's loop and parser
+        variant.cmd = [
+            sys.executable,
+            variant_script,
+            "--loop",
+            loop,
+            "--http",
+            http,
+            "--",
+            *variant.cmd[3:],
+        ]
+        servers[name] = variant
+    names = ladder
     points: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     cpu: dict[str, dict[str, Any]] = {}
+    loop_cpu: dict[str, dict[str, Any]] = {}
     try:
         for server in servers.values():
             server.start()
@@ -350,6 +383,8 @@ def bench_server(
             # them out of the measured points
             _point(run.url, 20, 1.5, run_dir / f"{name}-warmup", env)
         for name, run in running.items():
+            if name not in names:
+                continue  # a loop variant: CPU point after the ladder's servers
             cpu[name] = _cpu_point(
                 run.url,
                 run.pid,
@@ -363,6 +398,20 @@ def bench_server(
                 f"{cpu[name]['cpu_ms_per_request']:.3f} ms/request "
                 f"(idle {cpu[name]['idle_cpu_ms_per_s']:.1f} ms/s)"
             )
+        for name in running:
+            if name in names:
+                continue
+            run = running[name]
+            loop_cpu[name] = _cpu_point(
+                run.url,
+                run.pid,
+                cpu_rate,
+                point_duration(cpu_rate, duration_s),
+                run_dir / f"{name}-cpu",
+                env,
+            )
+            progress(f"{name:>22} CPU: {loop_cpu[name]['cpu_ms_per_request']:.3f} ms/request")
+            servers[name].stop()
         active = list(names)
         for rate in loads:
             for name in list(active):
@@ -408,9 +457,20 @@ def bench_server(
     result = _analyse(points, budget, duration_s, peers=frozenset(peer_configs), cpu=cpu)
     result["cpu_rate_rps"] = cpu_rate
     result["peer_configs"] = peer_configs
+    result["loop_variants"] = _loop_variants(loop_cpu)
     if peer_skip:
         result["peers_skipped"] = peer_skip
     return result
+
+
+def _loop_variants(cpu: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """CPU per request of the scoring server under asyncio + h11 and uvloop + httptools,
+    and their ratio (measured one after the other at the same fixed rate)."""
+    a, b = cpu.get("loop_asyncio_h11"), cpu.get("loop_uvloop_httptools")
+    out: dict[str, Any] = {"cpu": cpu}
+    if a and b and a["cpu_ms_per_request"] and b["cpu_ms_per_request"]:
+        out["asyncio_h11_over_uvloop_httptools"] = a["cpu_ms_per_request"] / b["cpu_ms_per_request"]
+    return out
 
 
 def _keeping_up(point: dict[str, Any], budget: float) -> bool:

@@ -562,7 +562,7 @@ def _analyse(
                 for load, ci in s["p99_ci_by_offered"].items()
                 if _clearly_above(ci, off["p99_ci_by_offered"].get(load))
             }
-    goals = _goals(summary, peers)
+    goals = _goals(summary, peers, budget)
     return {
         "p99_budget_ms": budget,
         "point_duration_s": duration_s,
@@ -606,11 +606,14 @@ def _cost_split(summary: dict[str, Any], key: str) -> dict[str, Any] | None:
     }
 
 
-def _goals(summary: dict[str, Any], peers: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _goals(
+    summary: dict[str, Any], peers: frozenset[str] = frozenset(), budget: float = 50.0
+) -> dict[str, Any]:
     """The issue's goals, judged on throughput at the p99 budget when every server met the
     budget at some load, else (a loaded machine) on the maximum completed throughput."""
     scoring = _mlref_configs(summary)
-    at_budget = all(summary[n]["throughput_at_budget_rps"] > 0 for n in summary)
+    # the basis is mlref's and the floors' (a peer that never met the budget must not move it)
+    at_budget = all(summary[n]["throughput_at_budget_rps"] > 0 for n in summary if n not in peers)
     key = "throughput_at_budget_rps" if at_budget else "max_completed_rps"
     goals: dict[str, Any] = {"basis": key}
     floor = summary.get("floor", {}).get(key)
@@ -660,11 +663,13 @@ def _goals(summary: dict[str, Any], peers: frozenset[str] = frozenset()) -> dict
                 "met": share >= GOAL_SHARE_OF_FRAMEWORK_FLOOR,
             }
     if best and peers:
-        goals.update(_peer_goals(summary, best, sorted(peers)))
+        goals.update(_peer_goals(summary, best, sorted(peers), budget))
     return goals
 
 
-def _peer_goals(summary: dict[str, Any], mlref: str, peers: list[str]) -> dict[str, Any]:
+def _peer_goals(
+    summary: dict[str, Any], mlref: str, peers: list[str], budget: float
+) -> dict[str, Any]:
     """mlref's best config against the better peer (by throughput at the p99 budget, ties
     broken by max throughput), and every place where a peer beats mlref."""
     key = "throughput_at_budget_rps"
@@ -686,8 +691,10 @@ def _peer_goals(summary: dict[str, Any], mlref: str, peers: list[str]) -> dict[s
         if s_cpu and m_cpu and s_cpu < m_cpu:
             wins.append(f"{name}: CPU {s_cpu:.3f} < {m_cpu:.3f} ms per request")
         for load, ci in s["p99_ci_by_offered"].items():
-            # a lower p99 only counts where the CIs do not overlap
-            if _clearly_above(m["p99_ci_by_offered"].get(load), ci):
+            # a lower p99 counts where the CIs do not overlap and the peer held the budget
+            # (between two saturated servers a lower p99 only says which queue was shorter)
+            held = (s["p99_by_offered"].get(load) or float("inf")) <= budget
+            if held and _clearly_above(m["p99_ci_by_offered"].get(load), ci):
                 wins.append(f"{name}: p99 clearly lower at {load} req/s")
     return {
         "mlref_vs_best_peer": {

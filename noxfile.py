@@ -97,6 +97,9 @@ def perf(session: nox.Session) -> None:
     # not ./.mlref: the benchmark builds (and may rebuild) a system of fixed size in its own
     # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's;
     # the peers group (LitServe, BentoML, Evidently) is installed for this session only
+    # the peers must answer mlref's JSON before their figures mean anything
+    session.env["MLREF_PEERS"] = "1"
+    _uv(session, "--group", "peers", "pytest", "-q", "tests/benchmarks/test_peers_json.py")
     _uv(session, "--group", "peers", "python", "benchmarks/run_perf.py", *session.posargs)
 
 

@@ -251,9 +251,11 @@ def _cpu_point(
     }
 
 
-def _wait_quiet(port: int, budget_ms: float, timeout_s: float = 120.0) -> float:
+def _wait_quiet(port: int, budget_ms: float, timeout_s: float = 60.0) -> float | None:
     """A peer has no queue gauge: wait until a probe request is answered within the budget
-    (its backlog is worked off), so it steals no CPU from the next server's point."""
+    (its backlog is worked off), so it steals no CPU from the next server's point. Returns
+    the seconds waited, or None when no probe met the budget in ``timeout_s`` (a peer slower
+    than the budget even when idle: the ladder goes on, the point records it)."""
     import http.client
     import time
 
@@ -271,7 +273,8 @@ def _wait_quiet(port: int, budget_ms: float, timeout_s: float = 120.0) -> float:
         if ok and (time.perf_counter() - sent) * 1e3 <= budget_ms:
             return time.monotonic() - started
         time.sleep(0.2)
-    raise RuntimeError(f"the peer on port {port} did not work off its backlog in {timeout_s} s")
+    progress(f"the peer on port {port} answered no probe within {budget_ms:g} ms in {timeout_s} s")
+    return None
 
 
 def peers_available() -> str | None:

@@ -441,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
         "--loads", default=None, help="comma-separated offered loads (req/s) for the server ladder"
     )
     parser.add_argument("--hourly-usd", type=float, default=None, help="instance price")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the sections of OUT/perf.json that this run does not re-run (with --only)",
+    )
     args = parser.parse_args(argv)
     from mlref.costs import DEFAULT_CPU_HOURLY_USD
 
@@ -454,6 +459,16 @@ def main(argv: list[str] | None = None) -> int:
         server_loads["loads"] = tuple(int(x) for x in args.loads.split(","))
     started = time.time()
     results: dict[str, Any] = {"started": started, "machine": machine(), "errors": {}}
+    previous = args.out / "perf.json"
+    if args.update and previous.exists():
+        kept = json.loads(previous.read_text())
+        for name in SECTIONS:
+            if name not in wanted and name in kept:
+                results[name] = kept[name]
+                if name in kept.get("errors", {}):
+                    results["errors"][name] = kept["errors"][name]
+        results["updated_sections"] = wanted
+        results["kept_from"] = {"started": kept.get("started"), "machine": kept.get("machine")}
     progress(f"system under test in {args.workdir}")
     system = small_system(args.workdir, rebuild=args.rebuild)
     results["system"] = {

@@ -459,16 +459,6 @@ def main(argv: list[str] | None = None) -> int:
         server_loads["loads"] = tuple(int(x) for x in args.loads.split(","))
     started = time.time()
     results: dict[str, Any] = {"started": started, "machine": machine(), "errors": {}}
-    previous = args.out / "perf.json"
-    if args.update and previous.exists():
-        kept = json.loads(previous.read_text())
-        for name in SECTIONS:
-            if name not in wanted and name in kept:
-                results[name] = kept[name]
-                if name in kept.get("errors", {}):
-                    results["errors"][name] = kept["errors"][name]
-        results["updated_sections"] = wanted
-        results["kept_from"] = {"started": kept.get("started"), "machine": kept.get("machine")}
     progress(f"system under test in {args.workdir}")
     system = small_system(args.workdir, rebuild=args.rebuild)
     results["system"] = {
@@ -493,6 +483,17 @@ def main(argv: list[str] | None = None) -> int:
             results["errors"][name] = traceback.format_exc()
             progress(f"{name} FAILED:\n{results['errors'][name]}")
         progress(f"{name} done in {time.perf_counter() - t0:.0f} s")
+    # read at the end, so a run of other sections that finishes meanwhile is kept
+    previous = args.out / "perf.json"
+    if args.update and previous.exists():
+        kept = json.loads(previous.read_text())
+        for name in SECTIONS:
+            if name not in wanted and name in kept:
+                results[name] = kept[name]
+                if name in kept.get("errors", {}):
+                    results["errors"][name] = kept["errors"][name]
+        results["updated_sections"] = wanted
+        results["kept_from"] = {"started": kept.get("started"), "machine": kept.get("machine")}
     results["costs"] = _costs(results, hourly)
     if "text" in results["costs"]:
         print(results["costs"]["text"])

@@ -474,6 +474,15 @@ def bench_server(
     return result
 
 
+def _busy_ms(point: dict[str, Any] | None) -> float | None:
+    """CPU per request less the idle rate over the point's wall time: the work the requests
+    cost, without what the framework burns with no traffic (LitServe's worker polls)."""
+    if not point or not point.get("answered"):
+        return None
+    idle_s = point["idle_cpu_ms_per_s"] / 1e3 * point["wall_s"]
+    return float(1e3 * max(point["cpu_s"] - idle_s, 0.0) / point["answered"])
+
+
 def _loop_variants(cpu: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """CPU per request of the scoring server under asyncio + h11 and uvloop + httptools,
     and their ratio (measured one after the other at the same fixed rate)."""
@@ -548,6 +557,7 @@ def _analyse(
             "kind": "peer" if name in peers else "floor" if name in FLOORS else "mlref",
             "cpu": cpu.get(name),
             "cpu_ms_per_request": (cpu.get(name) or {}).get("cpu_ms_per_request"),
+            "cpu_busy_ms_per_request": _busy_ms(cpu.get(name)),
         }
     off = summary.get("batching_off")
     for name, s in summary.items():
@@ -688,6 +698,7 @@ def _peer_goals(
     m, q = summary[mlref], summary[peer]
     ratio = _ratio(m[key], q[key])
     cpu_ratio = _ratio(m["cpu_ms_per_request"], q["cpu_ms_per_request"])
+    busy_ratio = _ratio(m.get("cpu_busy_ms_per_request"), q.get("cpu_busy_ms_per_request"))
     wins: list[str] = []
     for name in peers:
         s = summary[name]
@@ -724,6 +735,10 @@ def _peer_goals(
             "value": cpu_ratio,
             "goal_at_most": GOAL_CPU_VS_BEST_PEER,
             "met": cpu_ratio is not None and cpu_ratio <= GOAL_CPU_VS_BEST_PEER,
+            # the same without either server's idle CPU: judged on this too, so a peer's
+            # polling does not carry the verdict alone
+            "busy_value": busy_ratio,
+            "busy_met": busy_ratio is not None and busy_ratio <= GOAL_CPU_VS_BEST_PEER,
         },
         "peer_wins": wins,
     }

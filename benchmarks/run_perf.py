@@ -138,6 +138,19 @@ def markdown(results: dict[str, Any]) -> str:
         "move with the machine's load.",
         "",
     ]
+    if results.get("updated_sections"):
+        kept = results.get("kept_from") or {}
+        when = kept.get("started")
+        load = (kept.get("machine") or {}).get("load_average_1m")
+        out += [
+            f"Sections re-run here: {', '.join(results['updated_sections'])}; the others are "
+            f"kept from the run started "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(when)) if when else '-'}"
+            f" (load average {_f(load)} at its start).",
+            "",
+        ]
+    if results.get("note"):
+        out += [str(results["note"]), ""]
     model = results.get("model", {})
     if model.get("rows"):
         out += [
@@ -175,13 +188,14 @@ def markdown(results: dict[str, Any]) -> str:
             f"{server.get('min_requests_per_point', 0)} requests; p99 CIs from order "
             "statistics)",
             "",
-            "| server | CPU ms/request | req/s at p99 budget | max req/s | vs floor (at budget / max) "
+            "| server | CPU ms/request (less idle) | req/s at p99 budget | max req/s | vs floor (at budget / max) "
             "| vs framework floor (at budget / max) | vs batching off (at budget / max) |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, c in configs.items():
             out.append(
                 f"| {name} | {_f(c.get('cpu_ms_per_request'))} "
+                f"({_f(c.get('cpu_busy_ms_per_request'))}) "
                 f"| {_f(c['throughput_at_budget_rps'])} | {_f(c['max_completed_rps'])} "
                 f"| {_f(c.get('at_budget_vs_floor'))} / {_f(c.get('max_vs_floor'))} "
                 f"| {_f(c.get('at_budget_vs_framework_floor'))} / "
@@ -268,6 +282,11 @@ def markdown(results: dict[str, Any]) -> str:
                 )
             if "peer_config" in goal:
                 out.append(f"  ({goal['mlref_config']} vs {goal['peer_config']})")
+            if "busy_value" in goal:
+                out.append(
+                    f"  (less each server's idle CPU: {_f(goal['busy_value'])} -> met: "
+                    f"{_f(goal['busy_met'])})"
+                )
         if goals.get("peer_wins"):
             out += ["", "Where a peer beats mlref in this run:", ""]
             out += [f"- {w}" for w in goals["peer_wins"]]

@@ -112,11 +112,13 @@ NATIVE_FROM_ROWS = 512
 class CrossoverModel:
     """ONNX Runtime below ``native_from_rows`` rows per call, native XGBoost at and above.
 
-    ``feature_names`` is the ONNX input order (the model card's); the native model keeps its
-    own trained order, so columns are permuted to it by name (a native model whose names do
-    not match is refused: guessing the order would score the wrong columns). The native model
-    is loaded on the first large call: a server whose batches never reach the crossover
-    (``max_batch_size`` 64 by default) never imports XGBoost.
+    ``feature_names`` is the ONNX input order (the model card's). The native model must have
+    been trained on exactly these columns in this order (export writes both from one fit):
+    otherwise it is refused, not reordered, because a score must never depend on the batch
+    size (were the card's order wrong, ONNX would read it by position and a by-name native
+    path would not, and the same transaction would score differently at 511 and 512 rows).
+    The native model is loaded on the first large call: a server whose batches never reach
+    the crossover (``max_batch_size`` 64 by default) never imports XGBoost.
     """
 
     def __init__(
@@ -139,7 +141,6 @@ class CrossoverModel:
         self.n_threads = n_threads
         self.n_features = onnx.n_features
         self._booster: Any = None
-        self._order: list[int] = []
 
     def _native(self) -> Any:
         if self._booster is None:
@@ -149,13 +150,12 @@ class CrossoverModel:
             booster.load_model(str(self.native_path))
             booster.set_param({"nthread": self.n_threads})
             trained = booster.feature_names
-            if trained is None or sorted(trained) != sorted(self.feature_names):
+            if trained is None or list(trained) != self.feature_names:
                 raise ValueError(
                     f"{self.native_path}: native features {trained} do not match the ONNX "
-                    f"inputs {self.feature_names}; re-export the model (mlref.export writes "
-                    "both from one fit)"
+                    f"inputs {self.feature_names} (same names, same order); re-export the "
+                    "model (mlref.export writes both from one fit)"
                 )
-            self._order = [self.feature_names.index(n) for n in trained]
             self._booster = booster
         return self._booster
 
@@ -170,8 +170,7 @@ class CrossoverModel:
             raise ValueError(
                 f"model expects (n, {len(self.feature_names)}) inputs, got {arr.shape}"
             )
-        arr = np.ascontiguousarray(arr[:, self._order])
-        out = booster.inplace_predict(arr, validate_features=False)
+        out = booster.inplace_predict(np.ascontiguousarray(arr), validate_features=False)
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
 

@@ -2,8 +2,7 @@
 
 Parity is proven at the crossover size and above (the rows the native path scores), on real
 rows and on rows with missing values, against ONNX Runtime and against the trained model
-itself; the native model's own column order is honoured (a model trained on permuted columns
-scores the same); a native model that does not match the ONNX inputs is refused.
+itself; a native model whose columns differ from the ONNX inputs' (names or order) is refused.
 """
 
 from __future__ import annotations
@@ -98,22 +97,21 @@ def test_below_the_crossover_onnx_runtime_scores(exported: tuple[Path, object]) 
     assert model._booster is None  # type: ignore[union-attr]  # XGBoost never loaded
 
 
-def test_the_native_model_reads_columns_by_name_not_position(tmp_path: Path) -> None:
-    """Rows come in the card's order; a native model trained on another column order must
-    get its own order back (by name), or it would score the wrong columns."""
+def test_a_native_model_in_another_column_order_is_refused_not_reordered(tmp_path: Path) -> None:
+    """The card's order is the ONNX inputs' order; a native model trained on another order is
+    refused at its first large call. Reordering by name would make a wrong card score
+    differently below and above the crossover (ONNX reads by position)."""
     permuted = list(reversed(MODEL_FEATURES))
     onnx_path, trained = _export(tmp_path, permuted)
-    x = _rows(600)  # MODEL_FEATURES order
-    reference = trained.predict_proba(pd.DataFrame(x, columns=MODEL_FEATURES)[permuted])[:, 1]  # type: ignore[attr-defined]
-    by_name = CrossoverModel(
-        OnnxModel(onnx_path), tmp_path / "model.xgb.json", MODEL_FEATURES, native_from_rows=1
-    )
-    assert np.max(np.abs(by_name.predict(x) - reference)) <= PARITY_ATOL
-    # the same rows declared in the trained order by mistake: the scores move (the check bites)
-    by_position = CrossoverModel(
-        OnnxModel(onnx_path), tmp_path / "model.xgb.json", permuted, native_from_rows=1
-    )
-    assert np.max(np.abs(by_position.predict(x) - reference)) > 0.01
+    x = _rows(600)[:, [MODEL_FEATURES.index(c) for c in permuted]]  # in the card's order
+    same = CrossoverModel(OnnxModel(onnx_path), tmp_path / "model.xgb.json", permuted)
+    reference = trained.predict_proba(pd.DataFrame(x, columns=permuted))[:, 1]  # type: ignore[attr-defined]
+    assert np.max(np.abs(same.predict(x) - reference)) <= PARITY_ATOL
+    other = CrossoverModel(OnnxModel(onnx_path), tmp_path / "model.xgb.json", MODEL_FEATURES)
+    small = other.predict(x[: NATIVE_FROM_ROWS - 1])  # ONNX below the crossover: no check
+    assert small.shape == (NATIVE_FROM_ROWS - 1,)
+    with pytest.raises(ValueError, match="same names, same order"):
+        other.predict(x)
 
 
 def test_a_native_model_with_other_features_is_refused(

@@ -93,10 +93,14 @@ def load(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    """Benchmarks as ratios (ONNX vs XGBoost, batching vs not, Feast, gates) -> benchmarks/results."""
+    """Benchmarks as ratios (model, server vs LitServe/BentoML, Feast, gates) -> benchmarks/results."""
     # not ./.mlref: the benchmark builds (and may rebuild) a system of fixed size in its own
-    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's
-    _uv(session, "python", "benchmarks/run_perf.py", *session.posargs)
+    # workdir (benchmarks/_perfutil.py, ./.mlref-perf), which must not overwrite the demo's;
+    # the peers group (LitServe, BentoML, Evidently) is installed for this session only
+    # the peers must answer mlref's JSON before their figures mean anything
+    session.env["MLREF_PEERS"] = "1"
+    _uv(session, "--group", "peers", "pytest", "-q", "tests/benchmarks/test_peers_json.py")
+    _uv(session, "--group", "peers", "python", "benchmarks/run_perf.py", *session.posargs)
 
 
 @nox.session

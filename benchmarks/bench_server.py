@@ -66,6 +66,40 @@ GENERATOR_LAG_LIMIT_MS = 20.0
 # be told apart from noise (at 50 req/s a 3 s point has 150 requests, its p99 ~ the max)
 MIN_REQUESTS_PER_POINT = 1000
 P99_CI_CONFIDENCE = 0.95
+# the peers (benchmarks/peers): each framework's own batching, two settings each. LitServe:
+# max_batch_size and batch_timeout (its wait to fill a batch); BentoML: max_batch_size and
+# max_latency_ms (the latency goal its adaptive dispatcher works to; requests it predicts
+# would miss it are refused with 503, so it is set at and above the p99 budget)
+PEER_CONFIGS: dict[str, dict[str, Any]] = {
+    "litserve_b64_wait1ms": {"peer": "litserve", "max_batch_size": 64, "wait_ms": 1.0},
+    "litserve_b128_wait5ms": {"peer": "litserve", "max_batch_size": 128, "wait_ms": 5.0},
+    "bentoml_b64_lat50ms": {"peer": "bentoml", "max_batch_size": 64, "wait_ms": 50.0},
+    "bentoml_b128_lat100ms": {"peer": "bentoml", "max_batch_size": 128, "wait_ms": 100.0},
+}
+# the fixed rate of the CPU-per-request point: below every scoring server's saturation in
+# the committed runs (batching off keeps its p99 budget at 200 req/s)
+CPU_RATE = 150.0
+START_GROUP = 3
+READY_TIMEOUT_S = 600.0
+CPU_IDLE_S = 2.0
+CPU_SETTLE_S = 0.5
+LOADGEN_WARMUP_S = 1.0  # mlref.load.loadgen's warm-up: its requests reach the server too
+# the scoring server (batching_wait_0ms) under both uvicorn loop/parser pairs, measured at the
+# CPU point only (benchmarks/serve_variant.py): what uvloop + httptools are worth per request
+LOOP_VARIANTS: dict[str, tuple[str, str]] = {
+    "loop_asyncio_h11": ("asyncio", "h11"),
+    "loop_uvloop_httptools": ("uvloop", "httptools"),
+}
+GOAL_VS_BEST_PEER = 1.5  # mlref's throughput at the budget over the better peer's
+GOAL_CPU_VS_BEST_PEER = 0.67  # mlref's CPU per request over the better peer's, at most
+GOAL_SHARE_OF_FRAMEWORK_FLOOR = 0.75
+PROBE = {
+    "transaction_id": "probe",
+    "user_id": 1,
+    "amount": 10.0,
+    "merchant_category": "grocery",
+    "event_timestamp": "2026-01-01T00:00:00Z",
+}
 
 
 def p99_ci(latencies_ms: Any) -> list[float | None] | None:
@@ -164,6 +198,102 @@ def _wait_drained(port: int, timeout_s: float = 120.0) -> float:
     raise RuntimeError(f"the server on port {port} did not drain its queue in {timeout_s:.0f} s")
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and all its live descendants, from the kernel's
+    own counters (psutil reads /proc): independent of the load generator's view. LitServe
+    and BentoML serve from child processes, so a server's cost is its whole tree's."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def _cpu_point(
+    url: str, pid: int, rate: float, duration_s: float, raw_dir: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """CPU per request at a fixed rate every server sustains: the server tree's CPU seconds
+    over the point (warm-up second included, as its requests are) / the requests it answered;
+    and the tree's idle CPU rate just before (a framework that polls burns CPU with no
+    traffic, a cost the per-request figure includes and this separates)."""
+    import time
+
+    idle_from = process_tree_cpu_s(pid)
+    time.sleep(CPU_IDLE_S)
+    idle_rate = (process_tree_cpu_s(pid) - idle_from) / CPU_IDLE_S
+    before = process_tree_cpu_s(pid)
+    wall = time.monotonic()
+    point = _point(url, rate, duration_s, raw_dir, env)
+    time.sleep(CPU_SETTLE_S)  # work after the response (mlref's prediction log) counts too
+    cpu_s = process_tree_cpu_s(pid) - before
+    wall = time.monotonic() - wall
+    answered = point["completed_ok"] + round(rate * LOADGEN_WARMUP_S)
+    return {
+        "offered_rps": rate,
+        "answered": answered,
+        "error_share": point["error_share"],
+        "p50_ms": point.get("p50_ms"),
+        "p99_ms": point.get("p99_ms"),
+        "cpu_s": cpu_s,
+        "wall_s": wall,
+        "cpu_ms_per_request": 1e3 * cpu_s / answered if answered else None,
+        "idle_cpu_ms_per_s": 1e3 * idle_rate,
+    }
+
+
+def _wait_quiet(port: int, budget_ms: float, timeout_s: float = 60.0) -> float | None:
+    """A peer has no queue gauge: wait until a probe request is answered within the budget
+    (its backlog is worked off), so it steals no CPU from the next server's point. Returns
+    the seconds waited, or None when no probe met the budget in ``timeout_s`` (a peer slower
+    than the budget even when idle: the ladder goes on, the point records it)."""
+    import http.client
+    import time
+
+    body = json.dumps(PROBE)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        sent = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            ok = conn.getresponse().status == 200
+            conn.close()
+        except OSError:
+            ok = False
+        if ok and (time.perf_counter() - sent) * 1e3 <= budget_ms:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    progress(f"the peer on port {port} answered no probe within {budget_ms:g} ms in {timeout_s} s")
+    return None
+
+
+def peers_available() -> str | None:
+    """None when LitServe and BentoML import (the ``peers`` group), else why not."""
+    import importlib.util
+
+    missing = [m for m in ("litserve", "bentoml") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{missing} not installed: run with `uv run --locked --group peers` (nox -s perf)"
+    return None
+
+
+class _Running:
+    """A started server of any kind, as the ladder sees it."""
+
+    def __init__(self, url: str, port: int, pid: int, stop: Any) -> None:
+        self.url, self.port, self.pid, self.stop = url, port, pid, stop
+
+
 def bench_server(
     system: Any,
     *,
@@ -171,17 +301,24 @@ def bench_server(
     duration_s: float = 3.0,
     p99_budget_ms: float | None = None,
     configs: dict[str, dict[str, Any]] | None = None,
+    peer_configs: dict[str, dict[str, Any]] | None = None,
+    loop_variants: dict[str, tuple[str, str]] | None = None,
+    cpu_rate: float = CPU_RATE,
 ) -> dict[str, Any]:
+    """The ladder over mlref's configs, the floors and (when the ``peers`` group is
+    installed) the LitServe and BentoML peers; ``peer_configs={}`` leaves the peers out."""
     import os
 
     from mlref.load.launcher import ServerProcess
     from mlref.load.runner import traffic_env
 
     configs = configs or CONFIGS
+    peer_skip = peers_available()
+    peer_configs = {} if peer_skip else (PEER_CONFIGS if peer_configs is None else peer_configs)
     budget = float(p99_budget_ms or system.settings.p99_budget_ms)
     run_dir = Path(tempfile.mkdtemp(prefix="mlref-bench-server-"))
     env = {**os.environ, **traffic_env(system.settings, run_dir)}
-    servers = {
+    servers: dict[str, Any] = {
         name: ServerProcess(
             system.settings.workdir,
             run_dir,
@@ -192,33 +329,119 @@ def bench_server(
         )
         for name, options in configs.items()
     }
-    points: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    if peer_configs:
+        from peers.launch import PeerProcess
+
+        for name, options in peer_configs.items():
+            servers[name] = PeerProcess(
+                options["peer"],
+                Path(system.settings.workdir),
+                Path(system.model_path),
+                run_dir,
+                max_batch_size=options["max_batch_size"],
+                wait_ms=options["wait_ms"],
+                name=name,
+            )
+    ladder = list(servers)
+    variant_script = str(Path(__file__).resolve().parent / "serve_variant.py")
+    for name, (loop, http) in (
+        loop_variants if loop_variants is not None else LOOP_VARIANTS
+    ).items():
+        variant = ServerProcess(
+            system.settings.workdir,
+            run_dir,
+            model_path=system.model_path,
+            name=name,
+            max_queue=4096,
+            **CONFIGS["batching_wait_0ms"],
+        )
+        # the same server command, through the wrapper that names uvicorn's loop and parser
+        variant.cmd = [
+            sys.executable,
+            variant_script,
+            "--loop",
+            loop,
+            "--http",
+            http,
+            "--",
+            *variant.cmd[3:],
+        ]
+        servers[name] = variant
+    names = ladder
+    points: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    cpu: dict[str, dict[str, Any]] = {}
+    loop_cpu: dict[str, dict[str, Any]] = {}
     try:
-        for server in servers.values():
-            server.start()
-        handles = {name: server.wait_ready(240) for name, server in servers.items()}
-        progress(f"servers ready: {', '.join(handles)}; warming up")
-        for name, handle in handles.items():
+        # started in groups: a dozen servers importing Feast at once on a shared 2-core
+        # machine took over 5 minutes to become ready; a group of three takes ~1
+        running: dict[str, _Running] = {}
+        order = list(servers)
+        for first in range(0, len(order), START_GROUP):
+            group = order[first : first + START_GROUP]
+            for name in group:
+                servers[name].start()
+            for name in group:
+                server = servers[name]
+                if name in peer_configs:
+                    server.wait_ready(READY_TIMEOUT_S)
+                    running[name] = _Running(server.url, server.port, server.pid, server.stop)
+                else:
+                    h = server.wait_ready(READY_TIMEOUT_S)
+                    running[name] = _Running(h.url, h.port, h.pid, server.stop)
+        progress(f"servers ready: {', '.join(running)}; warming up")
+        for name, run in running.items():
             # the first Feast lookups after start-up are slow (lazy initialisation): keep
             # them out of the measured points
-            _point(handle.url, 20, 1.5, run_dir / f"{name}-warmup", env)
-        active = list(configs)
+            _point(run.url, 20, 1.5, run_dir / f"{name}-warmup", env)
+        for name, run in running.items():
+            if name not in names:
+                continue  # a loop variant: CPU point after the ladder's servers
+            cpu[name] = _cpu_point(
+                run.url,
+                run.pid,
+                cpu_rate,
+                point_duration(cpu_rate, duration_s),
+                run_dir / f"{name}-cpu",
+                env,
+            )
+            progress(
+                f"{name:>22} CPU at {cpu_rate:g}/s: "
+                f"{cpu[name]['cpu_ms_per_request']:.3f} ms/request "
+                f"(idle {cpu[name]['idle_cpu_ms_per_s']:.1f} ms/s)"
+            )
+        for name in running:
+            if name in names:
+                continue
+            run = running[name]
+            loop_cpu[name] = _cpu_point(
+                run.url,
+                run.pid,
+                cpu_rate,
+                point_duration(cpu_rate, duration_s),
+                run_dir / f"{name}-cpu",
+                env,
+            )
+            progress(f"{name:>22} CPU: {loop_cpu[name]['cpu_ms_per_request']:.3f} ms/request")
+            servers[name].stop()
+        active = list(names)
         for rate in loads:
             for name in list(active):
-                handle = handles[name]
-                scoring = name not in FLOORS
-                before = _batch_stats(handle.port) if scoring else (0.0, 0.0)
+                run = running[name]
+                scoring = name not in FLOORS and name not in peer_configs
+                before = _batch_stats(run.port) if scoring else (0.0, 0.0)
                 raw_dir = run_dir / f"{name}-{rate}"
-                point = _point(handle.url, rate, point_duration(rate, duration_s), raw_dir, env)
+                point = _point(run.url, rate, point_duration(rate, duration_s), raw_dir, env)
                 if scoring:
-                    point["drain_s"] = _wait_drained(handle.port)
-                after = _batch_stats(handle.port) if scoring else (0.0, 0.0)
+                    point["drain_s"] = _wait_drained(run.port)
+                elif name in peer_configs:
+                    point["drain_s"] = _wait_quiet(run.port, budget)
+                after = _batch_stats(run.port) if scoring else (0.0, 0.0)
                 batches = after[1] - before[1]
                 point["mean_batch"] = (after[0] - before[0]) / batches if batches else None
                 points[name].append(point)
                 p99 = point.get("p99_ms")
                 progress(
-                    f"{name:>18} offered {rate:>5}/s: completed {point['achieved_rps']:7.1f}/s, "
+                    f"{name:>22} offered {rate:>5}/s: completed {point['achieved_rps']:7.1f}/s, "
                     f"p99 {p99 if p99 is None else round(p99, 1)} ms, "
                     f"errors {point['error_share']:.1%}"
                     + (", generator behind schedule" if point["generator_lagging"] else "")
@@ -242,7 +465,32 @@ def bench_server(
     finally:
         for server in servers.values():
             server.stop()
-    return _analyse(points, budget, duration_s)
+    result = _analyse(points, budget, duration_s, peers=frozenset(peer_configs), cpu=cpu)
+    result["cpu_rate_rps"] = cpu_rate
+    result["peer_configs"] = peer_configs
+    result["loop_variants"] = _loop_variants(loop_cpu)
+    if peer_skip:
+        result["peers_skipped"] = peer_skip
+    return result
+
+
+def _busy_ms(point: dict[str, Any] | None) -> float | None:
+    """CPU per request less the idle rate over the point's wall time: the work the requests
+    cost, without what the framework burns with no traffic (LitServe's worker polls)."""
+    if not point or not point.get("answered"):
+        return None
+    idle_s = point["idle_cpu_ms_per_s"] / 1e3 * point["wall_s"]
+    return float(1e3 * max(point["cpu_s"] - idle_s, 0.0) / point["answered"])
+
+
+def _loop_variants(cpu: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """CPU per request of the scoring server under asyncio + h11 and uvloop + httptools,
+    and their ratio (measured one after the other at the same fixed rate)."""
+    a, b = cpu.get("loop_asyncio_h11"), cpu.get("loop_uvloop_httptools")
+    out: dict[str, Any] = {"cpu": cpu}
+    if a and b and a["cpu_ms_per_request"] and b["cpu_ms_per_request"]:
+        out["asyncio_h11_over_uvloop_httptools"] = a["cpu_ms_per_request"] / b["cpu_ms_per_request"]
+    return out
 
 
 def _keeping_up(point: dict[str, Any], budget: float) -> bool:
@@ -273,8 +521,17 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _analyse(
-    points: dict[str, list[dict[str, Any]]], budget: float, duration_s: float
+    points: dict[str, list[dict[str, Any]]],
+    budget: float,
+    duration_s: float,
+    *,
+    peers: frozenset[str] = frozenset(),
+    cpu: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """Summaries, ratios and goals from the measured points. ``peers`` names the LitServe /
+    BentoML configs (compared with mlref, never mlref's "best config"); ``cpu`` holds each
+    server's CPU-per-request point (``_cpu_point``)."""
+    cpu = cpu or {}
     summary: dict[str, Any] = {}
     for name, rows in points.items():
         within = [
@@ -289,6 +546,7 @@ def _analyse(
             "throughput_at_budget_rps": best["achieved_rps"] if best else 0.0,
             "offered_at_budget_rps": best["offered_rps"] if best else None,
             "max_completed_rps": top["achieved_rps"] if top else 0.0,
+            "p50_by_offered": {f"{p['offered_rps']:g}": p.get("p50_ms") for p in rows},
             "p99_by_offered": {f"{p['offered_rps']:g}": p.get("p99_ms") for p in rows},
             "p99_ci_by_offered": {f"{p['offered_rps']:g}": p.get("p99_ci_ms") for p in rows},
             # the top point was limited by the generator, not by this server
@@ -296,6 +554,10 @@ def _analyse(
             # still keeping up at the ladder's top: its figures are lower bounds
             "unsaturated_at_top": bool(rows) and _keeping_up(rows[-1], budget),
             "mean_batch_by_offered": {f"{p['offered_rps']:g}": p.get("mean_batch") for p in rows},
+            "kind": "peer" if name in peers else "floor" if name in FLOORS else "mlref",
+            "cpu": cpu.get(name),
+            "cpu_ms_per_request": (cpu.get(name) or {}).get("cpu_ms_per_request"),
+            "cpu_busy_ms_per_request": _busy_ms(cpu.get(name)),
         }
     off = summary.get("batching_off")
     for name, s in summary.items():
@@ -305,7 +567,7 @@ def _analyse(
                 s["throughput_at_budget_rps"], floor.get("throughput_at_budget_rps")
             )
             s[f"max_vs_{ref}"] = _ratio(s["max_completed_rps"], floor.get("max_completed_rps"))
-        if off is not None and name not in (*FLOORS, "batching_off"):
+        if off is not None and name not in (*FLOORS, *peers, "batching_off"):
             s["at_budget_vs_batching_off"] = _ratio(
                 s["throughput_at_budget_rps"], off["throughput_at_budget_rps"]
             )
@@ -321,7 +583,7 @@ def _analyse(
                 for load, ci in s["p99_ci_by_offered"].items()
                 if _clearly_above(ci, off["p99_ci_by_offered"].get(load))
             }
-    goals = _goals(summary)
+    goals = _goals(summary, peers, budget)
     return {
         "p99_budget_ms": budget,
         "point_duration_s": duration_s,
@@ -334,12 +596,16 @@ def _analyse(
     }
 
 
+def _mlref_configs(summary: dict[str, Any]) -> list[str]:
+    return [n for n, s in summary.items() if s.get("kind", "mlref") == "mlref" and n not in FLOORS]
+
+
 def _cost_split(summary: dict[str, Any], key: str) -> dict[str, Any] | None:
     """Where the best scoring server's throughput goes, from the two floors: 1 / throughput is
     the server's time per request at that rate, split into the bare floor's (uvicorn, JSON),
     the framework floor's extra (FastAPI, validation) and the rest (features, model, batching,
     log). Judged on the same basis as the goals; None without both floors' figures."""
-    scoring = [n for n in summary if n not in FLOORS]
+    scoring = _mlref_configs(summary)
     best = max(scoring, key=lambda n: summary[n][key], default=None)
     rates = [summary.get(ref, {}).get(key) for ref in FLOORS]
     if best is None or not summary[best][key] or not all(rates):
@@ -361,11 +627,14 @@ def _cost_split(summary: dict[str, Any], key: str) -> dict[str, Any] | None:
     }
 
 
-def _goals(summary: dict[str, Any]) -> dict[str, Any]:
+def _goals(
+    summary: dict[str, Any], peers: frozenset[str] = frozenset(), budget: float = 50.0
+) -> dict[str, Any]:
     """The issue's goals, judged on throughput at the p99 budget when every server met the
     budget at some load, else (a loaded machine) on the maximum completed throughput."""
-    scoring = [n for n in summary if n not in FLOORS]
-    at_budget = all(summary[n]["throughput_at_budget_rps"] > 0 for n in summary)
+    scoring = _mlref_configs(summary)
+    # the basis is mlref's and the floors' (a peer that never met the budget must not move it)
+    at_budget = all(summary[n]["throughput_at_budget_rps"] > 0 for n in summary if n not in peers)
     key = "throughput_at_budget_rps" if at_budget else "max_completed_rps"
     goals: dict[str, Any] = {"basis": key}
     floor = summary.get("floor", {}).get(key)
@@ -404,7 +673,75 @@ def _goals(summary: dict[str, Any]) -> dict[str, Any]:
             ),
             "met": (ratio or 0.0) >= 1.0 and not worse,
         }
+    if best:
+        framework = summary.get("framework_floor", {}).get(key)
+        if framework:
+            share = summary[best][key] / framework
+            goals["server_share_of_framework_floor"] = {
+                "best_config": best,
+                "value": share,
+                "goal": GOAL_SHARE_OF_FRAMEWORK_FLOOR,
+                "met": share >= GOAL_SHARE_OF_FRAMEWORK_FLOOR,
+            }
+    if best and peers:
+        goals.update(_peer_goals(summary, best, sorted(peers), budget))
     return goals
+
+
+def _peer_goals(
+    summary: dict[str, Any], mlref: str, peers: list[str], budget: float
+) -> dict[str, Any]:
+    """mlref's best config against the better peer (by throughput at the p99 budget, ties
+    broken by max throughput), and every place where a peer beats mlref."""
+    key = "throughput_at_budget_rps"
+    peer = max(peers, key=lambda n: (summary[n][key], summary[n]["max_completed_rps"]))
+    m, q = summary[mlref], summary[peer]
+    ratio = _ratio(m[key], q[key])
+    cpu_ratio = _ratio(m["cpu_ms_per_request"], q["cpu_ms_per_request"])
+    busy_ratio = _ratio(m.get("cpu_busy_ms_per_request"), q.get("cpu_busy_ms_per_request"))
+    wins: list[str] = []
+    for name in peers:
+        s = summary[name]
+        if s[key] > m[key]:
+            wins.append(f"{name}: throughput at the p99 budget {s[key]:.0f} > {m[key]:.0f} req/s")
+        if s["max_completed_rps"] > m["max_completed_rps"]:
+            wins.append(
+                f"{name}: max throughput {s['max_completed_rps']:.0f} > "
+                f"{m['max_completed_rps']:.0f} req/s"
+            )
+        s_cpu, m_cpu = s["cpu_ms_per_request"], m["cpu_ms_per_request"]
+        if s_cpu and m_cpu and s_cpu < m_cpu:
+            wins.append(f"{name}: CPU {s_cpu:.3f} < {m_cpu:.3f} ms per request")
+        for load, ci in s["p99_ci_by_offered"].items():
+            # a lower p99 counts where the CIs do not overlap and the peer held the budget
+            # (between two saturated servers a lower p99 only says which queue was shorter)
+            held = (s["p99_by_offered"].get(load) or float("inf")) <= budget
+            if held and _clearly_above(m["p99_ci_by_offered"].get(load), ci):
+                wins.append(f"{name}: p99 clearly lower at {load} req/s")
+    return {
+        "mlref_vs_best_peer": {
+            "mlref_config": mlref,
+            "peer_config": peer,
+            "basis": key,
+            "value": ratio,
+            "goal": GOAL_VS_BEST_PEER,
+            "met": ratio is not None and ratio >= GOAL_VS_BEST_PEER,
+            # the peer never met the budget: the ratio is unbounded, judged on max instead
+            "max_ratio": _ratio(m["max_completed_rps"], q["max_completed_rps"]),
+        },
+        "mlref_cpu_vs_best_peer": {
+            "mlref_config": mlref,
+            "peer_config": peer,
+            "value": cpu_ratio,
+            "goal_at_most": GOAL_CPU_VS_BEST_PEER,
+            "met": cpu_ratio is not None and cpu_ratio <= GOAL_CPU_VS_BEST_PEER,
+            # the same without either server's idle CPU: judged on this too, so a peer's
+            # polling does not carry the verdict alone
+            "busy_value": busy_ratio,
+            "busy_met": busy_ratio is not None and busy_ratio <= GOAL_CPU_VS_BEST_PEER,
+        },
+        "peer_wins": wins,
+    }
 
 
 def main() -> int:

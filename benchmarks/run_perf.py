@@ -3,12 +3,14 @@
     uv run python benchmarks/run_perf.py [--workdir .mlref-perf] [--out benchmarks/results]
 
 Builds (or reuses) a small reference system in ``--workdir`` (generated data -> Feast store ->
-XGBoost -> ONNX), then runs ``bench_model``, ``bench_features``, ``bench_server`` and
+XGBoost -> ONNX), then runs ``bench_model``, ``bench_hotpath``, ``bench_features``, ``bench_server`` (mlref's
+configs, the floors, and the LitServe and BentoML peers of ``benchmarks/peers``) and
 ``bench_gates.py`` (in its own process) and ``bench_evidently.py`` (with Evidently added
 for that run only), prints the seed's cost formulas with the measured
 figures, and writes ``OUT/perf.json`` and ``OUT/perf.md``. Every figure is measured next to
 its comparison in the same run; the ratios are the result, absolute times move with the
-machine's load (recorded as ``machine.load_average_1m``). About 5-6 minutes on 2 cores (the first run also downloads Evidently).
+machine's load (recorded as ``machine.load_average_1m``). About 15-20 minutes on 2 cores with the LitServe and BentoML peers (``--loads`` shortens the
+server ladder).
 Exit code 1 when a section failed (its error is in the JSON), 0 otherwise: the goals are
 reported, never enforced here.
 """
@@ -29,11 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
 from bench_features import bench_features
+from bench_hotpath import bench_hotpath
 from bench_model import bench_model
 from bench_predlog import bench_predlog
 from bench_server import bench_server
 
-SECTIONS = ("model", "features", "server", "gates", "evidently", "predlog")
+SECTIONS = ("model", "hotpath", "features", "server", "gates", "evidently", "predlog")
 
 
 def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
@@ -136,21 +139,46 @@ def markdown(results: dict[str, Any]) -> str:
         "move with the machine's load.",
         "",
     ]
+    if results.get("updated_sections"):
+        kept = results.get("kept_from") or {}
+        when = kept.get("started")
+        load = (kept.get("machine") or {}).get("load_average_1m")
+        out += [
+            f"Sections re-run here: {', '.join(results['updated_sections'])}; the others are "
+            f"kept from the run started "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(when)) if when else '-'}"
+            f" (load average {_f(load)} at its start).",
+            "",
+        ]
+    if results.get("note"):
+        out += [str(results["note"]), ""]
     model = results.get("model", {})
     if model.get("rows"):
         out += [
             f"## Model: ONNX Runtime vs native XGBoost (`inplace_predict`), "
             f"{model['n_trees']} trees of depth {model['max_depth']}, 1 thread",
             "",
-            "| batch | ONNX µs/row | native µs/row | native / ONNX |",
-            "|---:|---:|---:|---:|",
+            "| batch | ONNX µs/row | native µs/row | native / ONNX | native / ONNX 2 threads "
+            "| large-batch model (path) | native / large-batch model |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
             *(
                 f"| {r['batch']} | {_f(r['onnx_us_per_row'])} | {_f(r['native_us_per_row'])} | "
-                f"**{_f(r['native_over_onnx'])}** |"
+                f"**{_f(r['native_over_onnx'])}** | {_f(r.get('native_over_onnx_2threads'))} "
+                f"| {_f(r.get('served_us_per_row'))} ({r.get('served_path', '-')}) "
+                f"| **{_f(r.get('native_over_served'))}** |"
                 for r in model["rows"]
             ),
             "",
         ]
+        if "crossover_rows" in model:
+            out += [
+                f"Crossover in this run: native is faster per row from "
+                f"{_f(model['crossover_rows'])} rows; the large-batch paths (score-batch, "
+                f"`large_batch_model`) switch to native at {model['native_from_rows']} rows. "
+                f"Large-batch goal (no slower than native per row at 1024+ rows, ratio >= 0.9): "
+                f"{'met' if model['large_batch_goal_met'] else 'NOT met'}.",
+                "",
+            ]
     server = results.get("server", {})
     if server.get("configs"):
         configs = server["configs"]
@@ -161,13 +189,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"{server.get('min_requests_per_point', 0)} requests; p99 CIs from order "
             "statistics)",
             "",
-            "| server | req/s at p99 budget | max req/s | vs floor (at budget / max) "
+            "| server | CPU ms/request (less idle) | req/s at p99 budget | max req/s | vs floor (at budget / max) "
             "| vs framework floor (at budget / max) | vs batching off (at budget / max) |",
-            "|---|---:|---:|---:|---:|---:|",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, c in configs.items():
             out.append(
-                f"| {name} | {_f(c['throughput_at_budget_rps'])} | {_f(c['max_completed_rps'])} "
+                f"| {name} | {_f(c.get('cpu_ms_per_request'))} "
+                f"({_f(c.get('cpu_busy_ms_per_request'))}) "
+                f"| {_f(c['throughput_at_budget_rps'])} | {_f(c['max_completed_rps'])} "
                 f"| {_f(c.get('at_budget_vs_floor'))} / {_f(c.get('max_vs_floor'))} "
                 f"| {_f(c.get('at_budget_vs_framework_floor'))} / "
                 f"{_f(c.get('max_vs_framework_floor'))} "
@@ -184,10 +214,52 @@ def markdown(results: dict[str, Any]) -> str:
         for name, c in configs.items():
             cells = [_f(c["p99_by_offered"].get(f"{x:g}")) for x in loads]
             out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out += [
+            "",
+            "p50 (ms) by offered load (req/s):",
+            "",
+            "| server | " + " | ".join(f"{x:g}" for x in loads) + " |",
+            "|---|" + "---:|" * len(loads),
+        ]
+        for name, c in configs.items():
+            cells = [_f(c.get("p50_by_offered", {}).get(f"{x:g}")) for x in loads]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        if server.get("cpu_rate_rps"):
+            out += [
+                "",
+                f"CPU ms/request: the server's process tree (psutil: user + system, children "
+                f"included) over a {_f(server['cpu_rate_rps'])} req/s point / requests answered; "
+                "idle CPU (ms per s with no traffic, included in the figure): "
+                + ", ".join(
+                    f"{n} {_f((c.get('cpu') or {}).get('idle_cpu_ms_per_s'))}"
+                    for n, c in configs.items()
+                )
+                + ".",
+            ]
+        if server.get("peer_configs"):
+            out += ["", "Peer settings (each framework's own batching):", ""]
+            out += [
+                f"- {n}: {o['peer']}, max_batch_size {o['max_batch_size']}, "
+                + ("batch_timeout" if o["peer"] == "litserve" else "max_latency_ms")
+                + f" {_f(o['wait_ms'])} ms"
+                for n, o in server["peer_configs"].items()
+            ]
+        elif server.get("peers_skipped"):
+            out += ["", f"Peers skipped: {server['peers_skipped']}"]
+        variants = server.get("loop_variants", {})
+        if "asyncio_h11_over_uvloop_httptools" in variants:
+            cpu = variants["cpu"]
+            out += [
+                "",
+                "uvicorn loop and parser (the scoring server, batching_wait_0ms, CPU ms/request at "
+                f"the same rate): asyncio + h11 {_f(cpu['loop_asyncio_h11']['cpu_ms_per_request'])}"
+                f", uvloop + httptools {_f(cpu['loop_uvloop_httptools']['cpu_ms_per_request'])}: "
+                f"ratio **{_f(variants['asyncio_h11_over_uvloop_httptools'])}**.",
+            ]
         goals = server.get("goals", {})
         out += ["", f"Goals (judged on `{goals.get('basis')}`):", ""]
         for key, goal in goals.items():
-            if key == "basis":
+            if key in ("basis", "peer_wins"):
                 continue
             figure = goal.get("value", goal.get("throughput_ratio"))
             out.append(f"- {key}: {_f(figure)} -> met: {_f(goal['met'])}")
@@ -209,6 +281,16 @@ def markdown(results: dict[str, Any]) -> str:
                     f"  (the floor was still keeping up when {why}: its throughput is a lower "
                     "bound, so this share is an upper bound)"
                 )
+            if "peer_config" in goal:
+                out.append(f"  ({goal['mlref_config']} vs {goal['peer_config']})")
+            if "busy_value" in goal:
+                out.append(
+                    f"  (less each server's idle CPU: {_f(goal['busy_value'])} -> met: "
+                    f"{_f(goal['busy_met'])})"
+                )
+        if goals.get("peer_wins"):
+            out += ["", "Where a peer beats mlref in this run:", ""]
+            out += [f"- {w}" for w in goals["peer_wins"]]
         split = server.get("cost_split")
         if split:
             ms = split["ms_per_request"]
@@ -233,6 +315,23 @@ def markdown(results: dict[str, Any]) -> str:
                 " of the framework floor.",
             ]
         out.append("")
+    hot = results.get("hotpath", {})
+    if hot.get("rows"):
+        out += [
+            f"## Hot path: pydantic-core + json (mlref) vs msgspec {hot['msgspec_version']} "
+            "(`benchmarks/bench_hotpath.py`)",
+            "",
+            "| what | mlref µs | msgspec µs | mlref / msgspec |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {r['what']} | {_f(r['mlref_us'])} | {_f(r['msgspec_us'])} | "
+                f"**{_f(r['mlref_over_msgspec'])}** |"
+                for r in hot["rows"]
+            ),
+            "",
+            f"Saving per /predict request (decode + encode): {_f(hot['saving_us_per_request'])} µs.",
+            "",
+        ]
     features = results.get("features", {})
     if features.get("rows"):
         out += [
@@ -358,7 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the system under test")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run")
     parser.add_argument("--duration", type=float, default=3.0, help="s per server load point")
+    parser.add_argument(
+        "--loads", default=None, help="comma-separated offered loads (req/s) for the server ladder"
+    )
     parser.add_argument("--hourly-usd", type=float, default=None, help="instance price")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the sections of OUT/perf.json that this run does not re-run (with --only)",
+    )
     args = parser.parse_args(argv)
     from mlref.costs import DEFAULT_CPU_HOURLY_USD
 
@@ -367,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections {unknown}; choose from {list(SECTIONS)}")
+    server_loads: dict[str, Any] = {}
+    if args.loads:
+        server_loads["loads"] = tuple(int(x) for x in args.loads.split(","))
     started = time.time()
     results: dict[str, Any] = {"started": started, "machine": machine(), "errors": {}}
     progress(f"system under test in {args.workdir}")
@@ -378,8 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "model": lambda: bench_model(system),
+        "hotpath": bench_hotpath,
         "features": lambda: bench_features(system),
-        "server": lambda: bench_server(system, duration_s=args.duration),
+        "server": lambda: bench_server(system, duration_s=args.duration, **server_loads),
         "gates": run_gates_bench,
         "evidently": run_evidently_bench,
         "predlog": lambda: bench_predlog(system, duration_s=args.duration),
@@ -393,6 +504,17 @@ def main(argv: list[str] | None = None) -> int:
             results["errors"][name] = traceback.format_exc()
             progress(f"{name} FAILED:\n{results['errors'][name]}")
         progress(f"{name} done in {time.perf_counter() - t0:.0f} s")
+    # read at the end, so a run of other sections that finishes meanwhile is kept
+    previous = args.out / "perf.json"
+    if args.update and previous.exists():
+        kept = json.loads(previous.read_text())
+        for name in SECTIONS:
+            if name not in wanted and name in kept:
+                results[name] = kept[name]
+                if name in kept.get("errors", {}):
+                    results["errors"][name] = kept["errors"][name]
+        results["updated_sections"] = wanted
+        results["kept_from"] = {"started": kept.get("started"), "machine": kept.get("machine")}
     results["costs"] = _costs(results, hourly)
     if "text" in results["costs"]:
         print(results["costs"]["text"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,6 +81,29 @@ def _predict(model: Any, features: pd.DataFrame) -> np.ndarray:
             f"frame -> scores; got {type(model).__name__}"
         )
     return out.reshape(-1)
+
+
+def frame_scorer(
+    onnx_path: str | Path, feature_names: Sequence[str] | None = None
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """``frame -> scores`` for a batch score: the model's inputs taken from the frame by name
+    (in ``feature_names`` order: the model card's, ``MODEL_FEATURES`` when not given), scored
+    by ``mlref.serve.predictor.large_batch_model``: native XGBoost at and above the measured
+    crossover (a batch score is thousands of rows, where the native model is faster per row
+    than ONNX Runtime), ONNX Runtime below it."""
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.serve.predictor import large_batch_model
+
+    names = list(feature_names or MODEL_FEATURES)
+    model = large_batch_model(onnx_path, names)
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"the batch features lack the model inputs {missing}")
+        return model.predict(frame[names].to_numpy(dtype="float32"))
+
+    return score
 
 
 def score_batch(

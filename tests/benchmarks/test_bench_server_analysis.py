@@ -197,3 +197,59 @@ def test_points_last_long_enough_for_a_p99(bench: ModuleType) -> None:
     assert bench.point_duration(50, 3.0) == 20.0
     assert bench.point_duration(200, 3.0) == 5.0
     assert bench.point_duration(1000, 3.0) == 3.0
+
+
+def test_peers_are_compared_with_mlref_and_never_move_its_basis(bench: ModuleType) -> None:
+    """A peer that never met the budget neither becomes mlref's best config nor switches the
+    goals' basis; the better peer is chosen by throughput at the budget; CPU is compared raw
+    and less idle CPU; a peer's wins are listed."""
+    points = {
+        "batching_wait_0ms": [point(100, 100, 10, (8, 12)), point(400, 400, 40, (30, 45))],
+        "floor": [point(100, 100, 3, (2, 4)), point(800, 800, 5, (4, 6))],
+        "framework_floor": [point(100, 100, 5, (4, 6)), point(800, 500, 900, (800, 990))],
+        "litserve": [point(100, 100, 4, (3, 5)), point(400, 200, 900, (800, 990))],
+        "bentoml": [point(100, 20, 8000, (7000, 9000))],
+    }
+    cpu = {
+        "batching_wait_0ms": {
+            "cpu_ms_per_request": 1.0,
+            "cpu_s": 1.0,
+            "wall_s": 10.0,
+            "idle_cpu_ms_per_s": 0.0,
+            "answered": 1000,
+        },
+        "litserve": {
+            "cpu_ms_per_request": 2.0,
+            "cpu_s": 2.0,
+            "wall_s": 10.0,
+            "idle_cpu_ms_per_s": 150.0,  # polls: 1.5 s of the 2 s with no traffic
+            "answered": 1000,
+        },
+    }
+    result = bench._analyse(points, 50.0, 3.0, peers=frozenset({"litserve", "bentoml"}), cpu=cpu)
+    goals = result["goals"]
+    assert goals["basis"] == "throughput_at_budget_rps"  # bentoml's 0 does not switch it
+    assert goals["server_share_of_floor"]["best_config"] == "batching_wait_0ms"
+    vs = goals["mlref_vs_best_peer"]
+    assert vs["peer_config"] == "litserve"
+    assert vs["value"] == pytest.approx(400 / 100)
+    assert vs["met"] is True
+    cpu_goal = goals["mlref_cpu_vs_best_peer"]
+    assert cpu_goal["value"] == pytest.approx(0.5)
+    assert cpu_goal["met"] is True
+    assert cpu_goal["busy_value"] == pytest.approx(1.0 / 0.5)  # less idle: litserve 0.5 ms
+    assert cpu_goal["busy_met"] is False
+    assert goals["peer_wins"] == ["litserve: p99 clearly lower at 100 req/s"]
+    assert goals["server_share_of_framework_floor"]["value"] == pytest.approx(400 / 100)
+    assert result["configs"]["litserve"]["kind"] == "peer"
+    assert "at_budget_vs_batching_off" not in result["configs"]["litserve"]
+
+
+def test_a_lower_p99_of_a_saturated_peer_is_not_a_win(bench: ModuleType) -> None:
+    points = {
+        "batching_wait_0ms": [point(100, 100, 10, (8, 12)), point(400, 300, 2000, (1900, 2100))],
+        "floor": [point(100, 100, 3, (2, 4))],
+        "litserve": [point(100, 100, 12, (10, 14)), point(400, 250, 900, (800, 990))],
+    }
+    goals = bench._analyse(points, 50.0, 3.0, peers=frozenset({"litserve"}))["goals"]
+    assert goals["peer_wins"] == []

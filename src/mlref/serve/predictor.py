@@ -97,6 +97,101 @@ class OnnxModel:
         raise ValueError(f"{self.path}: cannot read a probability from output shape {out.shape}")
 
 
+# Rows per call from which native XGBoost (``inplace_predict``) scores faster per row than
+# ONNX Runtime's tree ensemble, both on one thread, 400 trees of depth 5: measured by
+# benchmarks/bench_model.py (``nox -s perf``; benchmarks/results/perf.md). ONNX Runtime is
+# 1.1-1.4x faster at 64 rows; native is faster from 256 rows (0.87x ONNX's time there, within
+# the noise of a shared machine) and clearly from 512 (0.4-0.6x at 512-4096). Set at 512, the
+# first size where the gap is larger than the noise. Below it ONNX Runtime scores (the
+# serving path's small batches), at and above it the native model does, with the same scores
+# (tests/mlref/serve/test_crossover.py proves parity at and above this size). Two ONNX
+# Runtime intra-op threads did not close the gap on 2 cores (0.4-0.5x native at 512-1024).
+NATIVE_FROM_ROWS = 512
+
+
+class CrossoverModel:
+    """ONNX Runtime below ``native_from_rows`` rows per call, native XGBoost at and above.
+
+    ``feature_names`` is the ONNX input order (the model card's). The native model must have
+    been trained on exactly these columns in this order (export writes both from one fit):
+    otherwise it is refused, not reordered, because a score must never depend on the batch
+    size (were the card's order wrong, ONNX would read it by position and a by-name native
+    path would not, and the same transaction would score differently at 511 and 512 rows).
+    The native model is loaded on the first large call: a server whose batches never reach
+    the crossover (``max_batch_size`` 64 by default) never imports XGBoost.
+    """
+
+    def __init__(
+        self,
+        onnx: OnnxModel,
+        native_path: str | Path,
+        feature_names: tuple[str, ...] | list[str],
+        *,
+        native_from_rows: int = NATIVE_FROM_ROWS,
+        n_threads: int = 1,
+    ) -> None:
+        if native_from_rows < 1:
+            raise ValueError(f"native_from_rows must be >= 1, got {native_from_rows}")
+        self.native_path = Path(native_path)
+        if not self.native_path.is_file():
+            raise FileNotFoundError(f"native model not found: {self.native_path}")
+        self.onnx = onnx
+        self.feature_names = list(feature_names)
+        self.native_from_rows = native_from_rows
+        self.n_threads = n_threads
+        self.n_features = onnx.n_features
+        self._booster: Any = None
+
+    def _native(self) -> Any:
+        if self._booster is None:
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            booster.load_model(str(self.native_path))
+            booster.set_param({"nthread": self.n_threads})
+            trained = booster.feature_names
+            if trained is None or list(trained) != self.feature_names:
+                raise ValueError(
+                    f"{self.native_path}: native features {trained} do not match the ONNX "
+                    f"inputs {self.feature_names} (same names, same order); re-export the "
+                    "model (mlref.export writes both from one fit)"
+                )
+            self._booster = booster
+        return self._booster
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        if len(x) < self.native_from_rows:
+            return self.onnx.predict(x)
+        booster = self._native()
+        arr = np.asarray(x, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"model expects (n, {len(self.feature_names)}) inputs, got {arr.shape}"
+            )
+        out = booster.inplace_predict(np.ascontiguousarray(arr), validate_features=False)
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def large_batch_model(
+    onnx_path: str | Path,
+    feature_names: tuple[str, ...] | list[str],
+    *,
+    native_from_rows: int = NATIVE_FROM_ROWS,
+    intra_op_threads: int = 1,
+) -> OnnxModel | CrossoverModel:
+    """The model for paths that score large batches: a :class:`CrossoverModel` when the
+    native model sits beside the ONNX file (``model.xgb.json``, as export and the registry
+    leave it), else ONNX Runtime alone (logged: large batches then run at ONNX speed)."""
+    onnx = OnnxModel(onnx_path, intra_op_threads=intra_op_threads)
+    native = Path(onnx_path).with_suffix(".xgb.json")
+    if not native.is_file():
+        logger.info("no native model at %s: large batches are scored by ONNX Runtime", native)
+        return onnx
+    return CrossoverModel(onnx, native, feature_names, native_from_rows=native_from_rows)
+
+
 @dataclass(frozen=True)
 class ServedModel:
     """A model plus what its card says: version, decision threshold, input order."""
@@ -160,7 +255,7 @@ def served_model_from_card(
         digest = card_value(card, "onnx_sha256")
         stem = Path(onnx_path).stem
         version = f"{stem}-{str(digest)[:12]}" if digest else stem
-    model = OnnxModel(onnx_path, intra_op_threads=intra_op_threads)
+    model = large_batch_model(onnx_path, tuple(names), intra_op_threads=intra_op_threads)
     if model.n_features is not None and model.n_features != len(names):
         raise ValueError(
             f"{onnx_path} takes {model.n_features} inputs but its card lists {len(names)}: "

@@ -52,10 +52,12 @@ from mlref.serve.predictor import (
     served_model_from_card,
 )
 from mlref.serve.predlog import PredictionLog, PredictionRecord
+from mlref.serve.routing import ActiveRollout, Router
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from mlref.canary.state import Rollout
     from mlref.serve.config import ServeConfig
     from mlref.serve.schemas import Transaction
     from mlref.settings import Settings
@@ -111,6 +113,11 @@ class ServingRuntime:
         ).__next__
         self._stopping: asyncio.Future[None] | None = None
         self._gc_frozen = False
+        # canary routing (mlref.serve.routing): off until a rollout file says otherwise;
+        # ``canary_loader`` replaces the registry lookup of the canary model (tests)
+        self.router = Router(settings.workdir)
+        self.canary_loader: Callable[[Rollout], ServedModel] | None = None
+        self._rollout_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,6 +180,9 @@ class ServingRuntime:
             gc.freeze()
             self._gc_frozen = True
         self.ready = True
+        self._rollout_task = asyncio.create_task(
+            self.router.watch(self._build_canary), name="mlref-canary-routing"
+        )
         assert self.model is not None
         logger.info(
             "ready in %.1f s: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
@@ -253,6 +263,43 @@ class ServingRuntime:
         assert self.features is not None
         self.features.lookup(probe)
 
+    async def _build_canary(self, rollout: Rollout) -> ActiveRollout:
+        """The canary model of ``rollout`` (loaded off the inference thread) and its batcher,
+        which shares the inference thread and the feature store with the champion's."""
+        loader = self.canary_loader or self._load_canary_model
+        canary = await asyncio.to_thread(loader, rollout)
+        assert self.model is not None
+        assert self.features is not None
+        if canary.feature_names != self.model.feature_names:
+            raise ValueError(
+                f"canary version {canary.version} takes {list(canary.feature_names)}, the "
+                f"champion takes {list(self.model.feature_names)}"
+            )
+        await asyncio.to_thread(canary.warm_up)
+        batcher: BatchingPredictor[Transaction, Scored] = BatchingPredictor(
+            Scorer(canary, self.features).score_batch,
+            max_batch_size=self.batcher.max_batch_size if self.batcher else 1,
+            max_wait_ms=self.config.max_wait_ms if self.config.batching else 0.0,
+            max_queue=self.config.max_queue,
+            executor=self._infer_pool,
+            name=f"canary-{rollout.rollout_id}",
+        )
+        batcher.start()
+        return ActiveRollout(rollout, canary, batcher)
+
+    def _load_canary_model(self, rollout: Rollout) -> ServedModel:
+        from mlref.canary.state import CANARY
+
+        model = load_registered_model(
+            self.settings, CANARY, intra_op_threads=self.config.intra_op_threads
+        )
+        if str(model.version) != str(rollout.canary_version):
+            raise ValueError(
+                f"the registry's {CANARY!r} alias is version {model.version}, the rollout "
+                f"names {rollout.canary_version}: start the rollout again (mlref canary start)"
+            )
+        return model
+
     def _try_load_shadow(self, alias: str) -> ServedModel | None:
         from mlref.registry import RegistryError
 
@@ -283,12 +330,19 @@ class ServingRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._load_task
             busy_thread = True  # the cancelled load goes on in the inference thread
+        if self._rollout_task is not None:
+            self._rollout_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rollout_task
         if self.batcher is not None:  # drains every accepted request, or abandons them
             busy_thread |= await self._stop_batcher(self.batcher, deadline)
+        for canary_batcher in self.router.batchers():  # the canary arms' accepted requests
+            busy_thread |= await self._stop_batcher(canary_batcher, deadline)
         if self._idle is not None:
             # their responses, log records and shadow scores; abandoned callers were answered
             # with an error and need only a few loop turns to finish
             await self._wait_idle(max(deadline, loop.time() + _SHUTDOWN_GRACE_S))
+        self.router.final_counts()
         if self.shadow_batcher is not None:
             busy_thread |= await self._stop_batcher(
                 self.shadow_batcher, max(deadline, loop.time() + _SHUTDOWN_GRACE_S)

@@ -56,7 +56,8 @@ async def test_rollout_file_routes_users_stickily_and_the_canary_acts(
     assert len({v for vs in seen.values() for v in vs}) == 2  # both arms served somebody
     rows = read_predictions(settings.prediction_log)
     assert len(rows) == 122
-    assert rows[0]["arm"] is None and rows[0]["rollout_id"] is None
+    assert rows[0]["arm"] is None
+    assert rows[0]["rollout_id"] is None
     assert rows[-1]["arm"] is None
     routed = rows[1:-1]
     assert {r["rollout_id"] for r in routed} == {rollout.rollout_id}
@@ -108,7 +109,8 @@ async def test_changing_and_ending_a_rollout_under_load_loses_and_misroutes_noth
     assert {a.rollout_id, b.rollout_id} <= by_rollout  # the changes happened under load
     for r in rows:
         if r["rollout_id"] is None:
-            assert r["arm"] is None and r["model_version"] == champion.version
+            assert r["arm"] is None
+            assert r["model_version"] == champion.version
             continue
         salt, share = salts[r["rollout_id"]]
         arm = "canary" if in_canary(r["user_id"], salt, share) else "champion"

@@ -112,7 +112,7 @@ def evaluate(rollout: Rollout, arms: dict[str, ArmOutcomes]) -> CanaryStatus:
             canary_errors=cand.error_indicators(),
             error_margin=k.error_margin,
         )
-    if champion.latencies_ms.size and cand.latencies_ms.size:
+    if k.latency_threshold_ms is not None and champion.latencies_ms.size and cand.latencies_ms.size:
         kwargs.update(
             champion_latency_ms=champion.latencies_ms,
             canary_latency_ms=cand.latencies_ms,

@@ -62,7 +62,11 @@ class DecisionKnobs:
     missed_fraud_share: float = 1.0
     max_loss: float = 5_000.0
     error_margin: float = 0.005
-    latency_threshold_ms: float = 50.0
+    # the tail-latency guardrail, off unless a threshold is given: the sequence assumes each
+    # arm's mean is constant during the rollout, and the share of slow requests follows the
+    # machine's load over time (both arms alike, but each arm's sequence is judged alone), so
+    # a load swing can decide it; set it where load is steady
+    latency_threshold_ms: float | None = None
     latency_margin: float = 0.01
 
     def __post_init__(self) -> None:

@@ -1,0 +1,165 @@
+"""Replaying labelled traffic through a server under a rollout (the demo, the gate, the tests).
+
+A canary is judged on outcomes, so its traffic must have labels: the labelled days that no
+model trained on (after the champion's validation window) are replayed through the real
+server (uvicorn on 127.0.0.1, routing, batchers, ONNX Runtime, the prediction log) in time
+order, as ``/predict/batch`` calls, and judged with their labels.
+
+Features: a week of live traffic needs the online store stepped event by event to be
+point-in-time exact (``mlref.pipeline.replay_live``: ~30 ms a request here); tens of
+thousands of past requests cannot afford it. ``OfflineFeatureSource`` serves each replayed
+transaction the features Feast's offline store joins for it point-in-time
+(``training_frame``), which the skew gates prove the online path reproduces. It is the one
+stand-in, at the feature-store boundary; everything after it is the server's own path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from mlref.serve.features import RequestBatch
+
+REQUEST_COLUMNS = ("transaction_id", "user_id", "amount", "merchant_category", "event_timestamp")
+
+
+class OfflineFeatureSource:
+    """Model inputs of known transactions, looked up by ``transaction_id``."""
+
+    def __init__(self, frame: pd.DataFrame, feature_names: tuple[str, ...] | list[str]) -> None:
+        missing = sorted({"transaction_id", *feature_names} - set(frame.columns))
+        if missing:
+            raise ValueError(f"the feature frame lacks columns {missing}")
+        table = frame.drop_duplicates("transaction_id").set_index("transaction_id")
+        self.names = tuple(feature_names)
+        self._index = table.index
+        self._values = table[list(self.names)].to_numpy(np.float64)
+        self.misses = 0
+
+    def lookup(self, requests: RequestBatch) -> Mapping[str, Any]:
+        """A transaction not in the frame (the server's warm-up probe) gets missing inputs
+        and the unknown-user flag, and is counted in ``misses`` for the caller to check."""
+        pos = self._index.get_indexer(list(requests.transaction_id))
+        missing = pos < 0
+        rows = self._values[np.where(missing, 0, pos)]
+        if missing.any():
+            rows = rows.copy()
+            rows[missing] = np.nan
+            self.misses += int(missing.sum())
+        out: dict[str, Any] = {name: rows[:, i] for i, name in enumerate(self.names)}
+        out["unknown_user"] = missing
+        return out
+
+
+def unseen_window(
+    frame: pd.DataFrame, events: pd.DataFrame, card: Mapping[str, Any], max_rows: int
+) -> pd.DataFrame:
+    """The first ``max_rows`` labelled transactions after the model's validation window
+    (nothing it learned from or chose its threshold on), in time order, with the request
+    columns, the model inputs and the labels (``amount`` included)."""
+    val_end = pd.Timestamp(card["training_config"]["val_end"])
+    rows = frame[frame["event_timestamp"] >= val_end].dropna(subset=["is_fraud"])
+    raw = events[["transaction_id", "amount", "merchant_category"]]
+    rows = rows.merge(raw, on="transaction_id", how="inner")
+    rows = rows.sort_values(["event_timestamp", "transaction_id"], kind="mergesort")
+    if rows.empty:
+        raise ValueError(f"no labelled transactions after the validation window ({val_end})")
+    return rows.head(max_rows).reset_index(drop=True)
+
+
+def send_batches(
+    url: str,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int = 200,
+    concurrency: int = 2,
+    timeout_s: float = 60.0,
+) -> list[int]:
+    """POST ``frame``'s transactions to ``/predict/batch`` in time-ordered batches; one
+    status per transaction. Bounded in count (the frame) and time; loopback only."""
+    import httpx
+
+    from mlref.pipeline import transaction_payloads
+
+    if not url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise ValueError(f"traffic goes to loopback only, not {url}")
+    payloads = transaction_payloads(frame[list(REQUEST_COLUMNS)])
+    chunks = [payloads[i : i + batch_size] for i in range(0, len(payloads), batch_size)]
+
+    async def run() -> list[int]:
+        sem = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=timeout_s) as client:
+
+            async def one(chunk: list[dict[str, Any]]) -> list[int]:
+                async with sem:
+                    r = await client.post("/predict/batch", json={"transactions": chunk})
+                return [r.status_code] * len(chunk)
+
+            out = await asyncio.gather(*(one(c) for c in chunks))
+        return [s for part in out for s in part]
+
+    return asyncio.run(run())
+
+
+def wait_for_rows(log_path: Path, rollout_id: str, n: int, timeout_s: float = 30.0) -> int:
+    """Wait until the prediction log holds ``n`` rows of ``rollout_id`` (it is written off
+    the request path); returns how many it holds."""
+    deadline = time.monotonic() + timeout_s
+    count = 0
+    while time.monotonic() < deadline:
+        if Path(log_path).exists():
+            conn = sqlite3.connect(f"file:{log_path}?mode=ro", uri=True)
+            try:
+                count = conn.execute(
+                    "SELECT COUNT(*) FROM predictions WHERE rollout_id = ?", (rollout_id,)
+                ).fetchone()[0]
+            except sqlite3.OperationalError:  # no rollout columns yet
+                count = 0
+            finally:
+                conn.close()
+            if count >= n:
+                return int(count)
+        time.sleep(0.1)
+    return int(count)
+
+
+def copy_registry(source: Any, target: Any) -> None:
+    """Copy the MLflow registry database of ``source`` settings under ``target``'s workdir,
+    so a drill can move aliases without touching the original (the artefacts stay where
+    they are, read in place)."""
+    import shutil
+
+    src = Path(source.mlflow_dir) / "mlflow.db"
+    if not src.exists():
+        raise FileNotFoundError(f"no registry database at {src}")
+    dst = Path(target.mlflow_dir) / "mlflow.db"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def register_same_artefacts(settings: Any, version: str) -> str:
+    """A new registry version of ``version``'s very artefacts, tagged as such, with the
+    ``challenger`` alias: an A/A canary (the same model under another version)."""
+    from mlref.registry import CHALLENGER, Registry
+
+    reg = Registry(settings)
+    original = reg.client.get_model_version(reg.name, version)
+    if original.source is None:
+        raise ValueError(f"version {version} has no artefact source to reuse")
+    created = reg.client.create_model_version(
+        reg.name,
+        original.source,
+        run_id=original.run_id,
+        tags={**original.tags, "mlref.same_artefacts_as": str(version)},
+        description=f"A/A canary: the artefacts of version {version}",
+    )
+    reg.client.set_registered_model_alias(reg.name, CHALLENGER, created.version)
+    return str(created.version)

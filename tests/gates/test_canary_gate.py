@@ -32,75 +32,17 @@ SHARE = 0.5
 MAX_ROWS = 18_000
 
 
-def run_rollout(
-    system: ReferenceSystem, ref_settings: Settings, workdir: Path, *, defect: str | None = None
-) -> tuple[Settings, object, int]:
-    """Start a rollout in a private workdir, replay the unseen labelled window through a
-    server; returns (settings, the judged status, requests sent). ``defect="inverted"``
-    serves a canary that reads the wrong output column (P(legit) taken for P(fraud))."""
-    from dataclasses import replace
-
-    from mlref.canary import control
-    from mlref.canary.decide import status
-    from mlref.canary.outcomes import LABEL_COLUMNS
-    from mlref.canary.replay import (
-        OfflineFeatureSource,
-        copy_registry,
-        register_same_artefacts,
-        send_batches,
-        unseen_window,
-        wait_for_rows,
-    )
-    from mlref.canary.state import DecisionKnobs
-    from mlref.pipeline import serving_in_thread
+def private_registry(ref_settings: Settings, workdir: Path) -> Settings:
+    """A workdir whose registry is a copy of the session's, with an A/A challenger (the
+    champion's artefacts as a new version): aliases move there, never in the session's."""
+    from mlref.canary.replay import copy_registry, register_same_artefacts
     from mlref.registry import CHAMPION, Registry
-    from mlref.serve.app import ServeConfig, create_app
-    from mlref.serve.predictor import load_registered_model
 
     settings = ref_settings.with_(workdir=workdir)
     settings.ensure_dirs()
     copy_registry(ref_settings, settings)
-    champion = Registry(settings).load(CHAMPION)
-    register_same_artefacts(settings, champion.version)
-    # the latency guardrail stays off: a /predict/batch replay gives both arms of a call one
-    # latency, and the replay's load is not steady (DecisionKnobs)
-    knobs = DecisionKnobs()
-    rollout = control.start(settings, SHARE, knobs=knobs)
-    window = unseen_window(system.frame, system.events, champion.card, MAX_ROWS)
-    features = OfflineFeatureSource(window, tuple(champion.card["feature_names"]))
-    app = create_app(
-        settings, features=features, config=ServeConfig.from_settings(settings, shadow_alias=None)
-    )
-    runtime = app.state.runtime
-    runtime.router.poll_s = 0.05
-    if defect == "inverted":
-
-        class Inverted:
-            def __init__(self, inner: object) -> None:
-                self.inner = inner
-
-            def predict(self, x: object) -> object:
-                return 1.0 - self.inner.predict(x)  # type: ignore[attr-defined]
-
-        def load(r: object) -> object:
-            good = load_registered_model(settings, "canary")
-            return replace(good, model=Inverted(good.model))
-
-        runtime.canary_loader = load
-    with serving_in_thread(app) as url:
-        import time
-
-        deadline = time.monotonic() + 30
-        while runtime.router.active is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert runtime.router.active is not None, "the server never picked up the rollout"
-        statuses = send_batches(url, window)
-    assert statuses == [200] * len(window)
-    assert features.misses == 1, "replayed transactions without features"  # the warm-up only
-    assert wait_for_rows(settings.prediction_log, rollout.rollout_id, len(window)) == len(window)
-    labels = window[list(LABEL_COLUMNS)]
-    judged = status(settings, labels, as_of=labels["label_timestamp"].max())
-    return settings, judged, len(window)
+    register_same_artefacts(settings, str(Registry(settings).version_of(CHAMPION)))
+    return settings
 
 
 @pytest.mark.mlgate("canary")
@@ -111,19 +53,35 @@ def test_canary_rollout_on_served_traffic_promotes_a_canary_no_worse(
     tmp_path: Path,
 ) -> None:
     from mlref.canary.decide import act
-    from mlref.canary.state import read_decisions, read_rollout
+    from mlref.canary.replay import run_rollout
+    from mlref.canary.state import DecisionKnobs, read_decisions, read_rollout
     from mlref.registry import CHAMPION, Registry
 
-    settings, judged, sent = run_rollout(reference_system, ref_settings, tmp_path / "mlref")
-    arms = judged.arms  # type: ignore[attr-defined]
+    settings = private_registry(ref_settings, tmp_path / "mlref")
+    system = reference_system
+    # the latency guardrail stays off: a /predict/batch replay gives both arms of a call one
+    # latency, and the replay's load is not steady (DecisionKnobs)
+    drill = run_rollout(
+        settings,
+        system.frame,
+        system.events,
+        share=SHARE,
+        max_rows=MAX_ROWS,
+        knobs=DecisionKnobs(),
+        salt="gate-canary",  # a reproducible split
+    )
+    assert drill.statuses == [200] * len(drill.window)
+    assert drill.feature_misses == 1  # the server's warm-up probe only
+    judged, sent = drill.judged, len(drill.window)
+    arms = judged.arms
     # the split and the log: every request in exactly one arm, both arms about half
     assert arms["champion"].requests + arms["canary"].requests == sent
     assert 0.4 < arms["canary"].requests / sent < 0.6
     assert arms["canary"].labelled >= 2000
-    mlgates.check(judged.gate)  # type: ignore[attr-defined]
-    assert judged.action == "promote", judged.summary()  # type: ignore[attr-defined]
-    rollout = judged.rollout  # type: ignore[attr-defined]
-    assert act(settings, judged) == "promoted"  # type: ignore[arg-type]
+    mlgates.check(judged.gate)
+    assert judged.action == "promote", judged.summary()
+    rollout = judged.rollout
+    assert act(settings, judged) == "promoted"
     reg = Registry(settings)
     assert reg.version_of(CHAMPION) == rollout.canary_version
     assert reg.history()[-1] == rollout.champion_version  # mlref rollback can undo it

@@ -34,6 +34,7 @@ def start(
     version: str | None = None,
     knobs: DecisionKnobs | None = None,
     registry: Registry | None = None,
+    salt: str | None = None,
 ) -> Rollout:
     """Start a rollout of ``version`` (default: the challenger) on ``share`` of users."""
     from mlref.registry import CHALLENGER, CHAMPION, Registry
@@ -53,7 +54,7 @@ def start(
         raise RolloutError("no challenger registered: train one (mlref train) or pass --version")
     if str(target) == str(champion):
         raise RolloutError(f"version {target} is already the champion: nothing to canary")
-    rollout = new_rollout(str(target), str(champion), share, knobs=knobs)
+    rollout = new_rollout(str(target), str(champion), share, knobs=knobs, salt=salt)
     reg.client.set_registered_model_alias(reg.name, CANARY, str(target))
     reg.client.set_model_version_tag(reg.name, str(target), "mlref.canary", "active")
     write_rollout(settings.workdir, rollout)

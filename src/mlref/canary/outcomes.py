@@ -40,10 +40,13 @@ LABEL_COLUMNS = ("transaction_id", "is_fraud", "label_timestamp", "amount")
 
 
 def rollout_rows(log_path: Path, rollout_id: str) -> pd.DataFrame:
-    """The log rows served under ``rollout_id``, in arrival order (empty when none)."""
+    """The log rows served under ``rollout_id`` in the transactions' time order (arrival
+    order up to the jitter of concurrent requests, which would make a replay's sequence,
+    and so its decision, vary run to run); empty when none."""
     columns = [
         "request_id",
         "ts",
+        "event_timestamp",
         "transaction_id",
         "user_id",
         "arm",
@@ -199,4 +202,4 @@ def _join_labels(
         on="transaction_id",
         how="inner",
     )
-    return merged.sort_values(["ts", "request_id"], kind="mergesort")
+    return merged.sort_values(["event_timestamp", "transaction_id"], kind="mergesort")

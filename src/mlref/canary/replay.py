@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +61,16 @@ class OfflineFeatureSource:
 
 
 def unseen_window(
-    frame: pd.DataFrame, events: pd.DataFrame, card: Mapping[str, Any], max_rows: int
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    cards: Sequence[Mapping[str, Any]],
+    max_rows: int,
 ) -> pd.DataFrame:
-    """The first ``max_rows`` labelled transactions after the model's validation window
-    (nothing it learned from or chose its threshold on), in time order, with the request
-    columns, the model inputs and the labels (``amount`` included)."""
-    val_end = pd.Timestamp(card["training_config"]["val_end"])
+    """The first ``max_rows`` labelled transactions after every model's validation window
+    (``cards``: champion's and canary's; nothing either learned from or chose its threshold
+    on), in time order, with the request columns, the model inputs and the labels
+    (``amount`` included)."""
+    val_end = max(pd.Timestamp(card["training_config"]["val_end"]) for card in cards)
     rows = frame[frame["event_timestamp"] >= val_end].dropna(subset=["is_fraud"])
     raw = events[["transaction_id", "amount", "merchant_category"]]
     rows = rows.merge(raw, on="transaction_id", how="inner")
@@ -163,3 +168,72 @@ def register_same_artefacts(settings: Any, version: str) -> str:
     )
     reg.client.set_registered_model_alias(reg.name, CHALLENGER, created.version)
     return str(created.version)
+
+
+@dataclass(frozen=True)
+class Drill:
+    """What a replayed rollout produced."""
+
+    settings: Any
+    rollout: Any  # mlref.canary.state.Rollout
+    judged: Any  # mlref.canary.decide.CanaryStatus, as of the last label
+    window: pd.DataFrame  # the replayed transactions (request columns, inputs, labels)
+    statuses: list[int]
+    feature_misses: int
+    replay_s: float
+
+
+def run_rollout(
+    settings: Any,
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    share: float,
+    max_rows: int,
+    knobs: Any = None,
+    canary_loader: Callable[[Any], Any] | None = None,
+    salt: str | None = None,
+    shadow: bool = False,
+) -> Drill:
+    """Start a rollout of the registry's challenger in ``settings``' workdir, serve the
+    champion's unseen labelled window (:func:`unseen_window`) through a real server on
+    127.0.0.1 with routing on, and judge it as of the last label. ``canary_loader``
+    replaces how the server loads the canary model (a drill's injected defect); ``salt``
+    fixes the user split (reproducible runs); ``shadow`` also scores every request with
+    the challenger in shadow (``shadow_score`` in the log)."""
+    from mlref.canary import control
+    from mlref.canary.decide import status
+    from mlref.canary.outcomes import LABEL_COLUMNS
+    from mlref.pipeline import serving_in_thread
+    from mlref.registry import CHALLENGER, CHAMPION, Registry
+    from mlref.serve.app import ServeConfig, create_app
+
+    registry = Registry(settings)
+    champion, challenger = registry.load(CHAMPION), registry.load(CHALLENGER)
+    rollout = control.start(settings, share, knobs=knobs, salt=salt)
+    window = unseen_window(frame, events, (champion.card, challenger.card), max_rows)
+    features = OfflineFeatureSource(window, tuple(champion.card["feature_names"]))
+    app = create_app(
+        settings,
+        features=features,
+        config=ServeConfig.from_settings(settings, shadow_alias="challenger" if shadow else None),
+    )
+    runtime = app.state.runtime
+    runtime.router.poll_s = 0.05
+    if canary_loader is not None:
+        runtime.canary_loader = canary_loader
+    with serving_in_thread(app) as url:
+        deadline = time.monotonic() + 60
+        while runtime.router.active is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server never picked up the rollout (see its log)")
+            time.sleep(0.05)
+        started = time.perf_counter()
+        statuses = send_batches(url, window)
+        replay_s = time.perf_counter() - started
+    logged = wait_for_rows(settings.prediction_log, rollout.rollout_id, len(window))
+    if logged < len(window):
+        raise RuntimeError(f"only {logged} of {len(window)} replayed requests were logged")
+    labels = window[list(LABEL_COLUMNS)]
+    judged = status(settings, labels, as_of=labels["label_timestamp"].max())
+    return Drill(settings, rollout, judged, window, statuses, features.misses, replay_s)

@@ -144,16 +144,18 @@ def new_rollout(
     *,
     knobs: DecisionKnobs | None = None,
     rollout_id: str | None = None,
+    salt: str | None = None,
 ) -> Rollout:
     """A fresh active rollout; its salt is random so each rollout splits users anew (a user
-    unlucky in one rollout is not the canary's subject in every one)."""
+    unlucky in one rollout is not the canary's subject in every one); pass ``salt`` for a
+    reproducible split (the demo, the tests)."""
     rid = rollout_id or f"r{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     return Rollout(
         rollout_id=rid,
         canary_version=str(canary_version),
         champion_version=str(champion_version),
         share=check_share(share),
-        salt=secrets.token_hex(8),
+        salt=salt or secrets.token_hex(8),
         started_at=now(),
         knobs=knobs or DecisionKnobs(),
     )

@@ -79,6 +79,7 @@ def test_outcomes_judge_only_matured_labels_once_per_transaction() -> None:
         {
             "request_id": ["a", "b", "c", "d", "e"],
             "ts": [t0, t0 + 1, t0 + 2, t0 + 3, t0 + 4],
+            "event_timestamp": [t0, t0 + 1, t0 + 2, t0 + 3, t0 + 4],
             "transaction_id": ["t1", "t2", "t3", "t1", "t4"],  # t1 retried
             "user_id": [1, 2, 3, 1, 4],
             "arm": ["champion", "canary", "canary", "champion", "champion"],

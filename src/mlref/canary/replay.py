@@ -16,9 +16,10 @@ stand-in, at the feature-store boundary; everything after it is the server's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,11 +93,18 @@ def send_batches(
     status per transaction. Bounded in count (the frame) and time; loopback only."""
     import httpx
 
-    from mlref.pipeline import transaction_payloads
-
     if not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError(f"traffic goes to loopback only, not {url}")
-    payloads = transaction_payloads(frame[list(REQUEST_COLUMNS)])
+    payloads = [
+        {
+            "transaction_id": str(row.transaction_id),
+            "user_id": int(row.user_id),
+            "amount": float(row.amount),
+            "merchant_category": str(row.merchant_category),
+            "event_timestamp": pd.Timestamp(row.event_timestamp).isoformat(),
+        }
+        for row in frame[list(REQUEST_COLUMNS)].itertuples(index=False)
+    ]
     chunks = [payloads[i : i + batch_size] for i in range(0, len(payloads), batch_size)]
 
     async def run() -> list[int]:
@@ -204,7 +212,6 @@ def run_rollout(
     from mlref.canary import control
     from mlref.canary.decide import status
     from mlref.canary.outcomes import LABEL_COLUMNS
-    from mlref.pipeline import serving_in_thread
     from mlref.registry import CHALLENGER, CHAMPION, Registry
     from mlref.serve.app import ServeConfig, create_app
 
@@ -222,7 +229,7 @@ def run_rollout(
     runtime.router.poll_s = 0.05
     if canary_loader is not None:
         runtime.canary_loader = canary_loader
-    with serving_in_thread(app) as url:
+    with _serving(app) as url:
         deadline = time.monotonic() + 60
         while runtime.router.active is None:
             if time.monotonic() > deadline:
@@ -237,3 +244,40 @@ def run_rollout(
     labels = window[list(LABEL_COLUMNS)]
     judged = status(settings, labels, as_of=labels["label_timestamp"].max())
     return Drill(settings, rollout, judged, window, statuses, features.misses, replay_s)
+
+
+@contextlib.contextmanager
+def _serving(app: Any, ready_timeout_s: float = 120.0) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on 127.0.0.1 until ``/healthz`` answers; drained on
+    exit. (``mlref.pipeline.serving_in_thread`` does the same for the demo's first server;
+    the pipeline runs this module, so this one cannot import it back.)"""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", access_log=False))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="mlref-canary-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + ready_timeout_s
+    try:
+        while True:
+            if not thread.is_alive():
+                raise RuntimeError("the server stopped during start-up; see the log above")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server at {url} not ready after {ready_timeout_s:.0f}s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()

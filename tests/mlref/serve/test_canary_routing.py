@@ -91,11 +91,12 @@ async def test_changing_and_ending_a_rollout_under_load_loses_and_misroutes_noth
             statuses.extend([r.status_code] * batch)
 
         async def flip() -> None:
-            for rollout in (a, b, b.ended("rolled_back"), a):
-                await asyncio.sleep(0.01)
+            # each change once some requests have been answered, while others are in flight
+            # (paced by answers, not by the clock: a loaded machine would skip a rollout)
+            changes = (a, b, b.ended("rolled_back"), a, None)
+            for k, rollout in enumerate(changes, start=1):
+                await kit.wait_for(lambda k=k: len(statuses) >= 60 * k, 60, "answers")
                 await runtime.router.apply(rollout, runtime._build_canary)
-            await asyncio.sleep(0.01)
-            await runtime.router.apply(None, runtime._build_canary)
 
         await asyncio.gather(
             flip(), *(single(i) for i in range(n_single)), *(many(j) for j in range(n_batches))

@@ -51,10 +51,13 @@ def test_canary_rollout_on_served_traffic_promotes_a_canary_no_worse(
     reference_system: ReferenceSystem,
     ref_settings: Settings,
     tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from mlref.canary.decide import act
+    from mlref.canary.outcomes import LABEL_COLUMNS
     from mlref.canary.replay import run_rollout
     from mlref.canary.state import DecisionKnobs, read_decisions, read_rollout
+    from mlref.cli import main
     from mlref.registry import CHAMPION, Registry
 
     settings = private_registry(ref_settings, tmp_path / "mlref")
@@ -81,7 +84,16 @@ def test_canary_rollout_on_served_traffic_promotes_a_canary_no_worse(
     mlgates.check(judged.gate)
     assert judged.action == "promote", judged.summary()
     rollout = judged.rollout
-    assert act(settings, judged) == "promoted"
+    # carried out as a scheduled job would: `mlref canary status --act` on the same log and labels
+    labels_path = tmp_path / "labels.parquet"
+    drill.window[list(LABEL_COLUMNS)].to_parquet(labels_path)
+    as_of = drill.window["label_timestamp"].max().isoformat()
+    common = ["--workdir", str(settings.workdir), "--labels", str(labels_path), "--as-of", as_of]
+    assert main(["canary", "status", *common, "--act"]) == 0
+    out = capsys.readouterr().out
+    assert "decision: PROMOTE" in out
+    assert f"rollout {rollout.rollout_id}: promoted" in out
+    assert act(settings, judged) == "promoted"  # a second look at an ended rollout: no-op
     reg = Registry(settings)
     assert reg.version_of(CHAMPION) == rollout.canary_version
     assert reg.history()[-1] == rollout.champion_version  # mlref rollback can undo it

@@ -168,12 +168,17 @@ def status(
 
 
 def act(settings: Settings, judged: CanaryStatus, *, registry: Registry | None = None) -> str:
-    """Carry out ``judged.action`` (nothing for ``continue`` or an ended rollout); returns
-    the rollout's status afterwards."""
+    """Carry out ``judged.action`` (nothing for ``continue`` or a rollout that has ended
+    since it was judged); returns the rollout's status afterwards."""
     from mlref.decision import PromotionDecision
     from mlref.registry import Registry
 
     rollout = judged.rollout
+    # the rollout as it is now: a decision already carried out (another look, another
+    # process) is not carried out twice
+    current = read_rollout(settings.workdir)
+    if current is not None and current.rollout_id == rollout.rollout_id:
+        rollout = current
     if not rollout.active or judged.action == "continue":
         return rollout.status
     reg = registry or Registry(settings)

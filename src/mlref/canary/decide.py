@@ -119,6 +119,9 @@ def evaluate(rollout: Rollout, arms: dict[str, ArmOutcomes]) -> CanaryStatus:
             latency_threshold_ms=k.latency_threshold_ms,
             latency_margin=k.latency_margin,
         )
+    if not champion.labelled or not cand.labelled:
+        gate = _waiting(champion, cand, rollout)
+        return CanaryStatus(rollout, arms, gate, 0.0, "continue", f"{gate.message}. {gate.hint}")
     gate = canary(
         champion.costs,
         cand.costs,
@@ -149,6 +152,26 @@ def evaluate(rollout: Rollout, arms: dict[str, ArmOutcomes]) -> CanaryStatus:
         action = "continue"
         reason = f"{gate.message}. {gate.hint}" if gate.hint else gate.message
     return CanaryStatus(rollout, arms, gate, excess, action, reason)
+
+
+def _waiting(champion: ArmOutcomes, cand: ArmOutcomes, rollout: Rollout) -> GateResult:
+    """Before an arm has a labelled outcome the gate has nothing to measure: continue."""
+    from mlgates.result import GateResult
+
+    return GateResult(
+        name="canary",
+        verdict="inconclusive",
+        measured=None,
+        threshold=rollout.knobs.margin,
+        direction="max",
+        message=(
+            f"continue: {champion.labelled} champion / {cand.labelled} canary requests with a "
+            f"matured label ({champion.requests} / {cand.requests} served); a decision needs "
+            f"{rollout.knobs.min_samples} per arm"
+        ),
+        hint="keep the rollout running until labels arrive for both arms",
+        rubric=("infra-6",),
+    )
 
 
 def status(

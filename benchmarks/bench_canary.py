@@ -44,6 +44,8 @@ SHARES: dict[str, float | None] = {
     "routing_share_0.5": 0.5,
 }
 GOAL_RATIO = 0.98
+# three servers import Feast at once; on a busy 2-core machine one took 45 s alone
+READY_TIMEOUT_S = 600.0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -161,7 +163,7 @@ def bench_canary(
             )
             ports[name] = (port_file, share)
         ports = {
-            name: _wait_ready(pf, procs[name], name, share is not None, 240)
+            name: _wait_ready(pf, procs[name], name, share is not None, READY_TIMEOUT_S)
             for name, (pf, share) in ports.items()
         }
         progress(f"canary bench servers ready: {', '.join(ports)}")

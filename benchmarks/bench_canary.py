@@ -235,7 +235,12 @@ def _analyse(
         if name != "routing_off"
     }
     decision_s = routing_decision_s()
+    # per-request time at capacity; when no point held the budget (a saturated machine),
+    # the median latency of routing off at the lightest load instead, as an upper bound
     per_request_s = 1.0 / off if off else None
+    if per_request_s is None and points.get("routing_off"):
+        p50 = points["routing_off"][0].get("p50_ms")
+        per_request_s = p50 / 1000.0 if p50 else None
     return {
         "p99_budget_ms": budget,
         "throughput_at_budget_rps": at_budget,
@@ -246,6 +251,9 @@ def _analyse(
         else ratios["routing_share_0.1"] >= GOAL_RATIO,
         "routing_decision_us": decision_s * 1e6,
         "routing_decision_share_of_request": decision_s / per_request_s if per_request_s else None,
+        "p99_ms_at_lightest_load": {
+            name: (pts[0].get("p99_ms") if pts else None) for name, pts in points.items()
+        },
         "routed": routed,
         "points": points,
         "note": "the load ladder's steps are coarse (a ratio of 1.0 means the same step), "

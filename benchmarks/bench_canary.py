@@ -300,11 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-file", dest="port_file", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--share", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=3.0, help="s per load point")
+    parser.add_argument(
+        "--loads", default=",".join(map(str, LOADS)), help="offered req/s ladder, comma-separated"
+    )
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args)
     system = small_system(args.workdir)
-    result = bench_canary(system, duration_s=args.duration)
+    loads = tuple(int(x) for x in args.loads.split(",") if x.strip())
+    result = bench_canary(system, loads=loads, duration_s=args.duration)
     print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=2, default=str))
     print(markdown_section(result))
     return 0

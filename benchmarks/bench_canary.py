@@ -277,7 +277,7 @@ def markdown_section(result: dict[str, Any]) -> str:
     for name, value in result["throughput_at_budget_rps"].items():
         ratio = result["ratio_to_routing_off"].get(name)
         rows.append(
-            f"| {name} | {value if value is not None else '-'} | "
+            f"| {name} | {'-' if value is None else f'{value:.0f}'} | "
             f"{'-' if ratio is None else f'{ratio:.3f}'} |"
         )
     share = result.get("routing_decision_share_of_request")

@@ -30,13 +30,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
+from bench_canary import bench_canary
+from bench_canary import markdown_section as canary_markdown
 from bench_features import bench_features
 from bench_hotpath import bench_hotpath
 from bench_model import bench_model
 from bench_predlog import bench_predlog
 from bench_server import bench_server
 
-SECTIONS = ("model", "hotpath", "features", "server", "gates", "evidently", "predlog")
+SECTIONS = ("model", "hotpath", "features", "server", "gates", "evidently", "predlog", "canary")
 
 
 def run_gates_bench(timeout_s: float = 300.0) -> dict[str, Any]:
@@ -494,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         "gates": run_gates_bench,
         "evidently": run_evidently_bench,
         "predlog": lambda: bench_predlog(system, duration_s=args.duration),
+        "canary": lambda: bench_canary(system, duration_s=args.duration),
     }
     for name in wanted:
         progress(f"{name} ...")
@@ -521,7 +524,10 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_s"] = time.time() - started
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "perf.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (args.out / "perf.md").write_text(markdown(results))
+    report = markdown(results)
+    if "canary" in results:  # its own section (benchmarks/bench_canary.py)
+        report += "\n" + canary_markdown(results["canary"])
+    (args.out / "perf.md").write_text(report)
     progress(
         f"wrote {args.out / 'perf.json'} and {args.out / 'perf.md'} in {results['wall_s']:.0f} s"
     )

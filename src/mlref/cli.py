@@ -207,6 +207,12 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _canary(args: argparse.Namespace) -> int:
+    from mlref.canary.cli import run
+
+    return run(args, _settings(args))
+
+
 def _serve(args: argparse.Namespace) -> int:
     from mlref.serve.config import ServeConfig
     from mlref.serve.run import StartupFailed, serve
@@ -419,6 +425,11 @@ def _build_parser() -> argparse.ArgumentParser:
     data_knobs(promote)
     promote.add_argument("--dry-run", action="store_true", help="decide without moving the alias")
     add("rollback", _rollback, "move champion back to the previous version", ("registry",))
+    from mlref.canary.cli import add_arguments as canary_arguments
+
+    canary_arguments(
+        add("canary", _canary, "canary rollout of the challenger: start / status / stop")
+    )
     serve = add("serve", _serve, "serve the champion on 127.0.0.1 (FastAPI + ONNX Runtime)")
     serve.add_argument("--port", type=_positive_int, default=None)
     # the prediction log's durability and retention (docs/prediction-log.md)

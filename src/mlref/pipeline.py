@@ -491,8 +491,17 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         frame = training_frame(store, events)
         run = run_training(settings, frame, **burn_in(frame))
         used = feedback_use(feedback, events, run.result.split, run.result.config.test_end)
-        decision = promote(settings, frame)
+        # the offline gates decide whether the retrained model may face traffic; the
+        # canary below decides whether it replaces the champion
+        decision = promote(settings, frame, apply=False)
     print(decision.explain())
+    canary = None
+    if decision.promoted:
+        with timings.stage("canary (shadow + 50% of users -> decision)"):
+            canary = demo_canary(system)
+        print(canary.summary())
+    else:
+        registry.mark_refused(decision)
 
     # the state as it is now, read back, not as the first half left it
     final = registry.load(CHAMPION)
@@ -514,6 +523,11 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
     print(f"  review queue {queue_path} ({outcome.labelled} labelled)")
     print(f"  reviews used {used.explain()}")
     print(f"  retrained    version {run.version}: {_first_line(decision)}")
+    if canary is not None:
+        print(
+            f"  canary       {canary.action.upper()} after {canary.gate.details['n_canary']} "
+            f"labelled canary requests: {settings.workdir / 'canary'}"
+        )
     print(f"  champion     version {final.version}: {final.onnx_path}")
     print(f"  registry     {settings.registry_uri}")
     print("timings:")
@@ -529,6 +543,7 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
                 "monitor_exit_code": monitor_code,
                 "champion": system.decision.to_dict(),
                 "retrain": decision.to_dict(),
+                "canary": None if canary is None else canary.to_dict(),
                 "reviews_used": used.to_dict(),
                 "timings_s": timings.stages,
             },
@@ -537,6 +552,37 @@ def run_demo(settings: Settings, *, serve_requests: int = 400) -> int:
         )
     )
     return 0 if ok == len(responses) else 1
+
+
+# the canary stage of the demo: labelled days no model trained on, replayed at half the users
+DEMO_CANARY_SHARE = 0.5
+DEMO_CANARY_ROWS = 12_000
+
+
+def demo_canary(system: ReferenceSystem) -> Any:
+    """Shadow -> canary -> decision for the registry's challenger: half of the users get it
+    (the other half the champion, with the challenger scoring in shadow), on the labelled
+    days after both models' validation windows replayed through a real server; the gate's
+    decision is carried out (promote: ``champion`` moves; rollback: it stays)."""
+    from mlref.canary.decide import act
+    from mlref.canary.replay import run_rollout
+
+    settings = system.settings
+    drill = run_rollout(
+        settings,
+        system.frame,
+        system.events,
+        share=DEMO_CANARY_SHARE,
+        max_rows=DEMO_CANARY_ROWS,
+        salt=f"demo-{settings.data.seed}",
+        shadow=True,
+    )
+    bad = [s for s in drill.statuses if s != 200]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {len(drill.statuses)} canary requests failed")
+    log.info("canary replay: %d requests in %.1f s", len(drill.window), drill.replay_s)
+    act(settings, drill.judged)
+    return drill.judged
 
 
 def _first_line(decision: PromotionDecision) -> str:

@@ -66,13 +66,21 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     shadow_score REAL NULL,
     shadow_version TEXT NULL,
     unknown_user INTEGER NOT NULL,
-    unknown_category INTEGER NOT NULL DEFAULT 0
+    unknown_category INTEGER NOT NULL DEFAULT 0,
+    arm TEXT NULL,
+    rollout_id TEXT NULL
 )
 """
 # columns added since the first release, with their definitions: a log file written before
 # them gets them on open (older rows read the default), so an upgraded server never fails to
 # insert into an existing log
-ADDED_COLUMNS: dict[str, str] = {"unknown_category": "INTEGER NOT NULL DEFAULT 0"}
+ADDED_COLUMNS: dict[str, str] = {
+    "unknown_category": "INTEGER NOT NULL DEFAULT 0",
+    # the canary (mlref.serve.routing): which arm answered, under which rollout; NULL when
+    # no rollout was active (model_version already says which model answered)
+    "arm": "TEXT NULL",
+    "rollout_id": "TEXT NULL",
+}
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)"
 
 
@@ -95,6 +103,8 @@ class PredictionRecord:
     shadow_version: str | None
     unknown_user: int
     unknown_category: int = 0  # merchant_category not one the model was trained on
+    arm: str | None = None  # "champion" / "canary" while a rollout is active, else None
+    rollout_id: str | None = None
 
 
 COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)

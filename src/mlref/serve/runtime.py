@@ -59,10 +59,12 @@ from mlref.serve.predictor import (
     served_model_from_card,
 )
 from mlref.serve.predlog import PredictionLog, PredictionRecord
+from mlref.serve.routing import ActiveRollout, Router
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from mlref.canary.state import Rollout
     from mlref.serve.config import ServeConfig
     from mlref.serve.schemas import Transaction
     from mlref.settings import Settings
@@ -132,6 +134,11 @@ class ServingRuntime:
         ).__next__
         self._stopping: asyncio.Future[None] | None = None
         self._gc_frozen = False
+        # canary routing (mlref.serve.routing): off until a rollout file says otherwise;
+        # ``canary_loader`` replaces the registry lookup of the canary model (tests)
+        self.router = Router(settings.workdir)
+        self.canary_loader: Callable[[Rollout], ServedModel] | None = None
+        self._rollout_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -247,6 +254,9 @@ class ServingRuntime:
         self.ready = True
         if callable(getattr(self.features, "reconnect", None)):  # a real store, not an object
             self._store_task = asyncio.create_task(self._watch_store(), name="mlref-store-watch")
+        self._rollout_task = asyncio.create_task(
+            self.router.watch(self._build_canary), name="mlref-canary-routing"
+        )
         assert self.model is not None
         logger.info(
             "ready in %.1f s: model %s, shadow %s, batching %s (max_batch_size=%d, max_wait_ms=%s)",
@@ -376,6 +386,58 @@ class ServingRuntime:
         if not self.closing and (self._store_task is None or self._store_task.done()):
             self._store_task = asyncio.create_task(self._watch_store(), name="mlref-store-watch")
 
+    async def _build_canary(self, rollout: Rollout) -> ActiveRollout:
+        """The canary model of ``rollout`` (loaded off the inference thread) and its batcher,
+        which shares the inference thread and the feature store with the champion's."""
+        loader = self.canary_loader or self._load_canary_model
+        canary = await asyncio.to_thread(loader, rollout)
+        assert self.model is not None
+        assert self.features is not None
+        if canary.feature_names != self.model.feature_names:
+            raise ValueError(
+                f"canary version {canary.version} takes {list(canary.feature_names)}, the "
+                f"champion takes {list(self.model.feature_names)}"
+            )
+        await asyncio.to_thread(canary.warm_up)
+        scorer = Scorer(canary, self.features)
+        cfg = self.config
+
+        def score(transactions: list[Transaction]) -> list[Scored]:
+            try:
+                return scorer.score_batch(transactions)
+            except FeatureStoreUnavailable as exc:  # the same store as the champion's
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._store_failed, exc)
+                raise
+
+        max_batch = self.batcher.max_batch_size if self.batcher else 1
+        max_wait = cfg.max_wait_ms if cfg.batching else 0.0
+        # the canary's answers act: the same deadline admission as the champion's
+        batcher: BatchingPredictor[Transaction, Scored] = BatchingPredictor(
+            score,
+            max_batch_size=max_batch,
+            max_wait_ms=max_wait,
+            max_queue=cfg.max_queue,
+            executor=self._infer_pool,
+            name=f"canary-{rollout.rollout_id}",
+            admission=Admission(cfg.p99_budget_ms, max_batch, max_wait) if cfg.admission else None,
+        )
+        batcher.start()
+        return ActiveRollout(rollout, canary, batcher)
+
+    def _load_canary_model(self, rollout: Rollout) -> ServedModel:
+        from mlref.canary.state import CANARY
+
+        model = load_registered_model(
+            self.settings, CANARY, intra_op_threads=self.config.intra_op_threads
+        )
+        if str(model.version) != str(rollout.canary_version):
+            raise ValueError(
+                f"the registry's {CANARY!r} alias is version {model.version}, the rollout "
+                f"names {rollout.canary_version}: start the rollout again (mlref canary start)"
+            )
+        return model
+
     def _try_load_shadow(self, alias: str) -> ServedModel | None:
         from mlref.registry import RegistryError
 
@@ -418,12 +480,19 @@ class ServingRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._load_task
             busy_thread = True  # the cancelled load goes on in the inference thread
+        if self._rollout_task is not None:
+            self._rollout_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rollout_task
         if self.batcher is not None:  # drains every accepted request, or abandons them
             busy_thread |= await self._stop_batcher(self.batcher, deadline)
+        for canary_batcher in self.router.batchers():  # the canary arms' accepted requests
+            busy_thread |= await self._stop_batcher(canary_batcher, deadline)
         if self._idle is not None:
             # their responses, log records and shadow scores; abandoned callers were answered
             # with an error and need only a few loop turns to finish
             await self._wait_idle(max(deadline, loop.time() + _SHUTDOWN_GRACE_S))
+        self.router.final_counts()
         if self.shadow_batcher is not None:
             busy_thread |= await self._stop_batcher(
                 self.shadow_batcher, max(deadline, loop.time() + _SHUTDOWN_GRACE_S)

@@ -103,21 +103,29 @@ async def score(
     batcher, model = runtime.batcher, runtime.model
     assert batcher is not None
     assert model is not None
+    # one snapshot per request: scored, answered and logged under this rollout (or none)
+    rollout = runtime.router.active
     arrived = time.time()
     started = time.perf_counter()
     runtime.begin()  # shutdown waits for this request, its response and its log records
     try:
-        if len(transactions) == 1:
+        if rollout is not None:
+            scored, models, arms = await rollout.submit(batcher, model, transactions)
+        elif len(transactions) == 1:
             scored = [await batcher.submit(transactions[0])]
         else:
             scored = await batcher.submit_many(list(transactions))
         latency_ms = (time.perf_counter() - started) * 1000.0
         threshold, version, names = model.threshold, model.version, model.feature_names
+        arm = rollout_id = None
         next_request_id = runtime.next_request_id
         predictions = []
         records = []
         unknown_categories = 0
-        for txn, s in zip(transactions, scored, strict=True):
+        for i, (txn, s) in enumerate(zip(transactions, scored, strict=True)):
+            if rollout is not None:  # the arm's model answers, and acts
+                threshold, version = models[i].threshold, models[i].version
+                arm, rollout_id = arms[i], rollout.rollout_id
             decision = s.score >= threshold
             unknown_category = txn.merchant_category not in _MODEL_CATEGORIES
             unknown_categories += unknown_category
@@ -149,6 +157,8 @@ async def score(
                     shadow_version=None,
                     unknown_user=int(s.unknown_user),
                     unknown_category=int(unknown_category),
+                    arm=arm,
+                    rollout_id=rollout_id,
                 )
             )
         if unknown_categories:

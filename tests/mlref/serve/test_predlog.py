@@ -124,10 +124,10 @@ def test_table_is_readable_by_the_monitoring_reader(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(predictions)")]
     conn.close()
-    # the monitor selects its columns by name: each must be there (it does not read
-    # unknown_category yet, a column added after it was written)
+    # the monitor selects its columns by name: each must be there (it does not read the
+    # columns added after it was written: unknown_category, the canary's arm/rollout_id)
     assert set(PREDICTION_LOG_COLUMNS) <= set(columns)
-    assert set(columns) - set(PREDICTION_LOG_COLUMNS) <= {"unknown_category"}
+    assert set(columns) - set(PREDICTION_LOG_COLUMNS) <= {"unknown_category", "arm", "rollout_id"}
 
 
 def test_a_log_written_before_unknown_category_is_upgraded_on_open(tmp_path: Path) -> None:
@@ -154,4 +154,6 @@ def test_a_log_written_before_unknown_category_is_upgraded_on_open(tmp_path: Pat
     rows = read_predictions(path)
     assert log.dropped == 0
     assert [(r["transaction_id"], r["unknown_category"]) for r in rows] == [("t0", 0), ("t1", 0)]
+    # the canary's columns too: an old row was served under no rollout
+    assert [(r["arm"], r["rollout_id"]) for r in rows] == [(None, None), (None, None)]
     assert tuple(rows[0]) == COLUMNS

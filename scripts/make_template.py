@@ -77,9 +77,7 @@ def templated(text: str, *, port: bool) -> str | None:
     for match in pattern.finditer(text):
         pieces.append(_raw(text[last : match.start()]))
         word = match.group(0)
-        pieces.append(
-            "{{ port }}" if word == "8000" else (PKG_UPPER if word.isupper() else PKG)
-        )
+        pieces.append("{{ port }}" if word == "8000" else (PKG_UPPER if word.isupper() else PKG))
         last = match.end()
     if last == 0:
         return None
@@ -100,8 +98,17 @@ def _destination(rel_dest: str) -> str:
     return rel_dest
 
 
+def mirrored(root: Path = ROOT) -> Iterable[tuple[str, str]]:
+    """(path in mlref, path under template/ without the .jinja suffix) of every mirrored file."""
+    for rel_src, rel_dest in TREES:
+        for src in _source_files(root / rel_src):
+            rel = src.relative_to(root).as_posix()
+            if rel not in SKIPPED:
+                yield rel, _destination(f"{rel_dest}/{src.relative_to(root / rel_src).as_posix()}")
+    yield from FILES
+
+
 def _emit(out: Path, src: Path, rel_src: str, rel_dest: str) -> None:
-    rel_dest = _destination(rel_dest)
     text = src.read_text()
     rendered = templated(text, port=rel_src in PORT_FILES)
     target = out / (rel_dest + (".jinja" if rendered is not None else ""))
@@ -203,14 +210,7 @@ warn_unused_ignores = true
 
 def generate(out: Path, root: Path = ROOT) -> None:
     """Write the generated part of the template into ``out`` (which must be empty)."""
-    for rel_src, rel_dest in TREES:
-        for src in _source_files(root / rel_src):
-            rel = src.relative_to(root).as_posix()
-            if rel in SKIPPED:
-                continue
-            sub = src.relative_to(root / rel_src).as_posix()
-            _emit(out, src, rel, f"{rel_dest}/{sub}")
-    for rel_src, rel_dest in FILES:
+    for rel_src, rel_dest in mirrored(root):
         _emit(out, root / rel_src, rel_src, rel_dest)
     (out / "pyproject.toml.jinja").write_text(pyproject(root))
     for src in _source_files(HANDWRITTEN):
@@ -255,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         if TEMPLATE.exists():
             shutil.rmtree(TEMPLATE)
         shutil.copytree(fresh, TEMPLATE)
-        print(f"wrote {len(_tree(TEMPLATE))} files to {TEMPLATE.relative_to(ROOT)}/ ({len(diff)} changed)")
+        print(
+            f"wrote {len(_tree(TEMPLATE))} files to {TEMPLATE.relative_to(ROOT)}/ ({len(diff)} changed)"
+        )
     return 0
 
 

@@ -140,6 +140,8 @@ def pyproject(root: Path) -> str:
     gates = text[text.index(marker) :]
     pytest_start = text.index("[tool.pytest.ini_options]")
     pytest_cfg = text[pytest_start : text.index("\n[", pytest_start + 1)].rstrip()
+    # this repository's own markers (the template's proofs) mean nothing in the project
+    pytest_cfg = re.sub(r"\nmarkers = \[\n(?:    .*\n)*\]", "", pytest_cfg)
     return (
         _PYPROJECT.replace("@RUNTIME@", _toml_list([*runtime, "mlgates[fairness,coverage,schema]"]))
         .replace("@SCALE@", _toml_list(scale))

@@ -1,5 +1,6 @@
-"""template/ is mlref: regenerating it changes nothing, and rendering it with the default
-answers gives back mlref's files byte for byte (cheap: no environment is built)."""
+"""template/ is mlref: regenerating it changes nothing (main run, ~2 s), and rendering it with
+the default answers gives back mlref's files byte for byte (marked ``template``: two copier
+renders; no environment is built)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,8 @@ def test_port_only_where_asked() -> None:
     assert make_template.templated("port: int = 8000", port=False) is None
 
 
+# a copier render each (~10 s idle, up to 2 min on a loaded machine): nox -s template
+@pytest.mark.template
 def test_default_answers_give_back_mlref(tmp_path: Path) -> None:
     """Every mirrored file of mlref, rendered with the default answers (package mlref, port
     8000, scale-out included), is byte for byte the source: the escaping loses nothing."""
@@ -117,6 +120,7 @@ def test_default_answers_give_back_mlref(tmp_path: Path) -> None:
     assert 'mlref = "mlref.cli:main"' in (out / "pyproject.toml").read_text()
 
 
+@pytest.mark.template
 def test_other_answers_rename_everything(tmp_path: Path) -> None:
     """Another package name and port, no scale-out: no trace of the reference names left in
     the package, the tests or the settings, and no scale-out files."""

@@ -75,6 +75,7 @@ def lint(session: nox.Session) -> None:
     _uv(session, "ruff", "format", "--check", ".")
     _uv(session, "mypy")
     _uv(session, "python", "docs/gen_gates_table.py", "--check")
+    _uv(session, "python", "scripts/make_template.py", "--check")
 
 
 @nox.session
@@ -108,6 +109,16 @@ def overload(session: nox.Session) -> None:
     """Bursts at 1x/2x/10x measured capacity, admission on vs off -> benchmarks/results/overload.*"""
     # the perf system (./.mlref-perf), shared with `nox -s perf`: built once, reused
     _uv(session, "python", "benchmarks/bench_overload.py", *session.posargs)
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """The copier template: render it twice, run each project's demo and gates; take an update."""
+    # each generated project locks and syncs its own environment (sharing the uv cache), runs
+    # its demo and its whole `pytest --mlgates`: far too slow for the main run, which only
+    # checks that template/ is regenerated (tests/template/test_lockstep.py)
+    session.env["MLREF_TEMPLATE"] = "1"
+    _uv(session, "pytest", "tests/template", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session

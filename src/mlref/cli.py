@@ -361,6 +361,26 @@ def _load(args: argparse.Namespace) -> int:
     return int(load_main(["--workdir", str(_settings(args).workdir), *extra]))
 
 
+def _new(args: argparse.Namespace) -> int:
+    from mlref.new import new_project
+
+    try:
+        dest = new_project(
+            Path(args.destination),
+            dict(args.data),
+            source=args.template,
+            vcs_ref=args.vcs_ref,
+            defaults=args.defaults,
+            lock=not args.no_lock,
+        )
+    except ValueError as exc:  # copier's refusal of an answer or of a template path
+        print(f"mlref new: {exc}", file=sys.stderr)
+        return 2
+    print(f"new project in {_shown(dest)}; next: cd {_shown(dest)} && git init && git add -A")
+    print("  && git commit -m 'from the mlref template', then its README's two commands")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlref",
@@ -507,7 +527,34 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs=argparse.REMAINDER,
         help="options for the runner after --, e.g. `mlref load -- -u 4 -t 10s`",
     )
+    # no --workdir: it writes a project, not artefacts
+    new_help = "a new project from the mlref copier template (docs/template.md)"
+    new = sub.add_parser("new", help=new_help, description=new_help)
+    new.set_defaults(handler=_new, needs=(), workdir=None)
+    new.add_argument("destination", help="directory of the new project")
+    new.add_argument(
+        "-d",
+        "--data",
+        action="append",
+        default=[],
+        type=_answer,
+        metavar="KEY=VALUE",
+        help="answer a question (package_name, port, ...); repeatable",
+    )
+    new.add_argument("--defaults", action="store_true", help="ask nothing: defaults for the rest")
+    new.add_argument("--template", default=None, help="template path or git URL (default: here)")
+    new.add_argument("--vcs-ref", dest="vcs_ref", default=None, help="template git tag or commit")
+    new.add_argument("--no-lock", dest="no_lock", action="store_true", help="skip `uv lock`")
     return parser
+
+
+def _answer(text: str) -> tuple[str, str]:
+    from mlref.new import parse_answer
+
+    try:
+        return parse_answer(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_float(text: str) -> float:

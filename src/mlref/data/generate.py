@@ -18,6 +18,11 @@ The world it simulates:
 * drift switch: from ``drift_from`` on, amounts are multiplied by ``drift_amount_factor``
   and a share of purchases goes to a new category, ``DRIFT_CATEGORY``. Rows before
   ``drift_from`` are identical with and without the switch.
+
+A project made from the mlref template (docs/template.md) REPLACES this module and its drift
+switch: they only make sense for the synthetic data. A replacement loads real events that
+meet the data contract, ``RAW_SCHEMA`` in ``mlref.data.validate`` (columns and dtypes in
+``mlref.data.columns``); the drift gates then need real drifted windows, not the switch.
 """
 
 from __future__ import annotations

@@ -1,0 +1,110 @@
+"""Generated projects work: rendered with the default answers and with another package name,
+port and no scale-out, each locks its own environment (uv, sharing the machine's uv cache),
+runs its demo and its own gate suite (`uv run pytest --mlgates`), and both pass. The
+renamed project's gate report names its own package, not mlref.
+
+Slow by nature (a full environment, the demo and the whole suite per project): marked
+``template``, run by ``uv run nox -s template``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.template
+
+ANSWERS: dict[str, dict[str, object]] = {
+    # every question at its default: project fraud-model, package mlref, port 8000, scale-out
+    "defaults": {},
+    "renamed": {
+        "project_name": "card-risk",
+        "package_name": "card_risk",
+        "port": 8123,
+        "include_scale": False,
+    },
+}
+# what the parent run must not pass down: its environment, its coverage, its switches
+DROPPED_ENV = (
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "MLREF_TEMPLATE",
+    "MLREF_HOME",
+    "UV_PROJECT_ENVIRONMENT",
+)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    return {k: v for k, v in env.items() if not k.startswith(("COV_CORE_", "PYTEST_"))}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, shell: Any) -> Path:
+    return shell.template_repo(tmp_path_factory.mktemp("template") / "repo")
+
+
+@pytest.mark.parametrize("which", sorted(ANSWERS))
+def test_generated_project_passes_its_own_gates(
+    which: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: Any
+) -> None:
+    import copier
+
+    answers = {"mlgates_source": str(ROOT), **ANSWERS[which]}
+    project = tmp_path / "project"
+    copier.run_copy(str(repo), str(project), data=answers, defaults=True, quiet=True)
+    package = str(ANSWERS[which].get("package_name", "mlref"))
+    shell.git(project, "init", "-q", "-b", "main")
+    shell.git(project, "add", "-A")
+    shell.git(project, "commit", "-q", "-m", "from the template")
+
+    for key in DROPPED_ENV:
+        monkeypatch.delenv(key, raising=False)
+    env = _env()
+    shell.run(["uv", "lock"], project, timeout=900, env=env)
+    shell.git(project, "add", "uv.lock")
+    shell.git(project, "commit", "-q", "-m", "lock")
+    shell.run(["uv", "sync", "--locked"], project, timeout=1800, env=env)
+    shell.run(
+        ["uv", "run", "--locked", package, "demo", "--workdir", str(tmp_path / "demo")],
+        project,
+        timeout=1800,
+        env=env,
+    )
+    report = tmp_path / "mlgates-report.json"
+    out = shell.run(
+        [
+            "uv",
+            "run",
+            "--locked",
+            "pytest",
+            "--mlgates",
+            f"--mlgates-report={report}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        project,
+        timeout=3600,
+        env=env,
+    )
+    assert re.search(r"\d+ passed", out), out[-2000:]
+
+    doc = json.loads(report.read_text())
+    text = json.dumps(doc)
+    verdicts = [r.get("verdict") for r in doc["results"]]
+    assert len(verdicts) > 20, f"only {len(verdicts)} gate results"
+    assert "fail" not in verdicts
+    # the report is the project's own: its package's modules, none of the reference's
+    assert re.search(rf"\b{package}\.(features|train)\.", text), (
+        "report names no module of the package"
+    )
+    if package != "mlref":
+        assert not re.search(r"\bmlref\.(features|train|data|serve)\b", text)

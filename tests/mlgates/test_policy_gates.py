@@ -8,6 +8,7 @@ spec_in_version_control: each provenance defect fails; no repository is inconclu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,9 @@ def test_bytes_and_files_are_scanned(tmp_path: Path) -> None:
     path.write_bytes(clean)
     result = pii_scan({"model": path})
     assert result.verdict == "pass", result.explain()
-    assert result.details["sources"] == [{"source": "model", "kind": "bytes", "bytes": len(clean)}]
+    assert result.details["sources"] == [
+        {"source": "model", "kind": "bytes", "bytes": len(clean), "binary": True}
+    ]
 
 
 def test_large_frames_are_sampled_deterministically_and_say_so() -> None:
@@ -296,3 +299,41 @@ def test_without_a_repository_a_clean_record_is_inconclusive_not_pass() -> None:
 def test_spec_in_version_control_bad_input_names_the_argument(args: tuple, named: str) -> None:
     with pytest.raises(GateInputError, match=named):
         spec_in_version_control(*args)
+
+
+def test_pii_scan_reads_no_email_into_random_binary_bytes() -> None:
+    """Float arrays' bytes spell e-mail-like runs ("1@S.kP", about one per MB with the text
+    pattern); in a binary blob the scan must not call them personal data."""
+    rng = np.random.default_rng(7)
+    blob = b"".join(
+        [
+            rng.normal(size=1_000_000).tobytes(),
+            rng.lognormal(3, 1, 1_000_000).tobytes(),
+            rng.integers(0, 256, 4_000_000, dtype=np.uint8).tobytes(),
+            # the run a prediction log's pages held in a real run of the template's suite
+            b"\x9a\x1e1@S.kP\x8e\x00",
+        ]
+    )
+    loose = re.compile(
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9])"
+    )
+    assert loose.search(blob.decode("latin-1")), "the blob must hold what fooled the old scan"
+    result = pii_scan({"weights": blob})
+    assert result.verdict == "pass", result.explain()
+    assert result.details["sources"][0]["binary"] is True
+
+
+def test_pii_scan_finds_a_real_email_inside_binary_bytes() -> None:
+    rng = np.random.default_rng(8)
+    noise = rng.normal(size=10_000).tobytes()
+    blob = noise + b"\x00\x16jane.doe42@example.com\x00" + noise
+    result = pii_scan({"model_onnx": blob})
+    assert result.verdict == "fail"
+    assert [f["pattern"] for f in result.details["findings"]] == ["email"]
+    assert "jane.doe42" not in result.explain()  # masked, never the raw value
+
+
+def test_pii_scan_finds_an_email_glued_to_the_bytes_before_it() -> None:
+    """In a database page the previous column's text can sit right before the address."""
+    blob = b"\x00\x03t000137523Jane.Doe42@gmail.com\x00\x01"
+    assert pii_scan({"prediction_log_db": blob}).verdict == "fail"

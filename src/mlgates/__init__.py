@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         staleness_impact,
         tuning_gap,
     )
+    from mlgates.gates.staleness import model_staleness
 
 _SUBMODULES = ("gates", "metrics", "stats")
 _FROM_GATES = (
@@ -94,6 +95,7 @@ _FROM_GATES = (
     "features_beneficial",
     "group_parity",
     "staleness_impact",
+    "model_staleness",
     "tuning_gap",
 )
 
@@ -124,6 +126,7 @@ __all__ = [
     "latency_budget",
     "metrics",
     "model_parity",
+    "model_staleness",
     "new_feature_drill",
     "no_worse",
     "numeric_stability",

@@ -70,6 +70,7 @@ def test_every_gate_returns_a_complete_result() -> None:
         "dependency_drift": lambda f: f({"numpy": np.__version__}),
         "explanation_consistency": lambda f: f(frame[["x", "t"]], frame["x"] + frame["t"], 0.0),
         "new_feature_drill": lambda f: f({"offline": lambda: None}),
+        "model_staleness": lambda f: f("2026-01-01", "2026-03-01", max_age_weeks=4),
     }
     assert set(calls) == set(GATES)
     for name, call in calls.items():

@@ -113,7 +113,10 @@ def _app(
     # a latency measurement serves as production does: the heap loaded so far (here the whole
     # test session's) out of the collector's view, or a full collection stalls every request
     # for 200+ ms (see ServeConfig.gc_freeze); the app unfreezes it when it stops
-    config = dataclasses.replace(config, gc_freeze=gc_freeze)
+    # admission off: this measures what the latency gate sees of a slow model when every
+    # request is answered; with deadline admission (on in production, tested in
+    # tests/mlref/serve/test_admission*.py) the slow model's excess is shed as 503s instead
+    config = dataclasses.replace(config, gc_freeze=gc_freeze, admission=False)
     return create_app(settings, model=served, features=features, config=config), settings
 
 

@@ -67,7 +67,19 @@ _EVENT_TIMESTAMP = re.compile(EVENT_TIMESTAMP_PATTERN)
 
 def _event_time_string(value: Any) -> Any:
     """Only an RFC 3339 string of the documented shape and range goes on to be parsed (a
-    number is not read as epoch seconds: the document says date-time)."""
+    number is not read as epoch seconds: the document says date-time). Python callers (the
+    replay, batch scoring, tests) may pass an aware ``datetime`` (a pandas Timestamp is one),
+    held to the same range; JSON can carry no such object, so the HTTP contract is unchanged."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+        if not 1970 <= value.year <= 2199:
+            raise PydanticCustomError(
+                "event_time_out_of_range",
+                "Input should be between {range}; send the time the transaction happened",
+                {"range": EVENT_TIME_RANGE},
+            )
+        return value
     if not isinstance(value, str):
         raise PydanticCustomError(
             "date_time_type",

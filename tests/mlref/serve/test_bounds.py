@@ -313,3 +313,17 @@ async def test_load_generator_bodies_valid_200_and_every_invalid_kind_422(
     assert any(r.json()["unknown_user"] for r in ok)
     assert batch.status_code == 200
     assert {kind: r.status_code for kind, r in refused.items()} == dict.fromkeys(INVALID_KINDS, 422)
+
+
+def test_python_callers_may_pass_an_aware_datetime_in_range(kit: Any) -> None:
+    """The replay and batch scoring build Transactions from frames (pandas Timestamps); JSON
+    cannot carry such objects, so this is no hole in the HTTP contract."""
+    import pandas as pd
+    from pydantic import ValidationError
+
+    body = kit.txn(0)
+    stamp = pd.Timestamp("2026-05-02T23:52:56Z")
+    assert Transaction.model_validate({**body, "event_timestamp": stamp}).event_timestamp == stamp
+    for bad in (dt.datetime(2026, 5, 2), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)):
+        with pytest.raises(ValidationError):
+            Transaction.model_validate({**body, "event_timestamp": bad})

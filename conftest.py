@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -262,3 +263,216 @@ def served_log(reference_system: ReferenceSystem, server_url: str) -> ServedLog:
     frame = frame.drop_duplicates("transaction_id", keep="last").set_index("transaction_id")
     frame = frame.loc[sample["transaction_id"].astype(str)].reset_index()
     return ServedLog(sample=sample, responses=responses, log=frame)
+
+
+# --- code_coverage from this run (tests/gates/test_policy_gates.py) -----------------------
+# The code_coverage gate tests (data-7, infra-2) judge the feature code and the model code by
+# their own unit tests. Those unit tests run in this session anyway, so their coverage is
+# measured here, while they run, instead of running them again in child processes (which
+# cost ~3 min of the suite on two cores): coverage.py traces only during those tests' own
+# setup/call/teardown (the rest of the suite, its servers and latency gates, is never
+# traced), with one data set per test file, so a mutation proof can drop one file's tests.
+# The targets' module-level lines (imports, defs) are measured by importing the modules under
+# coverage before any test runs. The gate tests that read the data move after the unit tests.
+# Falls back to the child processes (SessionCoverage.active False) when it cannot measure
+# the same thing: a unit-test file not selected, a target module already imported before
+# collection ended, another tracer (pytest-cov, a debugger), or xdist workers.
+
+COVERAGE_SUITE = "tests/gates/test_policy_gates.py"
+
+
+def _source_file(module: str) -> str:
+    """The source file of a dotted module name, found WITHOUT importing its packages
+    (``importlib.util.find_spec("a.b.c")`` imports ``a.b``, whose ``__init__`` may import
+    the very modules to be measured)."""
+    import importlib.util
+
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)
+    assert spec is not None, module
+    assert spec.submodule_search_locations, module
+    base = Path(next(iter(spec.submodule_search_locations)), *rest)
+    path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+    assert path.is_file(), f"{module}: no source file at {path}"
+    return str(path)
+
+
+class SessionCoverage:
+    """Per target (``features``/``model``) and per unit-test file, coverage.py data of this
+    session; see the comment above."""
+
+    def __init__(self, root: Any, targets: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]):
+        self.root = root
+        self.targets = targets  # name -> (modules, test files)
+        self.active: dict[str, bool] = {}
+        self.why_not: dict[str, str] = {}
+        self.covs: dict[tuple[str, str], Any] = {}  # (target, test file or "import") -> Coverage
+        self.by_file: dict[str, str] = {}  # test file -> target
+        self.expected: dict[str, int] = {}  # test file -> selected items
+        self.finished: dict[str, int] = {}
+        self.failed: dict[str, list[str]] = {}
+
+    def measure_imports(self) -> None:
+        """Import every target's modules under one coverage (before collection imports
+        them: a module's import-time lines, its imports and defs, count as its tests' do in
+        a child process); one target's modules may import another's."""
+        import importlib
+        import sys
+
+        import coverage
+
+        for name, (modules, _) in self.targets.items():
+            loaded = [m for m in modules if m in sys.modules]
+            if loaded:
+                self.why_not[name] = f"imported before measuring: {', '.join(loaded)}"
+            elif sys.gettrace() is not None:
+                self.why_not[name] = "another tracer is active (pytest-cov or a debugger)"
+        measured = {n: t for n, t in self.targets.items() if n not in self.why_not}
+        if not measured:
+            return
+        files = {n: [_source_file(m) for m in modules] for n, (modules, _) in measured.items()}
+        for name, (_, tests) in measured.items():
+            for test in tests:
+                self.covs[(name, test)] = coverage.Coverage(
+                    data_file=None, branch=True, include=files[name]
+                )
+        every = [f for name in measured for f in files[name]]
+        cov = coverage.Coverage(data_file=None, branch=True, include=every)
+        cov.start()
+        try:
+            for modules, _ in measured.values():
+                for module in modules:
+                    importlib.import_module(module)
+        finally:
+            cov.stop()
+        for name in measured:
+            self.covs[(name, "import")] = cov
+
+    def start(self, items: list[pytest.Item]) -> None:
+        """Measure the targets whose unit-test files are all selected."""
+        for item in items:
+            rel = item.path.relative_to(self.root).as_posix()
+            self.expected[rel] = self.expected.get(rel, 0) + 1
+        for name, (_, tests) in self.targets.items():
+            missing = [t for t in tests if t not in self.expected]
+            if missing:
+                self.why_not.setdefault(name, f"unit tests not selected: {', '.join(missing)}")
+            if name in self.why_not:
+                continue
+            self.by_file.update({t: name for t in tests})
+            self.active[name] = True
+
+    def cov_for(self, item: pytest.Item) -> Any:
+        rel = item.path.relative_to(self.root).as_posix()
+        target = self.by_file.get(rel)
+        return None if target is None else self.covs[(target, rel)]
+
+    def record(self, item: pytest.Item, failed: bool, done: bool) -> None:
+        rel = item.path.relative_to(self.root).as_posix()
+        if rel not in self.by_file:
+            return
+        if failed:
+            self.failed.setdefault(rel, []).append(item.nodeid)
+        if done:
+            self.finished[rel] = self.finished.get(rel, 0) + 1
+
+    def data(self, name: str, tests: tuple[str, ...], data_file: Any) -> Any | None:
+        """The coverage data file of ``tests`` (a subset of the target's files) on ``name``'s
+        modules, or None when this session did not measure it (fall back)."""
+        from coverage import CoverageData
+
+        if not self.active.get(name):
+            return None
+        unfinished = [t for t in tests if self.finished.get(t, 0) < self.expected.get(t, 1)]
+        if unfinished:
+            self.why_not[name] = f"unit tests not run (yet): {', '.join(unfinished)}"
+            return None
+        failed = [n for t in tests for n in self.failed.get(t, [])]
+        assert not failed, f"the unit tests failed: {', '.join(failed)}"
+        out = CoverageData(basename=str(data_file))
+        for key in ("import", *tests):
+            out.update(self.covs[(name, key)].get_data())
+        out.write()
+        return data_file
+
+
+SESSION_COVERAGE = pytest.StashKey[SessionCoverage]()
+
+
+def _collects(config: pytest.Config, rel: str) -> bool:
+    """Whether this run's arguments (or testpaths) take in the file ``rel``."""
+    target = config.rootpath / rel
+    args = config.args or [str(config.rootpath / p) for p in config.getini("testpaths")]
+    for arg in args:
+        path = Path(arg.split("::")[0])
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+        if path.resolve() == target or path.resolve() in target.parents:
+            return True
+    return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import importlib.util
+
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") != "no":
+        return  # xdist: the unit tests and the gate may run in different workers
+    if not _collects(config, COVERAGE_SUITE):
+        return
+    spec = importlib.util.spec_from_file_location(
+        "mlref_coverage_targets", config.rootpath / COVERAGE_SUITE
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)  # only constants and functions at module level
+    measured = SessionCoverage(
+        config.rootpath,
+        {
+            "features": (suite.FEATURE_CODE, suite.FEATURE_TESTS),
+            "model": (suite.MODEL_CODE, suite.MODEL_TESTS),
+        },
+    )
+    measured.measure_imports()
+    config.stash[SESSION_COVERAGE] = measured
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    measured = config.stash.get(SESSION_COVERAGE, None)
+    if measured is None:
+        return
+    measured.start(items)
+    if measured.active:  # the gate tests that read the data run after the unit tests
+        users = [i for i in items if "coverage_data" in getattr(i, "fixturenames", ())]
+        items[:] = [i for i in items if i not in users] + users
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    session = item.config.stash.get(SESSION_COVERAGE, None)
+    cov = None if session is None else session.cov_for(item)
+    if cov is None:
+        yield
+        return
+    cov.start()
+    try:
+        yield
+    finally:
+        cov.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    outcome = yield
+    session = item.config.stash.get(SESSION_COVERAGE, None)
+    if session is not None:
+        report = outcome.get_result()
+        session.record(item, failed=report.failed, done=report.when == "teardown")
+
+
+@pytest.fixture(scope="session")
+def session_coverage(request: pytest.FixtureRequest) -> SessionCoverage | None:
+    """This session's coverage of the feature and model code by their unit tests (None when
+    the session did not measure it: the caller runs the tests in a child process)."""
+    return request.config.stash.get(SESSION_COVERAGE, None)

@@ -21,9 +21,11 @@ the spec files (train config and code, feature definitions) fails here by design
 then rerun. tests/mutations/test_policy_gates.py trains a model from an uncommitted config.
 
 ``code_coverage`` (data-7): line and branch coverage of the feature code
-(``FEATURE_CODE``) by its unit tests (``FEATURE_TESTS``), measured by running those tests
-under ``coverage run --branch`` in a subprocess (so this session's own tracing, xdist
-workers or pytest-cov, is never disturbed). tests/mutations/test_policy_gates.py shows the
+(``FEATURE_CODE``) by its unit tests (``FEATURE_TESTS``), with branches, measured while
+those tests run in this session (conftest.py ``SessionCoverage``: traced only during them,
+one data set per test file; these gate tests run after them). When the session cannot
+measure them (the unit tests not selected, pytest-cov or xdist), the tests run again under
+``coverage run --branch`` in a child process. tests/mutations/test_policy_gates.py shows the
 feature code with its transform tests missing failing it.
 
 ``feature_cost`` (data-3): each model input's serving cost, measured here on the reference
@@ -263,19 +265,41 @@ MODEL_TESTS: tuple[str, ...] = (
 )
 
 
+def coverage_of(
+    session: Any, name: str, tests: tuple[str, ...], modules: tuple[str, ...], data_file: Path
+) -> Path:
+    """The coverage data file of ``tests`` on ``modules``: this session's (``session``, the
+    ``session_coverage`` fixture) when it measured them, else a child process's."""
+    measured = None if session is None else session.data(name, tests, data_file)
+    return measured if measured is not None else measure_coverage(tests, modules, data_file)
+
+
 @pytest.fixture(scope="module")
-def coverage_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The feature code's and the model code's coverage data files, measured side by side:
-    two child processes, each running only its code's own unit tests, on the two cores while
-    this process waits (one after the other they cost the sum of both)."""
+def coverage_data(
+    tmp_path_factory: pytest.TempPathFactory, session_coverage: Any
+) -> dict[str, Path]:
+    """The feature code's and the model code's coverage data files: this session's, measured
+    while their unit tests ran (see the module docstring); otherwise side by side in two
+    child processes, each running only its code's own unit tests, on the two cores while this
+    process waits (one after the other they cost the sum of both)."""
     out = tmp_path_factory.mktemp("coverage")
     runs = {"features": (FEATURE_TESTS, FEATURE_CODE), "model": (MODEL_TESTS, MODEL_CODE)}
     files = {name: out / f"{name}.coverage" for name in runs}
+    measured = {
+        name: session_coverage.data(name, tests, files[name])
+        for name, (tests, _) in runs.items()
+        if session_coverage is not None
+    }
+    if all(measured.get(name) is not None for name in runs):
+        return measured
     children = {
-        name: start_coverage(tests, modules, files[name]) for name, (tests, modules) in runs.items()
+        name: start_coverage(tests, modules, files[name])
+        for name, (tests, modules) in runs.items()
+        if measured.get(name) is None
     }
     try:
-        return {name: finish_coverage(child, files[name]) for name, child in children.items()}
+        children_data = {name: finish_coverage(c, files[name]) for name, c in children.items()}
+        return {name: measured.get(name) or children_data[name] for name in runs}
     finally:
         for child in children.values():
             if child.poll() is None:

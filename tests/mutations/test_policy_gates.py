@@ -179,7 +179,9 @@ def test_spec_in_version_control_fails_on_a_model_trained_from_an_uncommitted_co
     assert "differs from the one trained" in result.message
 
 
-def test_code_coverage_fails_when_feature_code_lacks_its_tests(tmp_path: Path) -> None:
+def test_code_coverage_fails_when_feature_code_lacks_its_tests(
+    tmp_path: Path, session_coverage: Any
+) -> None:
     from mlgates.config import read_pyproject
     from mlgates.gates import code_coverage
 
@@ -187,7 +189,9 @@ def test_code_coverage_fails_when_feature_code_lacks_its_tests(tmp_path: Path) -
     thresholds = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["code_coverage"]
     without = tuple(t for t in suite.FEATURE_TESTS if not t.endswith("test_transforms.py"))
     assert len(without) == len(suite.FEATURE_TESTS) - 1
-    data = suite.measure_coverage(without, suite.FEATURE_CODE, tmp_path / ".coverage")
+    data = suite.coverage_of(
+        session_coverage, "features", without, suite.FEATURE_CODE, tmp_path / ".coverage"
+    )
     result = code_coverage(data, suite.FEATURE_CODE, code="features", **thresholds)
     assert result.verdict == "fail", result.explain()
     assert "mlref.features.transforms line coverage" in result.message
@@ -232,7 +236,9 @@ def test_feature_cost_fails_on_a_feature_recomputed_from_the_raw_log(
     assert failing == ["txn_velocity_24h"]
 
 
-def test_code_coverage_fails_when_model_code_lacks_its_tests(tmp_path: Path) -> None:
+def test_code_coverage_fails_when_model_code_lacks_its_tests(
+    tmp_path: Path, session_coverage: Any
+) -> None:
     from mlgates.config import read_pyproject
     from mlgates.gates import code_coverage
 
@@ -240,7 +246,9 @@ def test_code_coverage_fails_when_model_code_lacks_its_tests(tmp_path: Path) -> 
     thresholds = read_pyproject(Path(__file__).parents[2] / "pyproject.toml")["code_coverage"]
     without = tuple(t for t in suite.MODEL_TESTS if not t.endswith("test_config_split.py"))
     assert len(without) == len(suite.MODEL_TESTS) - 1
-    data = suite.measure_coverage(without, suite.MODEL_CODE, tmp_path / ".coverage")
+    data = suite.coverage_of(
+        session_coverage, "model", without, suite.MODEL_CODE, tmp_path / ".coverage"
+    )
     result = code_coverage(data, suite.MODEL_CODE, code="model", **thresholds)
     assert result.verdict == "fail", result.explain()
     assert result.rubric == ("infra-2",)

@@ -205,10 +205,19 @@ def _read_rows(spark: SparkSession, rows_path: str | os.PathLike[str]) -> SparkD
     )
 
 
-# the native model per Python worker, keyed by the shipped bytes' digest: Spark reuses its
-# Python workers across tasks (spark.python.worker.reuse), so a 400-tree model is parsed once
-# per worker, not once per partition (parsing it costs more than scoring 1,024 rows with it)
+# the native model per Python worker, keyed by the shipped bytes' digest (computed once on the
+# driver and shipped with them: hashing ~1.5 MB on every partition cost ~2 ms, a quarter of
+# scoring 1,024 rows). Spark reuses its Python workers across tasks
+# (spark.python.worker.reuse), so a 400-tree model is parsed once per worker, not once per
+# partition (parsing it cost ~50 ms, more than scoring 4,096 rows with it: bench_model.py)
 _NATIVE_CACHE: dict[bytes, Any] = {}
+
+
+def native_digest(native_bytes: bytes) -> bytes:
+    """The cache key of a shipped native model (:func:`partition_scores`)."""
+    import hashlib
+
+    return hashlib.blake2b(native_bytes, digest_size=16).digest()
 
 
 def partition_scores(
@@ -216,12 +225,12 @@ def partition_scores(
     model_bytes: bytes,
     native_bytes: bytes | None = None,
     native_from_rows: int | None = None,
+    native_key: bytes | None = None,
 ) -> np.ndarray:
     """One partition's model step (float32 ``x`` in ``MODEL_FEATURES`` order -> float64
     P(fraud)): native XGBoost at and above ``native_from_rows`` rows with ``native_bytes``,
-    ONNX Runtime otherwise. Benchmarked against native alone (benchmarks/bench_model.py)."""
-    import hashlib
-
+    ONNX Runtime otherwise; ``native_key`` is ``native_digest(native_bytes)``, computed by the
+    driver. Benchmarked against native alone (benchmarks/bench_model.py)."""
     import numpy as np
 
     from mlref.export import OnnxScorer
@@ -230,7 +239,7 @@ def partition_scores(
 
     if native_bytes is None or native_from_rows is None or len(x) < native_from_rows:
         return OnnxScorer(model_bytes).score(x).astype(np.float64)  # once per partition
-    key = hashlib.blake2b(native_bytes, digest_size=16).digest()
+    key = native_key or native_digest(native_bytes)
     booster = _NATIVE_CACHE.get(key)
     if booster is None:
         booster = _NATIVE_CACHE[key] = native_booster(native_bytes, MODEL_FEATURES)
@@ -245,6 +254,7 @@ def _partition_scorer(
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The ``mapInPandas`` function: point-in-time features + the model over one partition
     (native XGBoost from ``native_from_rows`` users with ``native_bytes``, else ONNX)."""
+    native_key = native_digest(native_bytes) if native_bytes is not None else None
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import numpy as np
@@ -282,7 +292,7 @@ def _partition_scorer(
         )
         features = batch_features(rows, entity_df)[list(MODEL_FEATURES)]
         x = features.to_numpy(dtype=np.float32)
-        scores = partition_scores(x, model_bytes, native_bytes, native_from_rows)
+        scores = partition_scores(x, model_bytes, native_bytes, native_from_rows, native_key)
         yield pd.DataFrame({"user_id": entity_df["user_id"].to_numpy(), "score": scores})
 
     return score_partition

@@ -61,7 +61,11 @@ def _export(directory: Path, seed: int = 5) -> Path:
     )[MODEL_FEATURES]
     frame.loc[::9, "seconds_since_last_txn"] = np.nan  # the trees learn default branches
     frame.loc[::13, "avg_order_30d"] = np.nan
-    z = (frame["log_amount"] - 3.5) + 0.3 * frame["txn_velocity_24h"] - 0.3 * frame["hour_of_day"] / 6
+    z = (
+        (frame["log_amount"] - 3.5)
+        + 0.3 * frame["txn_velocity_24h"]
+        - 0.3 * frame["hour_of_day"] / 6
+    )
     y = (z + rng.normal(0, 0.7, n) > 0.5).astype(int)
     model = xgb.XGBClassifier(
         n_estimators=80, max_depth=5, learning_rate=0.2, random_state=seed, n_jobs=1

@@ -181,6 +181,31 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{'met' if model['large_batch_goal_met'] else 'NOT met'}.",
                 "",
             ]
+    if model.get("paths"):
+        sizes = sorted({r["batch"] for p in model["paths"].values() for r in p["rows"]})
+        out += [
+            "Large-batch paths: native time / the path's model step per row, timed in "
+            "alternation with native in this run (>= 1: the path is at least as fast; goal "
+            ">= 0.9 at 1024+ rows, the noise of two timings of the same code; "
+            "`bench_model.bench_paths`):",
+            "",
+            "| path | " + " | ".join(f"{n} rows" for n in sizes) + " |",
+            "|---|" + "---:|" * len(sizes),
+            *(
+                f"| {name} | "
+                + " | ".join(
+                    f"**{_f(r['native_over_path'])}**"
+                    for r in sorted(p["rows"], key=lambda r: r["batch"])
+                )
+                + " |"
+                for name, p in model["paths"].items()
+            ),
+            "",
+            f"Paths goal: {'met' if model.get('paths_goal_met') else 'NOT met'} "
+            "(`predict_batch_chunks_64`, the route before the crossover, and "
+            "`spark_partition_cold`, a worker's first task, are for comparison, not held to it).",
+            "",
+        ]
     server = results.get("server", {})
     if server.get("configs"):
         configs = server["configs"]

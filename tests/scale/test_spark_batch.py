@@ -126,3 +126,88 @@ def test_spark_batch_refuses_a_missing_offline_store(
         score_batch_spark(spark, tmp_path / "nope.parquet", AS_OF, tiny_model.onnx_path, "1")
     with pytest.raises(ValueError, match="no timezone"):
         score_batch_spark(spark, tmp_path / "nope.parquet", "2026-01-15", tiny_model.onnx_path, "1")
+
+
+# ----------------------------------------------------------------------------- crossover
+CROSS_AS_OF = pd.Timestamp("2026-01-08T06:00:00+00:00")
+CROSS_PARITY_ATOL = 1e-5  # the crossover's own (tests/mlref/serve/test_crossover.py)
+
+
+@pytest.fixture(scope="module")
+def crossover_world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[pd.DataFrame, Path, Path, bytes]:
+    """Enough users for partitions at and above the crossover; a model exported as ONNX with
+    its native model beside it (as export leaves it), and a decoy native model (same inputs,
+    other labels) that shows which model scored a partition."""
+    import xgboost as xgb
+
+    from mlref.data.generate import generate_transactions
+    from mlref.export import to_onnx
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.features.offline import batch_model_features, stored_rows, write_offline_parquet
+    from mlref.settings import DataConfig
+
+    events = generate_transactions(DataConfig(n_users=1400, days=8, seed=5, fraud_rate=0.05))
+    folder = tmp_path_factory.mktemp("crossover")
+    parquet = write_offline_parquet(stored_rows(events), folder / "user_state.parquet")
+    x = batch_model_features(events, events)
+    # labels the batch's features carry (a batch request has no amount): so the scores spread
+    noise = np.random.default_rng(5).normal(0.0, 1.0, len(x))
+    velocity = x["txn_velocity_24h"] + noise > x["txn_velocity_24h"].median()
+    orders = x["avg_order_30d"].fillna(0.0) > x["avg_order_30d"].median()
+    fits = []
+    for seed, labels in ((0, velocity), (1, orders)):
+        model = xgb.XGBClassifier(
+            n_estimators=40, max_depth=4, learning_rate=0.3, random_state=seed, n_jobs=1
+        )
+        model.fit(x, np.asarray(labels, dtype=int))
+        fits.append(model)
+    onnx_path = folder / "model.onnx"
+    onnx_path.write_bytes(to_onnx(fits[0], MODEL_FEATURES).SerializeToString())
+    fits[0].get_booster().save_model(str(folder / "model.xgb.json"))
+    fits[1].get_booster().save_model(str(folder / "decoy.xgb.json"))
+    return events, parquet, onnx_path, (folder / "decoy.xgb.json").read_bytes()
+
+
+def test_spark_partitions_at_the_crossover_are_scored_by_the_native_model_with_parity(
+    spark: Any, crossover_world: tuple[pd.DataFrame, Path, Path, bytes]
+) -> None:
+    """Every partition has at least NATIVE_FROM_ROWS users, so every one is scored by the
+    native model shipped beside the ONNX one; the scores equal the single-process ONNX
+    scorer's within the crossover's tolerance. A decoy native model shows the path taken:
+    it changes the scores at the crossover and not below it."""
+    from pyspark.sql import functions as F
+
+    from mlref.scale.spark_batch import score_batch_spark
+    from mlref.serve.predictor import NATIVE_FROM_ROWS
+
+    events, parquet, onnx_path, decoy = crossover_world
+    expected = reference_batch(events, CROSS_AS_OF, onnx_path)
+    users = spark.createDataFrame(expected[["user_id"]].astype("int64"))
+    sizes = users.repartition(2, "user_id").groupBy(F.spark_partition_id()).count().toPandas()
+    assert len(sizes) == 2
+    assert sizes["count"].min() >= NATIVE_FROM_ROWS, sizes
+    got = score_batch_spark(
+        spark, parquet, CROSS_AS_OF, onnx_path, "x-1", generated_at=MADE, partitions=2
+    )
+    assert got["user_id"].tolist() == expected["user_id"].tolist()
+    np.testing.assert_allclose(got["score"], expected["score"], rtol=0, atol=CROSS_PARITY_ATOL)
+    assert np.ptp(got["score"].to_numpy()) > 0.01, "scores too alike to prove parity"
+
+    decoyed = score_batch_spark(
+        spark, parquet, CROSS_AS_OF, onnx_path, "x-1", partitions=2, native=decoy
+    )
+    gap = np.abs(decoyed["score"].to_numpy() - expected["score"].to_numpy())
+    assert np.median(gap) > 1e-3, "the shipped native model did not score the partitions"
+    below = score_batch_spark(
+        spark,
+        parquet,
+        CROSS_AS_OF,
+        onnx_path,
+        "x-1",
+        partitions=2,
+        native=decoy,
+        native_from_rows=int(sizes["count"].max()) + 1,
+    )
+    np.testing.assert_allclose(below["score"], expected["score"], rtol=0, atol=1e-6)

@@ -11,9 +11,13 @@ model. :func:`score_batch_spark` runs the same definitions on Spark:
 2. the active users come from the same rows; rows and users are unioned and hash-partitioned
    by ``user_id``, so each user's rows land in the user's partition;
 3. ``mapInPandas`` runs, per partition, the pandas point-in-time join and request transforms
-   (:func:`batch_features`, the code the single-process scorer runs) and ONNX Runtime
-   (:class:`mlref.export.OnnxScorer`, created once per partition from the model bytes shipped
-   with the task, so executors need no shared filesystem).
+   (:func:`batch_features`, the code the single-process scorer runs) and the model, created
+   once per partition from the model bytes shipped with the task (executors need no shared
+   filesystem): native XGBoost when the partition has at least ``native_from_rows`` users
+   (the crossover ``mlref score-batch`` and ``/predict/batch`` use,
+   :data:`mlref.serve.predictor.NATIVE_FROM_ROWS`: native is faster per row there) and the
+   native model (``model.xgb.json`` beside the ONNX file, as export and the registry leave it)
+   is shipped too; ONNX Runtime (:class:`mlref.export.OnnxScorer`) otherwise.
 
 The output equals the single-process scorer's (:func:`score_batch_local`) within 1e-6 (the
 parity test in ``tests/scale`` checks it). Here Spark runs in local mode (``local[2]``, UI off,
@@ -39,8 +43,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlref.batch import BATCH_COLUMNS, DEFAULT_ACTIVE_WINDOW, batch_features
+from mlref.serve.predictor import NATIVE_FROM_ROWS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
@@ -58,6 +64,26 @@ def _utc(value: datetime | pd.Timestamp | str, name: str) -> pd.Timestamp:
     if stamp.tzinfo is None:
         raise ValueError(f"{name}={value!r} has no timezone; pass a UTC-aware time")
     return stamp.tz_convert("UTC")
+
+
+def _native_bytes(
+    model: str | os.PathLike[str] | bytes, native: str | os.PathLike[str] | bytes | None
+) -> bytes | None:
+    """The native model's bytes: ``native`` when given, else ``model.xgb.json`` beside an
+    ONNX path (None: there is none, and every partition is scored by ONNX Runtime)."""
+    if native is not None:
+        if isinstance(native, bytes):
+            return native
+        if not Path(native).is_file():
+            raise FileNotFoundError(f"no native model at {native}")
+        return Path(native).read_bytes()
+    if isinstance(model, bytes):
+        return None
+    beside = Path(model).with_suffix(".xgb.json")
+    if not beside.is_file():
+        logger.info("no native model at %s: every partition is scored by ONNX Runtime", beside)
+        return None
+    return beside.read_bytes()
 
 
 def _model_bytes(model: str | os.PathLike[str] | bytes) -> bytes:
@@ -179,17 +205,62 @@ def _read_rows(spark: SparkSession, rows_path: str | os.PathLike[str]) -> SparkD
     )
 
 
+# the native model per Python worker, keyed by the shipped bytes' digest (computed once on the
+# driver and shipped with them: hashing ~1.5 MB on every partition cost ~2 ms, a quarter of
+# scoring 1,024 rows). Spark reuses its Python workers across tasks
+# (spark.python.worker.reuse), so a 400-tree model is parsed once per worker, not once per
+# partition (parsing it cost ~50 ms, more than scoring 4,096 rows with it: bench_model.py)
+_NATIVE_CACHE: dict[bytes, Any] = {}
+
+
+def native_digest(native_bytes: bytes) -> bytes:
+    """The cache key of a shipped native model (:func:`partition_scores`)."""
+    import hashlib
+
+    return hashlib.blake2b(native_bytes, digest_size=16).digest()
+
+
+def partition_scores(
+    x: np.ndarray,
+    model_bytes: bytes,
+    native_bytes: bytes | None = None,
+    native_from_rows: int | None = None,
+    native_key: bytes | None = None,
+) -> np.ndarray:
+    """One partition's model step (float32 ``x`` in ``MODEL_FEATURES`` order -> float64
+    P(fraud)): native XGBoost at and above ``native_from_rows`` rows with ``native_bytes``,
+    ONNX Runtime otherwise; ``native_key`` is ``native_digest(native_bytes)``, computed by the
+    driver. Benchmarked against native alone (benchmarks/bench_model.py)."""
+    import numpy as np
+
+    from mlref.export import OnnxScorer
+    from mlref.features.definitions import MODEL_FEATURES
+    from mlref.serve.predictor import native_booster, native_predict
+
+    if native_bytes is None or native_from_rows is None or len(x) < native_from_rows:
+        return OnnxScorer(model_bytes).score(x).astype(np.float64)  # once per partition
+    key = native_key or native_digest(native_bytes)
+    booster = _NATIVE_CACHE.get(key)
+    if booster is None:
+        booster = _NATIVE_CACHE[key] = native_booster(native_bytes, MODEL_FEATURES)
+    return native_predict(booster, x, len(MODEL_FEATURES))
+
+
 def _partition_scorer(
-    model_bytes: bytes, as_of_ns: int
+    model_bytes: bytes,
+    as_of_ns: int,
+    native_bytes: bytes | None = None,
+    native_from_rows: int | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The ``mapInPandas`` function: point-in-time features + ONNX over one partition."""
+    """The ``mapInPandas`` function: point-in-time features + the model over one partition
+    (native XGBoost from ``native_from_rows`` users with ``native_bytes``, else ONNX)."""
+    native_key = native_digest(native_bytes) if native_bytes is not None else None
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import numpy as np
         import pandas as pd
 
-        from mlref.export import OnnxScorer
-        from mlref.features.definitions import STORED_COLUMNS
+        from mlref.features.definitions import MODEL_FEATURES, STORED_COLUMNS
 
         # a user's rows and entity row can arrive in different Arrow batches: take the partition
         parts = list(batches)
@@ -219,9 +290,9 @@ def _partition_scorer(
                 ),
             }
         )
-        features = batch_features(rows, entity_df)
-        scorer = OnnxScorer(model_bytes)  # once per partition
-        scores = scorer.score(features.to_numpy(dtype=np.float32)).astype(np.float64)
+        features = batch_features(rows, entity_df)[list(MODEL_FEATURES)]
+        x = features.to_numpy(dtype=np.float32)
+        scores = partition_scores(x, model_bytes, native_bytes, native_from_rows, native_key)
         yield pd.DataFrame({"user_id": entity_df["user_id"].to_numpy(), "score": scores})
 
     return score_partition
@@ -236,8 +307,15 @@ def spark_batch_scores(
     users: Sequence[int] | None = None,
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW,
     partitions: int | None = None,
+    native: str | os.PathLike[str] | bytes | None = None,
+    native_from_rows: int | None = NATIVE_FROM_ROWS,
 ) -> SparkDataFrame:
-    """The Spark plan: ``user_id``, ``score`` per scored user (lazy; nothing runs yet)."""
+    """The Spark plan: ``user_id``, ``score`` per scored user (lazy; nothing runs yet).
+
+    A partition of at least ``native_from_rows`` users is scored by the native model
+    (``native``, default ``model.xgb.json`` beside an ONNX path; refused on the executor
+    unless trained on ``MODEL_FEATURES`` in that order); ``native_from_rows=None`` scores
+    every partition with ONNX Runtime."""
     import pandas as pd
     from pyspark.sql import functions as F
 
@@ -253,6 +331,8 @@ def spark_batch_scores(
     n_parts = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or "4")
     if n_parts < 1:
         raise ValueError(f"partitions must be >= 1, got {n_parts}")
+    if native_from_rows is not None and native_from_rows < 1:
+        raise ValueError(f"native_from_rows must be >= 1 or None, got {native_from_rows}")
 
     stored = _read_rows(spark, rows_path).where(F.col("row_ns") <= F.lit(as_of_ns))
     if users is None:
@@ -272,7 +352,13 @@ def spark_batch_scores(
         entities.withColumn("kind", F.lit(_KIND_ENTITY)), allowMissingColumns=True
     ).select("kind", "user_id", "row_ns", *STORED_COLUMNS)
     return combined.repartition(n_parts, "user_id").mapInPandas(
-        _partition_scorer(_model_bytes(model), as_of_ns), schema="user_id long, score double"
+        _partition_scorer(
+            _model_bytes(model),
+            as_of_ns,
+            _native_bytes(model, native) if native_from_rows is not None else None,
+            native_from_rows,
+        ),
+        schema="user_id long, score double",
     )
 
 
@@ -289,6 +375,8 @@ def score_batch_spark(
     generated_at: datetime | pd.Timestamp | None = None,
     partitions: int | None = None,
     output_path: str | os.PathLike[str] | None = None,
+    native: str | os.PathLike[str] | bytes | None = None,
+    native_from_rows: int | None = NATIVE_FROM_ROWS,
 ) -> pd.DataFrame:
     """Score the batch on Spark; returns :data:`mlref.batch.BATCH_COLUMNS` (+ ``decision``
     with ``threshold``) sorted by user, as :func:`score_batch_local` does.
@@ -311,6 +399,8 @@ def score_batch_spark(
         users=users,
         active_window=active_window,
         partitions=partitions,
+        native=native,
+        native_from_rows=native_from_rows,
     )
     if output_path is not None:
         scores = scores.cache()

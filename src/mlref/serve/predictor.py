@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -142,36 +142,61 @@ class CrossoverModel:
         self.n_features = onnx.n_features
         self._booster: Any = None
 
+    def crosses_over(self, n_rows: int) -> bool:
+        """True when a call of ``n_rows`` rows is scored by the native model."""
+        return n_rows >= self.native_from_rows
+
     def _native(self) -> Any:
         if self._booster is None:
-            import xgboost as xgb
-
-            booster = xgb.Booster()
-            booster.load_model(str(self.native_path))
-            booster.set_param({"nthread": self.n_threads})
-            trained = booster.feature_names
-            if trained is None or list(trained) != self.feature_names:
-                raise ValueError(
-                    f"{self.native_path}: native features {trained} do not match the ONNX "
-                    f"inputs {self.feature_names} (same names, same order); re-export the "
-                    "model (mlref.export writes both from one fit)"
-                )
-            self._booster = booster
+            self._booster = native_booster(
+                self.native_path, self.feature_names, n_threads=self.n_threads
+            )
         return self._booster
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        import numpy as np
-
         if len(x) < self.native_from_rows:
             return self.onnx.predict(x)
-        booster = self._native()
-        arr = np.asarray(x, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"model expects (n, {len(self.feature_names)}) inputs, got {arr.shape}"
-            )
-        out = booster.inplace_predict(np.ascontiguousarray(arr), validate_features=False)
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        return native_predict(self._native(), x, len(self.feature_names))
+
+
+def native_booster(
+    source: str | Path | bytes, feature_names: Sequence[str], *, n_threads: int = 1
+) -> Any:
+    """The native XGBoost model from its file (or the file's bytes, as the Spark scorer ships
+    it to executors), on ``n_threads`` threads, refused unless it was trained on exactly
+    ``feature_names`` in this order (see :class:`CrossoverModel`)."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(source) if isinstance(source, bytes) else str(source))
+    booster.set_param({"nthread": n_threads})
+    trained = booster.feature_names
+    if trained is None or list(trained) != list(feature_names):
+        where = "the shipped native model" if isinstance(source, bytes) else str(source)
+        raise ValueError(
+            f"{where}: native features {trained} do not match the ONNX "
+            f"inputs {list(feature_names)} (same names, same order); re-export the "
+            "model (mlref.export writes both from one fit)"
+        )
+    return booster
+
+
+def native_predict(booster: Any, x: np.ndarray, n_features: int) -> np.ndarray:
+    """P(fraud) per row of ``x`` from a native booster, float64, as ``OnnxModel`` returns."""
+    import numpy as np
+
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != n_features:
+        raise ValueError(f"model expects (n, {n_features}) inputs, got {arr.shape}")
+    out = booster.inplace_predict(np.ascontiguousarray(arr), validate_features=False)
+    return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def crossover_rows(model: Model) -> int | None:
+    """Rows per call from which ``model`` scores with native XGBoost (None: it never does).
+    The server scores a ``/predict/batch`` call that large in one call, not in the batcher's
+    chunks, so the call reaches the native path (``mlref.serve.scoring``)."""
+    return model.native_from_rows if isinstance(model, CrossoverModel) else None
 
 
 def large_batch_model(

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.background import BackgroundTask
 
 from mlref.serve.admission import Admission
-from mlref.serve.batching import BatchingPredictor, PredictorClosed
+from mlref.serve.batching import BatchFailed, BatchingPredictor, PredictorClosed, QueueFull
 from mlref.serve.body import BodyReads
 from mlref.serve.errors import NotReady
 from mlref.serve.features import (
@@ -125,6 +125,10 @@ class ServingRuntime:
         self._active = 0
         self._idle: asyncio.Event | None = None
         self._shadow_jobs: dict[int, tuple[list[PredictionRecord], list[np.ndarray]]] = {}
+        # /predict/batch calls at or above the model's crossover, scored whole (score_whole):
+        # their answers, and the rows they hold (counted against max_queue with the queue's)
+        self._whole: set[asyncio.Future[list[Scored]]] = set()
+        self._whole_rows = 0
         self._job_ids = itertools.count()
         # unique per record, cheaper than a uuid4 per request (no urandom syscall), and in
         # arrival order within a run: a random prefix per server start + a counter (32 hex)
@@ -488,6 +492,7 @@ class ServingRuntime:
             busy_thread |= await self._stop_batcher(self.batcher, deadline)
         for canary_batcher in self.router.batchers():  # the canary arms' accepted requests
             busy_thread |= await self._stop_batcher(canary_batcher, deadline)
+        busy_thread |= await self._stop_whole(deadline)
         if self._idle is not None:
             # their responses, log records and shadow scores; abandoned callers were answered
             # with an error and need only a few loop turns to finish
@@ -583,6 +588,88 @@ class ServingRuntime:
                 self.append_log(records)
 
     # -- scoring ---------------------------------------------------------------------------
+    async def score_whole(self, transactions: list[Transaction]) -> list[Scored]:
+        """Score a large ``/predict/batch`` call in ONE model call on the inference thread, so
+        it reaches the model's native path (``CrossoverModel``; the batcher's chunks of
+        ``max_batch_size`` never would). It shares the thread with the batcher's batches (one
+        call at a time) but not its queue: it runs after the batch in ``process``.
+
+        Admission as the batcher's for a batch call: refused (``Overloaded``) when the
+        champion's queue is already predicted past the budget (an idle server never refuses a
+        call for its own size), ``QueueFull`` when its rows and the queued requests together
+        exceed ``max_queue``. A model or feature-store failure is ``BatchFailed``, as in the
+        batcher; shutdown drains these calls within ``graceful_timeout_s``, then answers 503.
+        """
+        batcher, pool, loop = self.batcher, self._infer_pool, self._loop
+        if batcher is None or pool is None or loop is None or self.closing:
+            raise PredictorClosed("the server is shutting down and accepts no new requests")
+        if not batcher.accepting:
+            raise PredictorClosed(f"{batcher.name} is not accepting work; restart the server")
+        n = len(transactions)
+        queued = batcher.queue_depth + self._whole_rows
+        if queued + n > batcher.max_queue:
+            raise QueueFull("predict", batcher.max_queue, queued, n)
+        admission = batcher.admission
+        if admission is not None and batcher.queue_depth + 1 > admission.safe_depth:
+            # the queue as a single request at its back would see it; check() admits whenever
+            # the queue is shorter than one batch
+            admission.check(loop.time(), batcher.queue_depth, 1, None, batcher.in_flight)
+        answer: asyncio.Future[list[Scored]] = loop.create_future()
+
+        def settle(done: Any) -> None:  # in the loop, once the thread has finished
+            if answer.done():  # abandoned by a timed-out shutdown
+                return
+            if done.cancelled():
+                answer.set_exception(PredictorClosed("the server stopped before this batch"))
+            elif (exc := done.exception()) is not None:
+                failure = BatchFailed(f"the batch of {n} transactions failed: {exc}")
+                failure.__cause__ = exc
+                answer.set_exception(failure)
+            else:
+                answer.set_result(done.result())
+
+        def finished(done: Any) -> None:  # in the inference thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(settle, done)
+
+        try:
+            job = pool.submit(self._score, transactions)
+        except RuntimeError as exc:  # the pool was shut down
+            raise PredictorClosed("the server is shutting down") from exc
+        self._whole.add(answer)
+        self._whole_rows += n
+        job.add_done_callback(finished)
+        failed = True
+        try:
+            scored = await answer
+            failed = False
+            return scored
+        finally:
+            self._whole.discard(answer)
+            self._whole_rows -= n
+            if answer.cancelled():  # the caller went away: not scored unless already started
+                job.cancel()
+            self.metrics.observe_batch(n, failed)
+
+    async def _stop_whole(self, deadline: float) -> bool:
+        """Wait for the whole-batch calls until ``deadline`` (loop time), then answer the rest
+        503. True when some had to be abandoned (their thread may be hung)."""
+        if not self._whole:
+            return False
+        assert self._loop is not None
+        await asyncio.wait(set(self._whole), timeout=max(0.0, deadline - self._loop.time()))
+        left = [f for f in self._whole if not f.done()]
+        for answer in left:
+            answer.set_exception(
+                PredictorClosed(
+                    f"shutdown timed out after {self.config.graceful_timeout_s:g} s before "
+                    "this batch was scored"
+                )
+            )
+        if left:
+            logger.warning("shutdown: %d whole-batch calls abandoned and answered 503", len(left))
+        return bool(left)
+
     def _score(self, transactions: list[Transaction]) -> list[Scored]:
         if self.scorer is None:
             raise NotReady("still loading the model and the feature store")

@@ -2,7 +2,9 @@
 
 ``/predict`` and ``/predict/batch`` read and validate the body (``mlref.serve.body``), then
 ``score`` checks readiness, queues the transactions on the batcher (whose worker looks up the
-online features and runs the model on the whole batch: ``mlref.serve.predictor.Scorer``),
+online features and runs the model on the whole batch: ``mlref.serve.predictor.Scorer``; a
+``/predict/batch`` call at or above the model's native crossover is scored whole in the same
+thread instead, ``ServingRuntime.score_whole``),
 builds the answers and the prediction-log records, and hands the records on (logged now, or
 after the response once the shadow model has scored them: ``ServingRuntime.follow_up``).
 
@@ -33,6 +35,7 @@ from mlref.serve.body import read_json_body, validate
 from mlref.serve.config import SINGLE_BODY_LIMIT
 from mlref.serve.errors import BatchTooLarge
 from mlref.serve.features import conversion_errors
+from mlref.serve.predictor import crossover_rows
 from mlref.serve.predlog import PredictionRecord, features_json
 from mlref.serve.schemas import MODEL_CATEGORIES, BatchRequest, Transaction
 
@@ -103,6 +106,11 @@ async def score(
     batcher, model = runtime.batcher, runtime.model
     assert batcher is not None
     assert model is not None
+    # a call this large is scored whole, not in the batcher's chunks (which never reach the
+    # crossover): native XGBoost is faster per row there (benchmarks/bench_model.py). Not
+    # with batching off (every request scored alone, on purpose) nor under a canary rollout
+    # (its arms split the call per user and score through their own batchers)
+    whole_from = crossover_rows(model.model) if runtime.config.batching else None
     # one snapshot per request: scored, answered and logged under this rollout (or none)
     rollout = runtime.router.active
     arrived = time.time()
@@ -113,6 +121,9 @@ async def score(
             scored, models, arms = await rollout.submit(batcher, model, transactions)
         elif len(transactions) == 1:
             scored = [await batcher.submit(transactions[0])]
+        elif whole_from is not None and len(transactions) >= whole_from:
+            # at or above the model's crossover: one call, which the native model scores
+            scored = await runtime.score_whole(list(transactions))
         else:
             scored = await batcher.submit_many(list(transactions))
         latency_ms = (time.perf_counter() - started) * 1000.0

@@ -37,7 +37,11 @@ PREDICTION_LOG_COLUMNS: tuple[str, ...] = (
     "shadow_score",
     "shadow_version",
     "unknown_user",
+    "batch_size",
 )
+# columns a log written by an older server may lack (read-only: the monitor never alters the
+# log), with the value their rows mean
+OPTIONAL_COLUMNS: dict[str, str] = {"batch_size": "1"}
 # columns of the frame read_log returns, before the expanded feature columns
 BASE_COLUMNS: tuple[str, ...] = tuple(c for c in PREDICTION_LOG_COLUMNS if c != "features")
 
@@ -102,16 +106,21 @@ def read_log(
     if hi is not None:
         where.append("ts < ?")
         params.append(hi)
-    sql = f"SELECT {', '.join(PREDICTION_LOG_COLUMNS)} FROM {TABLE}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts, request_id"
 
     # read-only URI: monitoring must never create or lock the server's log for writing
     uri = f"{path.resolve().as_uri()}?mode=ro"
     con = sqlite3.connect(uri, uri=True)
     try:
         try:
+            present = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
+            select = ", ".join(
+                c if c in present or c not in OPTIONAL_COLUMNS else f"{OPTIONAL_COLUMNS[c]} AS {c}"
+                for c in PREDICTION_LOG_COLUMNS
+            )
+            sql = f"SELECT {select} FROM {TABLE}"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY ts, request_id"
             rows = con.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise ValueError(

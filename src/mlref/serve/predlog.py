@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     unknown_user INTEGER NOT NULL,
     unknown_category INTEGER NOT NULL DEFAULT 0,
     arm TEXT NULL,
-    rollout_id TEXT NULL
+    rollout_id TEXT NULL,
+    batch_size INTEGER NOT NULL DEFAULT 1
 )
 """
 # columns added since the first release, with their definitions: a log file written before
@@ -80,6 +81,10 @@ ADDED_COLUMNS: dict[str, str] = {
     # no rollout was active (model_version already says which model answered)
     "arm": "TEXT NULL",
     "rollout_id": "TEXT NULL",
+    # transactions in the HTTP call that carried the row: 1 for /predict; a /predict/batch
+    # row's latency_ms is the whole call's, which the single-request p99 budget does not
+    # judge (mlref.monitor keeps them apart)
+    "batch_size": "INTEGER NOT NULL DEFAULT 1",
 }
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)"
 
@@ -105,6 +110,7 @@ class PredictionRecord:
     unknown_category: int = 0  # merchant_category not one the model was trained on
     arm: str | None = None  # "champion" / "canary" while a rollout is active, else None
     rollout_id: str | None = None
+    batch_size: int = 1  # transactions in the call; latency_ms is the call's
 
 
 COLUMNS: tuple[str, ...] = tuple(PredictionRecord.__dataclass_fields__)

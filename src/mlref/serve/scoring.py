@@ -154,6 +154,7 @@ async def score(
             records.append(
                 PredictionRecord(
                     request_id=next_request_id(),
+                    batch_size=len(transactions),
                     ts=arrived,
                     event_timestamp=txn.event_timestamp.timestamp(),
                     transaction_id=txn.transaction_id,

@@ -247,3 +247,23 @@ def test_saturated_scores_warn_through_numeric_stability(synth, log_writer, refe
     assert [a.severity for a in alerts] == ["warning"]
     with pytest.raises(ValueError, match="max_saturated_share"):
         AlertThresholds(max_saturated_share=5.0)
+
+
+def test_batch_call_rows_are_not_held_to_the_single_request_budget(
+    synth, log_writer, reference
+) -> None:
+    # a log written before batch_size existed reads as single requests
+    fast = read_log(log_writer(synth(2000, seed=2)))
+    assert (fast["batch_size"] == 1).all()
+    slow = read_log(log_writer(synth(600, seed=6, slow=True, prefix="b")))
+    slow["batch_size"] = 200  # the rows of three /predict/batch calls: the calls' latency
+    frame = pd.concat([fast, slow], ignore_index=True).sort_values("ts", ignore_index=True)
+    frame.attrs = fast.attrs
+    report = _check(frame, reference)
+    assert "latency_p99" not in {a.metric for a in report.alerts}, report.summary()
+    assert any("600 rows came in /predict/batch calls" in n for n in report.notes), report.notes
+    assert sum(report.latency.bucket_rows) == 2000
+    # the same rows answered one request each are judged, and page: the rule is the call's
+    # size, not the latency
+    frame["batch_size"] = 1
+    assert "latency_p99" in {a.metric for a in _check(frame, reference).alerts}

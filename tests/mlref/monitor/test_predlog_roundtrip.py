@@ -37,6 +37,7 @@ def _records(n: int, start: float) -> list[PredictionRecord]:
                 shadow_score=None if i % 3 else float(rng.random()),
                 shadow_version=None if i % 3 else "4",
                 unknown_user=0,
+                batch_size=1 if i % 5 else 5,
             )
         )
     return out
@@ -68,5 +69,6 @@ def test_rows_written_by_the_server_log_read_back(tmp_path) -> None:
     assert math.isnan(frame.loc[3, "log_amount"])
     assert frame["shadow_score"].notna().sum() == sum(r.shadow_score is not None for r in records)
     assert frame["ts"].iloc[0].timestamp() == pytest.approx(records[0].ts)
+    assert frame["batch_size"].tolist() == [r.batch_size for r in records]
     window = read_log(path, start=records[10].ts, end=records[20].ts)
     assert window["transaction_id"].tolist() == [r.transaction_id for r in records[10:20]]

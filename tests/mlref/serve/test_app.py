@@ -265,6 +265,7 @@ async def test_prediction_log_rows_follow_the_contract(
         assert row["shadow_score"] is None
         assert row["shadow_version"] is None
         assert row["latency_ms"] > 0
+        assert row["batch_size"] == 4  # the call's: latency_ms is the whole call's
         assert row["event_timestamp"] == pytest.approx(
             np.datetime64(body["event_timestamp"][:19]).astype("datetime64[s]").astype(float)
         )

@@ -32,6 +32,13 @@ class ServeConfig:
     # refuse only when the queue is full (max_queue), as before issue #21
     admission: bool = True
     p99_budget_ms: float = 50.0
+    # the HTTP layer's limit (mlref.serve.admission.InFlightLimit): scoring requests in the app
+    # at once, adapted to keep their time in the app within half the budget; past it, 503
+    # before the body is read (reason in_flight). The limit never falls below
+    # min_in_flight (a stall of the machine must not turn normal load into refusals) and
+    # starts at max_queue. False (or admission False): no limit at the HTTP layer
+    in_flight_admission: bool = True
+    min_in_flight: int = 16
     intra_op_threads: int = 1
     model_alias: str = "champion"
     shadow_alias: str | None = "challenger"  # scored in shadow when the registry has it
@@ -98,6 +105,10 @@ class ServeConfig:
             )
         if not (math.isfinite(self.p99_budget_ms) and self.p99_budget_ms > 0):
             raise ValueError(f"p99_budget_ms must be a finite number > 0, got {self.p99_budget_ms}")
+        if not 1 <= self.min_in_flight <= self.max_queue:
+            raise ValueError(
+                f"min_in_flight must be in [1, max_queue={self.max_queue}], got {self.min_in_flight}"
+            )
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
         if not self.graceful_timeout_s > 0:

@@ -231,9 +231,14 @@ class InFlightLimit:
     and has no ``Retry-After`` (docs/overload.md).
 
     ``floor`` is the least the limit falls to (never refuse below it: a machine stall must not
-    turn a normal load into refusals); ``ceiling`` the most (and the start: nothing measured,
-    nothing refused below the batching queue's own bound). Times are passed in (the event
-    loop's clock); the limit reads no clock, so tests drive it with made-up times.
+    turn a normal load into refusals); ``ceiling`` the most; ``initial`` where it starts
+    (default ``floor``; the app starts it at ``max_batch_size``). Starting at the ceiling
+    (1,024) let a burst onto an idle server take hundreds of requests into the app before the
+    first late answer came back, all of them then answered seconds late (measured in
+    test_admission_in_flight_http.py: p90 3.4 s); from a start near the load it grows by one
+    per answer in time, so a rising load lifts it within a fraction of a second. Times are
+    passed in (the event loop's clock); the limit reads no clock, so tests drive it with
+    made-up times.
     """
 
     def __init__(
@@ -242,6 +247,7 @@ class InFlightLimit:
         *,
         floor: int,
         ceiling: int,
+        initial: int | None = None,
         target_share: float = 0.5,
         backoff: float = 0.9,
     ) -> None:
@@ -258,7 +264,10 @@ class InFlightLimit:
         self.floor = int(floor)
         self.ceiling = int(ceiling)
         self.backoff = backoff
-        self.limit = float(ceiling)
+        start = floor if initial is None else initial
+        if not floor <= start <= ceiling:
+            raise ValueError(f"initial must be in [floor, ceiling], got {initial}")
+        self.limit = float(start)
         self.in_flight = 0
 
     def try_acquire(self) -> bool:
@@ -275,7 +284,10 @@ class InFlightLimit:
         if took_s is None or not math.isfinite(took_s):
             return
         if took_s > self.target_s:
-            self.limit = max(float(self.floor), self.limit * self.backoff)
+            # from what is in use, not from a limit far above it: after a quiet spell the limit
+            # may have grown past the load; one late answer brings it down to the load at once
+            used = min(self.limit, float(self.in_flight + 1))
+            self.limit = max(float(self.floor), used * self.backoff)
         elif 2 * (self.in_flight + 1) >= self.limit:
             # grow only while the limit is being used: an idle server learns nothing about
             # how many requests it can take at once (Netflix's AIMD does the same)

@@ -76,7 +76,12 @@ def create_app(
     if cfg.admission and cfg.in_flight_admission:
         app.add_middleware(
             InFlightAdmission,
-            limit=InFlightLimit(cfg.p99_budget_ms, floor=cfg.min_in_flight, ceiling=cfg.max_queue),
+            limit=InFlightLimit(
+                cfg.p99_budget_ms,
+                floor=cfg.min_in_flight,
+                ceiling=cfg.max_queue,
+                initial=min(cfg.max_queue, max(cfg.min_in_flight, cfg.max_batch_size)),
+            ),
             metrics=runtime.metrics,
             retry_after_s=cfg.retry_after_s,
         )

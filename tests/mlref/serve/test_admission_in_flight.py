@@ -29,24 +29,28 @@ def test_bad_arguments_are_refused_with_the_reason() -> None:
         InFlightLimit(50.0, floor=1, ceiling=10, backoff=1.0)
 
 
-def test_starts_at_the_ceiling_and_refuses_only_past_the_limit() -> None:
-    limit = InFlightLimit(50.0, floor=2, ceiling=3)
+def test_starts_where_told_and_refuses_only_past_the_limit() -> None:
+    assert InFlightLimit(50.0, floor=2, ceiling=3).limit == 2.0  # default: the floor
+    with pytest.raises(ValueError, match="initial"):
+        InFlightLimit(50.0, floor=2, ceiling=3, initial=4)
+    limit = InFlightLimit(50.0, floor=2, ceiling=3, initial=3)
     assert [limit.try_acquire() for _ in range(4)] == [True, True, True, False]
     assert limit.in_flight == 3
     limit.release(0.001)
     assert limit.try_acquire()
     error = limit.refused()
     assert isinstance(error, Overloaded)
-    assert error.reason == "in_flight" and error.retry_after_s >= 1
+    assert error.reason == "in_flight"
+    assert error.retry_after_s >= 1
     assert "50 ms" in str(error)
 
 
 def test_late_answers_shrink_the_limit_to_the_floor_and_no_further() -> None:
-    limit = InFlightLimit(50.0, floor=4, ceiling=100, backoff=0.5)
+    limit = InFlightLimit(50.0, floor=4, ceiling=100, initial=100, backoff=0.5)
     for _ in range(20):
         assert limit.try_acquire()
-    limit.release(0.030)  # over the target (half of 50 ms)
-    assert limit.limit == pytest.approx(50.0)
+    limit.release(0.030)  # over the target (half of 50 ms): from the 20 in use, not from 100
+    assert limit.limit == pytest.approx(10.0)
     for _ in range(19):
         limit.release(0.030)
     assert limit.limit == 4.0

@@ -123,7 +123,8 @@ class ServingMetrics:
         self.shed_by_reason = Counter(
             f"{p}_requests_shed",
             "Requests refused with 503 for overload, by reason: queue_full (no room), deadline "
-            "(predicted to be answered past the budget), late (waited past the budget).",
+            "(predicted to be answered past the budget), late (waited past the budget), "
+            "in_flight (refused before its body was read: the HTTP layer's in-flight limit).",
             ["reason"],
             registry=r,
         )

@@ -1,12 +1,11 @@
 """Overload: open-loop bursts at 1x, 2x and 10x the measured capacity, admission on vs off.
 
 Three scoring servers (``python -m mlref.load.server``, the benchmark's small system, the same
-defaults: ``max_queue`` 1,024, p99 budget from the settings): ``in_flight``, the default (the
-HTTP layer's in-flight limit, ``InFlightLimit``, refusing before the body is read, and
-admission by deadline at the batching queue, ``mlref.serve.admission``); ``admission``, the
-batching queue's rules alone (``--in-flight-admission off``, the server before the HTTP layer
-was added); ``queue_only`` (``--admission off``: the queue alone refuses work, as before
-issue #21). First the capacity is measured on the queue-only server
+defaults: ``max_queue`` 1,024, p99 budget from the settings): ``admission``, the default
+(admission by deadline at the batching queue, ``mlref.serve.admission``); ``in_flight``, the
+same plus the HTTP layer's in-flight limit (``InFlightLimit``, refusing before the body is
+read; opt-in, ``--in-flight-admission on``); ``queue_only`` (``--admission off``: the queue
+alone refuses work, as before issue #21). First the capacity is measured on the queue-only server
 (``mlref.load.capacity.search_capacity``: the highest throughput whose p99 held the budget with
 no failed request, a ladder of open-loop rates; on the server that sheds nothing, so a shed
 caused by a stall of the shared machine cannot end the ladder early). Then each factor's rate is offered to each
@@ -54,12 +53,12 @@ from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
 RESULTS = ROOT / "benchmarks" / "results"
 # name -> the server's options
 SERVERS = {
-    "in_flight": [],
-    "admission": ["--in-flight-admission", "off"],
+    "admission": [],
+    "in_flight": ["--in-flight-admission", "on"],
     "queue_only": ["--admission", "off"],
 }
-GOAL_SERVER = "in_flight"
-COMPARED = ("admission", "queue_only")
+GOAL_SERVER = "admission"
+COMPARED = ("in_flight", "queue_only")
 FACTORS = (1.0, 2.0, 10.0)
 GOAL_P99_FACTOR = 1.5  # p99 of answered requests at most this many budgets
 GOAL_GOODPUT_SHARE = 0.9  # goodput at least this share of the measured capacity
@@ -447,17 +446,17 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"Measured capacity (queue-only server, p99 within the budget, no failed request): "
         f"{cap['low_rps']:.0f} req/s ({above}){caveat}.",
         "",
-        f"## Goals (server `{GOAL_SERVER}`, the default: the HTTP layer's in-flight limit and "
-        "deadline admission; the last two columns: the same burst against `admission` (deadline "
-        "admission alone, the server before the HTTP layer) and `queue_only` (no admission))",
+        f"## Goals (server `{GOAL_SERVER}`, the default: deadline admission; the last two "
+        "columns: the same burst against `in_flight` (plus the HTTP layer's in-flight limit, "
+        "opt-in) and `queue_only` (no admission))",
         "",
-        "| load | goal | measured | target | met | admission | queue_only |",
+        "| load | goal | measured | target | met | in_flight | queue_only |",
         "|---:|---|---:|---:|---|---:|---:|",
     ]
     for g in result["goals"]:
         lines.append(
             f"| {g['factor']:g}x | {g['goal']} | {_fmt(g['measured'])} | {_fmt(g['target'])} "
-            f"| {'met' if g['met'] else 'NOT MET'} | {_fmt(g.get('admission'))} "
+            f"| {'met' if g['met'] else 'NOT MET'} | {_fmt(g.get('in_flight'))} "
             f"| {_fmt(g.get('queue_only'))} |"
         )
     lines += [

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--in-flight-admission",
         type=_bool,
         default=None,
-        help="the HTTP layer's in-flight limit on/off (default on, with --admission)",
+        help="the HTTP layer's in-flight limit on/off (default off; needs --admission on)",
     )
     p.add_argument("--log-level", default="WARNING")
     return p

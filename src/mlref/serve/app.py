@@ -71,14 +71,14 @@ def create_app(
         else {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
-    # the HTTP layer of admission (off with admission itself); innermost of the three
+    # the HTTP layer of admission (opt-in; off with admission itself); innermost of the three
     # middlewares, so its 503s are counted by MetricsMiddleware and carry a request id
     if cfg.admission and cfg.in_flight_admission:
         app.add_middleware(
             InFlightAdmission,
             limit=InFlightLimit(
                 cfg.p99_budget_ms,
-                floor=cfg.min_in_flight,
+                floor=min(cfg.min_in_flight, cfg.max_queue),
                 ceiling=cfg.max_queue,
                 initial=min(cfg.max_queue, max(cfg.min_in_flight, cfg.max_batch_size)),
             ),

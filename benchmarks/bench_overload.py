@@ -1,9 +1,11 @@
 """Overload: open-loop bursts at 1x, 2x and 10x the measured capacity, admission on vs off.
 
-Two scoring servers (``python -m mlref.load.server``, the benchmark's small system, the same
-defaults: ``max_queue`` 1,024, p99 budget from the settings), one with admission by deadline
-(``mlref.serve.admission``, the default) and one without (``--admission off``: the queue alone
-refuses work, as before issue #21). First the capacity is measured on the queue-only server
+Three scoring servers (``python -m mlref.load.server``, the benchmark's small system, the same
+defaults: ``max_queue`` 1,024, p99 budget from the settings): ``admission``, the default
+(admission by deadline at the batching queue, ``mlref.serve.admission``); ``in_flight``, the
+same plus the HTTP layer's in-flight limit (``InFlightLimit``, refusing before the body is
+read; opt-in, ``--in-flight-admission on``); ``queue_only`` (``--admission off``: the queue
+alone refuses work, as before issue #21). First the capacity is measured on the queue-only server
 (``mlref.load.capacity.search_capacity``: the highest throughput whose p99 held the budget with
 no failed request, a ladder of open-loop rates; on the server that sheds nothing, so a shed
 caused by a stall of the shared machine cannot end the ladder early). Then each factor's rate is offered to each
@@ -14,15 +16,15 @@ client timeout). Meanwhile a probe sends one request every ``PROBE_EVERY_S`` fro
 until ``PROBE_AFTER_S`` after the burst's last scheduled send: the recovery time is when the
 last probe that was refused or slower than the budget completed, counted from that last send.
 
-Goals, each marked met / not met for the admission server (the off server is the comparison,
-measured in the same run; its figures and the ratios stand next to them):
+Goals, each marked met / not met for the default server (the other two are the comparison,
+measured in the same run; their figures stand next to them):
 
 - p99 of the answered requests <= 1.5x the budget;
 - goodput (answered per second in the measured window) >= 0.9x the measured capacity;
 - client timeouts: 0;
 - recovery to normal latency (answered within the budget) <= 1 s after the burst.
 
-    uv run python benchmarks/bench_overload.py [--duration 3] [--factors 1,2,10]
+    uv run python benchmarks/bench_overload.py [--duration 3] [--factors 1,2,10] [--connections 64]
         -> benchmarks/results/overload.json and overload.md
 
 The machine is shared (2 cores, other jobs): absolute figures move with its load, which is
@@ -49,7 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _perfutil import DEFAULT_WORKDIR, ROOT, machine, progress, small_system
 
 RESULTS = ROOT / "benchmarks" / "results"
-SERVERS = {"admission": True, "queue_only": False}
+# name -> the server's options
+SERVERS = {
+    "admission": [],
+    "in_flight": ["--in-flight-admission", "on"],
+    "queue_only": ["--admission", "off"],
+}
+GOAL_SERVER = "admission"
+COMPARED = ("in_flight", "queue_only")
 FACTORS = (1.0, 2.0, 10.0)
 GOAL_P99_FACTOR = 1.5  # p99 of answered requests at most this many budgets
 GOAL_GOODPUT_SHARE = 0.9  # goodput at least this share of the measured capacity
@@ -112,7 +121,13 @@ def _wait_drained(port: int, timeout_s: float = 120.0) -> None:
 
 
 def _burst(
-    handle: Any, rate: float, duration_s: float, raw_dir: Path, env: dict[str, str], body: bytes
+    handle: Any,
+    rate: float,
+    duration_s: float,
+    raw_dir: Path,
+    env: dict[str, str],
+    body: bytes,
+    connections: int = CONNECTIONS,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -133,7 +148,7 @@ def _burst(
             rate=rate,
             duration_s=duration_s,
             warmup_s=0.5,
-            connections=CONNECTIONS,
+            connections=connections,
             drain_s=DRAIN_S,
         )
         raw = read_raw(raw_dir)
@@ -168,6 +183,49 @@ def _burst(
     }
 
 
+def in_flight_layer_cost(requests: int = 20_000, rounds: int = 3) -> dict[str, Any]:
+    """The HTTP layer's own cost per admitted request: an ASGI app that answers at once, called
+    directly vs through ``InFlightAdmission`` (never refusing: a limit far above one request),
+    alternated in this process; median of ``rounds`` per setting."""
+    import asyncio
+    import statistics
+
+    from mlref.serve.admission import InFlightLimit
+    from mlref.serve.metrics import ServingMetrics
+    from mlref.serve.middleware import InFlightAdmission
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def sink(message: Any) -> None:
+        return None
+
+    async def nothing() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    layer = InFlightAdmission(
+        answer,
+        limit=InFlightLimit(50.0, floor=16, ceiling=1024, initial=1024),
+        metrics=ServingMetrics(),
+        retry_after_s=1,
+    )
+    scope = {"type": "http", "path": "/predict", "method": "POST"}
+
+    async def run(app: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(requests):
+            await app(scope, nothing, sink)
+        return (time.perf_counter() - started) / requests * 1e6
+
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        times["off"].append(asyncio.run(run(answer)))
+        times["on"].append(asyncio.run(run(layer)))
+    on, off = statistics.median(times["on"]), statistics.median(times["off"])
+    return {"us_per_request_on": on, "us_per_request_off": off, "added_us": on - off}
+
+
 def hot_path(requests: int = 20_000, rounds: int = 3) -> dict[str, Any]:
     """The batcher's cost per request when not overloaded, admission on vs off, alternated in
     this process: ``requests`` submits, 8 at a time, to a ``process`` that returns its input
@@ -197,7 +255,12 @@ def hot_path(requests: int = 20_000, rounds: int = 3) -> dict[str, Any]:
 
 
 def bench_overload(
-    system: Any, *, duration_s: float, factors: tuple[float, ...], capacity_seconds: float
+    system: Any,
+    *,
+    duration_s: float,
+    factors: tuple[float, ...],
+    capacity_seconds: float,
+    connections: int = CONNECTIONS,
 ) -> dict[str, Any]:
     from mlref.load.capacity import search_capacity
     from mlref.load.launcher import ServerProcess
@@ -210,13 +273,18 @@ def bench_overload(
     os.environ.update(env)  # the probe's body comes from the same traffic
     body = json.dumps(Traffic.from_env(stream=99, prefix="probe").transaction()).encode()
     servers = {}
-    for name, admission in SERVERS.items():
+    for name, options in SERVERS.items():
         server = ServerProcess(
             system.settings.workdir, run_dir, model_path=system.model_path, name=name
         )
-        server.cmd += ["--admission", "on" if admission else "off"]
+        server.cmd += options
         servers[name] = server
-    result: dict[str, Any] = {"p99_budget_ms": budget_ms, "duration_s": duration_s, "points": []}
+    result: dict[str, Any] = {
+        "p99_budget_ms": budget_ms,
+        "duration_s": duration_s,
+        "connections": connections,
+        "points": [],
+    }
     try:
         for server in servers.values():
             server.start()
@@ -257,7 +325,15 @@ def bench_overload(
             rate = min(round(factor * cap), 20_000)
             for name, handle in handles.items():
                 _wait_drained(handle.port)
-                point = _burst(handle, rate, duration_s, run_dir / f"{name}-{factor:g}x", env, body)
+                point = _burst(
+                    handle,
+                    rate,
+                    duration_s,
+                    run_dir / f"{name}-{factor:g}x",
+                    env,
+                    body,
+                    connections,
+                )
                 probes, end = point.pop("_probes"), point.pop("_burst_end")
                 point["recovery_s"] = _recovery_s(probes, end, budget_ms / 1000.0)
                 point.update(server=name, factor=factor)
@@ -282,41 +358,43 @@ def bench_overload(
 
 def _goals(result: dict[str, Any], budget_ms: float) -> list[dict[str, Any]]:
     cap = result["capacity"]["low_rps"]
-    off = {p["factor"]: p for p in result["points"] if p["server"] == "queue_only"}
+    compared = {
+        name: {p["factor"]: p for p in result["points"] if p["server"] == name} for name in COMPARED
+    }
     goals = []
     for p in result["points"]:
-        if p["server"] != "admission":
+        if p["server"] != GOAL_SERVER:
             continue
-        base = off.get(p["factor"], {})
+        others = {name: by_factor.get(p["factor"], {}) for name, by_factor in compared.items()}
         p99 = p["p99_answered_ms"]
-        for goal, measured, target, met, before in (
+        for goal, measured, target, met, key in (
             (
                 "p99 of answered <= 1.5x budget (ms)",
                 p99,
                 GOAL_P99_FACTOR * budget_ms,
                 p99 is not None and p99 <= GOAL_P99_FACTOR * budget_ms,
-                base.get("p99_answered_ms"),
+                "p99_answered_ms",
             ),
             (
                 "goodput >= 0.9x capacity (req/s)",
                 p["goodput_rps"],
                 GOAL_GOODPUT_SHARE * cap,
                 p["goodput_rps"] >= GOAL_GOODPUT_SHARE * cap,
-                base.get("goodput_rps"),
+                "goodput_rps",
             ),
             (
                 "client timeouts = 0",
                 p["client_timeouts"],
                 0,
                 p["client_timeouts"] == 0,
-                base.get("client_timeouts"),
+                "client_timeouts",
             ),
             (
                 "recovery <= 1 s after the burst (s)",
                 p["recovery_s"],
                 GOAL_RECOVERY_S,
                 p["recovery_s"] <= GOAL_RECOVERY_S,
-                base.get("recovery_s"),
+                "recovery_s",
             ),
         ):
             goals.append(
@@ -326,7 +404,7 @@ def _goals(result: dict[str, Any], budget_ms: float) -> list[dict[str, Any]]:
                     "measured": measured,
                     "target": target,
                     "met": bool(met),
-                    "without_admission": before,
+                    **{name: other.get(key) for name, other in others.items()},
                 }
             )
     return goals
@@ -359,23 +437,27 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         "",
         f"{result['date']}, {m['cpus']} CPUs, load average {m['load_average_1m']:.2f} at the "
         "start (the machine was shared with other jobs: absolute figures move with its load; "
-        "the two servers were measured interleaved in the same run). p99 budget "
+        "the three servers were measured interleaved in the same run). p99 budget "
         f"{result['p99_budget_ms']:g} ms, {result['duration_s']:g} s per burst after 0.5 s of "
-        f"warm-up, {CONNECTIONS} client connections, {DRAIN_S:g} s drain (a request unanswered "
+        f"warm-up, {result.get('connections', CONNECTIONS)} client connections, {DRAIN_S:g} s "
+        "drain (a request unanswered "
         "by then is a client timeout).",
         "",
         f"Measured capacity (queue-only server, p99 within the budget, no failed request): "
         f"{cap['low_rps']:.0f} req/s ({above}){caveat}.",
         "",
-        "## Goals (admission on; `without` = the same burst against the queue-only server)",
+        f"## Goals (server `{GOAL_SERVER}`, the default: deadline admission; the last two "
+        "columns: the same burst against `in_flight` (plus the HTTP layer's in-flight limit, "
+        "opt-in) and `queue_only` (no admission))",
         "",
-        "| load | goal | measured | target | met | without admission |",
-        "|---:|---|---:|---:|---|---:|",
+        "| load | goal | measured | target | met | in_flight | queue_only |",
+        "|---:|---|---:|---:|---|---:|---:|",
     ]
     for g in result["goals"]:
         lines.append(
             f"| {g['factor']:g}x | {g['goal']} | {_fmt(g['measured'])} | {_fmt(g['target'])} "
-            f"| {'met' if g['met'] else 'NOT MET'} | {_fmt(g['without_admission'])} |"
+            f"| {'met' if g['met'] else 'NOT MET'} | {_fmt(g.get('in_flight'))} "
+            f"| {_fmt(g.get('queue_only'))} |"
         )
     lines += [
         "",
@@ -408,6 +490,15 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"**{hp['ratio_on_over_off']:.3f}** (a scored request costs the server ~1 ms; on "
             "this shared machine the ratio moves by +-15% from run to run).",
         ]
+    layer = result.get("in_flight_layer")
+    if layer:
+        lines += [
+            "",
+            "The in-flight layer alone (an ASGI app that answers at once, called directly and "
+            "through `InFlightAdmission`, medians of 3 alternated rounds in this process): "
+            f"{layer['us_per_request_on']:.1f} vs {layer['us_per_request_off']:.1f} µs per "
+            f"request, **{layer['added_us']:.1f} µs added** per admitted request.",
+        ]
     lines += ["", "Capacity ladder: " + "; ".join(cap["ladder"]), ""]
     path.write_text("\n".join(lines))
 
@@ -418,19 +509,33 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=3.0, help="seconds per burst")
     p.add_argument("--factors", default="1,2,10", help="multiples of the measured capacity")
     p.add_argument("--capacity-seconds", type=float, default=120.0)
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=CONNECTIONS,
+        help="the generator's connections in the bursts (the capacity ladder keeps its own)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     factors = tuple(float(f) for f in args.factors.split(","))
     if not (0 < args.duration <= 30 and factors and all(0 < f <= 50 for f in factors)):
         p.error("duration must be in (0, 30] s and factors in (0, 50]")
+    if not 1 <= args.connections <= 2048:
+        p.error("connections must be in [1, 2048]")
     info = machine()
     system = small_system(args.workdir)
     result = bench_overload(
-        system, duration_s=args.duration, factors=factors, capacity_seconds=args.capacity_seconds
+        system,
+        duration_s=args.duration,
+        factors=factors,
+        capacity_seconds=args.capacity_seconds,
+        connections=args.connections,
     )
     result["machine"] = info
     result["hot_path"] = hot_path()
     progress(f"hot path (not overloaded): {result['hot_path']}")
+    result["in_flight_layer"] = in_flight_layer_cost()
+    progress(f"the in-flight layer's cost: {result['in_flight_layer']}")
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "overload.json").write_text(json.dumps(result, indent=2) + "\n")

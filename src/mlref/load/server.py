@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--admission", type=_bool, default=None, help="admission by deadline on/off (default on)"
     )
+    p.add_argument(
+        "--in-flight-admission",
+        type=_bool,
+        default=None,
+        help="the HTTP layer's in-flight limit on/off (default off; needs --admission on)",
+    )
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -99,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # this process is the server's alone: freeze the start-up heap (ServeConfig.gc_freeze)
         if args.admission is not None:
             extra["admission"] = args.admission
+        if args.in_flight_admission is not None:
+            extra["in_flight_admission"] = args.in_flight_admission
         config = ServeConfig.from_settings(settings, gc_freeze=True, **extra)
         graceful_s = int(config.graceful_timeout_s)
         app = create_app(settings, config=config)

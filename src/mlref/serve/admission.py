@@ -62,14 +62,15 @@ _DECAY = 0.95
 # below this weighted variance of the batch sizes seen, the slope cannot be fitted
 _MIN_SIZE_VARIANCE = 0.25
 
-REASONS = ("queue_full", "deadline", "late")
+REASONS = ("queue_full", "deadline", "late", "in_flight")
 
 
 class Overloaded(RuntimeError):
     """The request cannot be answered within the budget: answer 503 + ``Retry-After`` now.
 
     ``reason`` is ``deadline`` (refused at admission, predicted late) or ``late`` (it already
-    waited past the budget when its batch was formed); ``retry_after_s`` a whole number of
+    waited past the budget when its batch was formed); ``in_flight`` is used by the HTTP
+    layer's limit (``InFlightLimit``), which answers before the app runs; ``retry_after_s`` a whole number of
     seconds, at least 1 (the ``Retry-After`` header)."""
 
     def __init__(self, reason: str, detail: str, *, retry_after_s: int = 1) -> None:
@@ -199,4 +200,103 @@ class Admission:
             "late",
             f"overloaded: this request waited {waited_s * 1000:.0f} ms in the queue, past the "
             f"{self.budget_s * 1000:.0f} ms budget, so its answer would be late; retry later",
+        )
+
+
+class InFlightLimit:
+    """An adaptive limit on the scoring requests in the app at once, held at the HTTP layer.
+
+    Why a second layer: the batching queue is the only thing ``Admission`` sees, and with a
+    fast model it is not where requests wait under overload. Parsing, reading and validating
+    the body, building and writing the answer all run on the one event loop; far above
+    capacity that loop saturates first, the batching queue stays shorter than one batch, and
+    ``Admission`` refuses nothing while the answered requests are hundreds of ms late
+    (``nox -s overload``, 10x: p99 650 ms). This limit is checked before the app reads the
+    body (``mlref.serve.middleware.InFlightAdmission``): a refused request costs uvicorn's
+    parse of its headers and a small 503, not its whole cost.
+
+    The limit is AIMD on the measured time in the app (Netflix's concurrency-limits
+    ``AIMDLimit``; Envoy's adaptive-concurrency filter is the gradient variant of the same
+    idea): each admitted request reports how long it took from the limit's check to its last
+    byte sent. Slower than ``target_s`` (half the budget by default: the other half is left
+    for what the app cannot time, the wait in socket buffers and for the loop before the app
+    runs, and the answer's way back), the limit shrinks by ``backoff``; within it, and while
+    the limit was nearly used, it grows by one. So under overload the number of requests the
+    loop works on at once, and with it their latency, settles near the target; the excess is
+    refused at once. A static limit cannot do this: the right number is the service rate times
+    the budget (Little's law), and the service rate moves with the machine's load and the
+    batch sizes. uvicorn's ``--limit-concurrency`` is static and counts *connections* as well
+    as tasks (``len(self.connections) >= limit``): with keep-alive clients holding more
+    connections than the limit it refuses every request, and its 503 closes the connection
+    and has no ``Retry-After`` (docs/overload.md).
+
+    ``floor`` is the least the limit falls to (never refuse below it: a machine stall must not
+    turn a normal load into refusals); ``ceiling`` the most; ``initial`` where it starts
+    (default ``floor``; the app starts it at ``max_batch_size``). Starting at the ceiling
+    (1,024) let a burst onto an idle server take hundreds of requests into the app before the
+    first late answer came back, all of them then answered seconds late (measured in
+    test_admission_in_flight_http.py: p90 3.4 s); from a start near the load it grows by one
+    per answer in time, so a rising load lifts it within a fraction of a second. Times are
+    passed in (the event loop's clock); the limit reads no clock, so tests drive it with
+    made-up times.
+    """
+
+    def __init__(
+        self,
+        budget_ms: float,
+        *,
+        floor: int,
+        ceiling: int,
+        initial: int | None = None,
+        target_share: float = 0.5,
+        backoff: float = 0.9,
+    ) -> None:
+        if not (math.isfinite(budget_ms) and budget_ms > 0):
+            raise ValueError(f"budget_ms must be a finite number > 0, got {budget_ms!r}")
+        if not 1 <= floor <= ceiling:
+            raise ValueError(f"need 1 <= floor <= ceiling, got floor={floor}, ceiling={ceiling}")
+        if not 0 < target_share <= 1:
+            raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+        if not 0 < backoff < 1:
+            raise ValueError(f"backoff must be in (0, 1), got {backoff!r}")
+        self.budget_s = budget_ms / 1000.0
+        self.target_s = self.budget_s * target_share
+        self.floor = int(floor)
+        self.ceiling = int(ceiling)
+        self.backoff = backoff
+        start = floor if initial is None else initial
+        if not floor <= start <= ceiling:
+            raise ValueError(f"initial must be in [floor, ceiling], got {initial}")
+        self.limit = float(start)
+        self.in_flight = 0
+
+    def try_acquire(self) -> bool:
+        """Admit one more request (True) unless the limit is reached (False: answer 503)."""
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self, took_s: float | None) -> None:
+        """An admitted request finished after ``took_s`` in the app; None: do not learn from it
+        (a batch call, whose time grows with its size, or a request that failed)."""
+        self.in_flight -= 1
+        if took_s is None or not math.isfinite(took_s):
+            return
+        if took_s > self.target_s:
+            # from what is in use, not from a limit far above it: after a quiet spell the limit
+            # may have grown past the load; one late answer brings it down to the load at once
+            used = min(self.limit, float(self.in_flight + 1))
+            self.limit = max(float(self.floor), used * self.backoff)
+        elif 2 * (self.in_flight + 1) >= self.limit:
+            # grow only while the limit is being used: an idle server learns nothing about
+            # how many requests it can take at once (Netflix's AIMD does the same)
+            self.limit = min(float(self.ceiling), self.limit + 1.0)
+
+    def refused(self) -> Overloaded:
+        """The error for a request refused by the limit."""
+        return Overloaded(
+            "in_flight",
+            f"overloaded: {self.in_flight} requests are being served, the most this server can "
+            f"answer within the {self.budget_s * 1000:.0f} ms budget now; retry later",
         )

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mlref.serve.admission import Overloaded
+from mlref.serve.admission import InFlightLimit, Overloaded
 from mlref.serve.config import BYTES_PER_TRANSACTION, ServeConfig
 from mlref.serve.errors import install_error_handlers
-from mlref.serve.middleware import MetricsMiddleware, RequestGuardMiddleware
+from mlref.serve.middleware import InFlightAdmission, MetricsMiddleware, RequestGuardMiddleware
 from mlref.serve.openapi import add_docs_page, document_scoring_routes
 from mlref.serve.probes import add_probe_routes
 from mlref.serve.runtime import ServingRuntime
@@ -71,6 +71,20 @@ def create_app(
         else {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
+    # the HTTP layer of admission (opt-in; off with admission itself); innermost of the three
+    # middlewares, so its 503s are counted by MetricsMiddleware and carry a request id
+    if cfg.admission and cfg.in_flight_admission:
+        app.add_middleware(
+            InFlightAdmission,
+            limit=InFlightLimit(
+                cfg.p99_budget_ms,
+                floor=min(cfg.min_in_flight, cfg.max_queue),
+                ceiling=cfg.max_queue,
+                initial=min(cfg.max_queue, max(cfg.min_in_flight, cfg.max_batch_size)),
+            ),
+            metrics=runtime.metrics,
+            retry_after_s=cfg.retry_after_s,
+        )
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(
         RequestGuardMiddleware,

@@ -32,6 +32,16 @@ class ServeConfig:
     # refuse only when the queue is full (max_queue), as before issue #21
     admission: bool = True
     p99_budget_ms: float = 50.0
+    # the HTTP layer's limit (mlref.serve.admission.InFlightLimit): scoring requests in the app
+    # at once, adapted to keep their time in the app within half the budget; past it, 503
+    # before the body is read (reason in_flight). The limit never falls below min_in_flight
+    # and starts at max_batch_size. Off by default: measured (docs/overload.md) it holds the
+    # answered latency where many clients each bring their own connection and the loop, not
+    # the model, is the bottleneck, but on this project's fast model with a pooled client it
+    # shed ~10% at 1x on a loaded machine and cut the goodput at 2x to about half. Only with
+    # admission on
+    in_flight_admission: bool = False
+    min_in_flight: int = 32
     intra_op_threads: int = 1
     model_alias: str = "champion"
     shadow_alias: str | None = "challenger"  # scored in shadow when the registry has it
@@ -98,6 +108,8 @@ class ServeConfig:
             )
         if not (math.isfinite(self.p99_budget_ms) and self.p99_budget_ms > 0):
             raise ValueError(f"p99_budget_ms must be a finite number > 0, got {self.p99_budget_ms}")
+        if self.min_in_flight < 1:  # above max_queue it is clamped to it (create_app)
+            raise ValueError(f"min_in_flight must be >= 1, got {self.min_in_flight}")
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
         if not self.graceful_timeout_s > 0:

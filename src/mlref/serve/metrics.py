@@ -63,7 +63,7 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 PREFIX = "mlref"
 # why a request was shed (mlref.serve.admission.REASONS; kept here so metrics imports nothing)
-SHED_REASONS = ("queue_full", "deadline", "late")
+SHED_REASONS = ("queue_full", "deadline", "late", "in_flight")
 # the text format generate_latest writes (the library's CONTENT_TYPE_LATEST names 1.0.0, which
 # is negotiated; this endpoint always answers 0.0.4)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -123,7 +123,8 @@ class ServingMetrics:
         self.shed_by_reason = Counter(
             f"{p}_requests_shed",
             "Requests refused with 503 for overload, by reason: queue_full (no room), deadline "
-            "(predicted to be answered past the budget), late (waited past the budget).",
+            "(predicted to be answered past the budget), late (waited past the budget), "
+            "in_flight (refused before its body was read: the HTTP layer's in-flight limit).",
             ["reason"],
             registry=r,
         )

@@ -97,6 +97,7 @@ def test_names_types_and_created_as_scraped() -> None:
     assert m['mlref_requests_shed_total{reason="queue_full"}'] == 2
     assert m['mlref_requests_shed_total{reason="deadline"}'] == 0
     assert m['mlref_requests_shed_total{reason="late"}'] == 0
+    assert m['mlref_requests_shed_total{reason="in_flight"}'] == 0
     assert m["mlref_queue_depth"] == 7
     assert m["mlref_in_flight"] == 2
     assert m["mlref_ready"] == 1

@@ -47,6 +47,9 @@ DROPPED_ENV = (
     "MLREF_TEMPLATE",
     "MLREF_HOME",
     "UV_PROJECT_ENVIRONMENT",
+    # .ci/run sets it for this repository's lock; the generated project makes its own
+    "UV_LOCKED",
+    "UV_FROZEN",
 )
 
 

@@ -59,7 +59,48 @@ SKIPPED = {"tests/mlref/test_first_hour.py"}
 PORT_FILES = {"src/mlref/settings.py", "src/mlref/load/locustfile.py"}
 
 NAME = re.compile(r"(?<![A-Za-z0-9])(mlref|MLREF)(?![A-Za-z0-9])")
-PORT = re.compile(r"(?<![0-9])8000(?![0-9])")
+PORT_DEFAULT = 8000
+PORT = re.compile(rf"(?<![0-9]){PORT_DEFAULT}(?![0-9])")
+# The label column, as a whole identifier (``is_fraud``; not ``test_is_fraud_...``).
+LABEL_NAME = "is_fraud"
+LABEL = re.compile(rf"(?<![A-Za-z0-9_]){LABEL_NAME}(?![A-Za-z0-9_])")
+# The label delay: the one default every stage derives it from (DataConfig.label_delay_days;
+# the gates read settings.data.label_delay_days; TrainConfig.from_dates measures it).
+DELAY_FILE = "src/mlref/settings.py"
+DELAY = re.compile(r"(?<=label_delay_days: int = )[0-9]+(?![0-9])")
+# The entity (``user``) is also an English word, so only names are replaced, never prose: a
+# word made of parts (snake_case, kebab-case, CamelCase: ``user_id``, ``n_users``,
+# ``--spark-users``, ``UserSampler``, ``UNKNOWN_USER_STATE``) whose part is user/users, and
+# the Feast entity's own name, ``"user"`` in double quotes. A bare ``user`` stays (a local
+# variable, or prose: "per user" reads the same for an account).
+ENTITY_NAME = "user"
+TOKEN = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
+PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
+ENTITY_PARTS = {
+    "user": "{{ entity }}",
+    "users": "{{ entity }}s",
+    "User": "{{ entity | capitalize }}",
+    "Users": "{{ entity | capitalize }}s",
+    "USER": "{{ entity | upper }}",
+    "USERS": "{{ entity | upper }}S",
+}
+# names with a user part that are not the entity: Python's, Locust's (a simulated client is a
+# "user"), nginx's (the worker's Unix user), Chromium's flag, and mlref's names for Locust's
+# users; renaming them would break a library call or say something false
+NOT_THE_ENTITY = frozenset(
+    {
+        "UserWarning",
+        "HttpUser",
+        "FastHttpUser",
+        "ScoringUser",
+        "user_count",
+        "user-data-dir",
+        "user_line",
+        "locust_users",
+        "MAX_USERS",
+        "test_locustfile_parses_and_lists_its_user",
+    }
+)
 # files of the generated project that mlref has no counterpart of (mlref's own noxfile,
 # README and CI are written for this repository: two packages, benchmarks, examples),
 # copied as they are (Jinja where the name ends in .jinja)
@@ -71,23 +112,64 @@ def _raw(text: str) -> str:
     return "{% raw %}" + text + "{% endraw %}" if text else ""
 
 
-def templated(text: str, *, port: bool) -> str | None:
-    """``text`` as Jinja with the names (and the port) as variables; None when it has none.
+def entity_spans(text: str) -> Iterable[tuple[int, int, str]]:
+    """(start, end, Jinja) of every part of ``text`` that names the entity (see ENTITY_PARTS)."""
+    for token in TOKEN.finditer(text):
+        word = token.group(0)
+        if word in NOT_THE_ENTITY or "user" not in word.lower():
+            continue
+        parts = list(PART.finditer(word))
+        if len(parts) == 1 and not set(word) & {"_", "-"}:  # a bare word (f"user_{x}" is not)
+            quoted = (
+                text[token.start() - 1 : token.start()]
+                == '"'
+                == text[token.end() : token.end() + 1]
+            )
+            if word == ENTITY_NAME and quoted:
+                yield token.start(), token.end(), ENTITY_PARTS[word]
+            continue
+        for part in parts:
+            if part.group(0) in ENTITY_PARTS:
+                start = token.start() + part.start()
+                yield start, start + len(part.group(0)), ENTITY_PARTS[part.group(0)]
+
+
+def templated(text: str, *, port: bool, delay: bool = False) -> str | None:
+    """``text`` as Jinja with the names (package, entity, label), and where asked the port and
+    the label delay, as variables; None when it has none.
 
     Everything else sits in raw blocks, so braces of f-strings, dict literals and Jinja-like
     text in the sources are copied as they are."""
-    pattern = re.compile(f"{NAME.pattern}|{PORT.pattern}") if port else NAME
+    spans: list[tuple[int, int, str]] = [
+        (m.start(), m.end(), PKG_UPPER if m.group(0).isupper() else PKG)
+        for m in NAME.finditer(text)
+    ]
+    spans += [(m.start(), m.end(), "{{ label }}") for m in LABEL.finditer(text)]
+    spans += entity_spans(text)
+    if port:
+        spans += [(m.start(), m.end(), "{{ port }}") for m in PORT.finditer(text)]
+    if delay:
+        spans += [(m.start(), m.end(), "{{ label_delay_days }}") for m in DELAY.finditer(text)]
+    if not spans:
+        return None
     pieces: list[str] = []
     last = 0
-    for match in pattern.finditer(text):
-        pieces.append(_raw(text[last : match.start()]))
-        word = match.group(0)
-        pieces.append("{{ port }}" if word == "8000" else (PKG_UPPER if word.isupper() else PKG))
-        last = match.end()
-    if last == 0:
-        return None
+    for start, end, variable in sorted(spans):
+        if start < last:  # the patterns never overlap; if one day they do, say where
+            raise ValueError(f"overlapping names at {start}: {text[start - 20 : end + 20]!r}")
+        pieces.append(_raw(text[last:start]))
+        pieces.append(variable)
+        last = end
     pieces.append(_raw(text[last:]))
     return "".join(pieces)
+
+
+def label_delay_default(root: Path = ROOT) -> int:
+    """mlref's label delay (days), which copier.yml must offer as the default."""
+    found = DELAY.findall((root / DELAY_FILE).read_text())
+    if len(found) != 1:
+        raise ValueError(f"{DELAY_FILE}: expected one `label_delay_days: int = N`, found {found}")
+    return int(found[0])
 
 
 def _source_files(tree: Path) -> Iterable[Path]:
@@ -115,7 +197,7 @@ def mirrored(root: Path = ROOT) -> Iterable[tuple[str, str]]:
 
 def _emit(out: Path, src: Path, rel_src: str, rel_dest: str) -> None:
     text = src.read_text()
-    rendered = templated(text, port=rel_src in PORT_FILES)
+    rendered = templated(text, port=rel_src in PORT_FILES, delay=rel_src == DELAY_FILE)
     target = out / (rel_dest + (".jinja" if rendered is not None else ""))
     target.parent.mkdir(parents=True, exist_ok=True)
     if rendered is None:
@@ -216,8 +298,30 @@ warn_unused_ignores = true
 @GATES@"""
 
 
+def check_defaults(root: Path = ROOT) -> None:
+    """copier.yml's defaults must be mlref's own names and figures: the default answers render
+    mlref byte for byte (tests/template/test_lockstep.py) only if they are."""
+    import yaml
+
+    questions = yaml.safe_load((root / "copier.yml").read_text())
+    want = {
+        "package_name": "mlref",
+        "entity": ENTITY_NAME,
+        "label": LABEL_NAME,
+        "label_delay_days": label_delay_default(root),
+        "port": PORT_DEFAULT,
+    }
+    wrong = {k: questions[k]["default"] for k, v in want.items() if questions[k]["default"] != v}
+    if wrong:
+        raise ValueError(
+            f"copier.yml defaults {wrong} are not mlref's ({ {k: want[k] for k in wrong} }): "
+            "change copier.yml with mlref"
+        )
+
+
 def generate(out: Path, root: Path = ROOT) -> None:
     """Write the generated part of the template into ``out`` (which must be empty)."""
+    check_defaults(root)
     for rel_src, rel_dest in mirrored(root):
         _emit(out, root / rel_src, rel_src, rel_dest)
     (out / "pyproject.toml.jinja").write_text(pyproject(root))

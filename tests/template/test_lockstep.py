@@ -88,6 +88,63 @@ def test_names_become_variables_and_nothing_else(text: str, expected: str | None
     assert make_template.templated(text, port=False) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the entity's names: snake, kebab, Camel and UPPER parts, plural, the Feast entity
+        (
+            'USER_ID = "user_id"',
+            '{{ entity | upper }}{% raw %}_ID = "{% endraw %}{{ entity }}{% raw %}_id"{% endraw %}',
+        ),
+        ("n_users", "{% raw %}n_{% endraw %}{{ entity }}s"),
+        ("--spark-users", "{% raw %}--spark-{% endraw %}{{ entity }}s"),
+        ("UserSampler", "{{ entity | capitalize }}{% raw %}Sampler{% endraw %}"),
+        ('f"user_{kind}"', '{% raw %}f"{% endraw %}{{ entity }}{% raw %}_{kind}"{% endraw %}'),
+        ('ENTITY = "user"', '{% raw %}ENTITY = "{% endraw %}{{ entity }}{% raw %}"{% endraw %}'),
+        # the label column, whole
+        ('LABEL = "is_fraud"', '{% raw %}LABEL = "{% endraw %}{{ label }}{% raw %}"{% endraw %}'),
+        # prose, Python's and Locust's users, and names that only contain the letters
+        ("per user, the users, a user's habit", None),
+        ("UserWarning FastHttpUser locust_users --user-data-dir expanduser", None),
+        ("test_is_fraud_rate is_fraudulent", None),
+    ],
+)
+def test_entity_and_label_names_become_variables_and_nothing_else(
+    text: str, expected: str | None
+) -> None:
+    assert make_template.templated(text, port=False) == expected
+
+
+def test_label_delay_only_in_the_settings() -> None:
+    line = "    label_delay_days: int = 7\n"
+    assert make_template.templated(line, port=False, delay=True) == (
+        "{% raw %}    label_delay_days: int = {% endraw %}{{ label_delay_days }}{% raw %}\n{% endraw %}"
+    )
+    assert make_template.templated(line, port=False) is None
+    from mlref.settings import DataConfig
+
+    assert make_template.label_delay_default() == DataConfig().label_delay_days
+
+
+def test_copier_defaults_must_be_mlrefs(tmp_path: Path) -> None:
+    """copier.yml offering another default than mlref's (here the label delay) is refused
+    when the template is generated: its default answers would no longer render mlref."""
+    root = tmp_path / "root"
+    (root / "src/mlref").mkdir(parents=True)
+    shutil.copy2(ROOT / make_template.DELAY_FILE, root / make_template.DELAY_FILE)
+    text = (ROOT / "copier.yml").read_text()
+    (root / "copier.yml").write_text(text)
+    make_template.check_defaults(root)
+    default = make_template.label_delay_default(root)
+    changed = re.sub(
+        r"(label_delay_days:\n(?:  .*\n)*?  default: )\d+", rf"\g<1>{default + 1}", text
+    )
+    assert changed != text
+    (root / "copier.yml").write_text(changed)
+    with pytest.raises(ValueError, match="label_delay_days"):
+        make_template.check_defaults(root)
+
+
 def test_port_only_where_asked() -> None:
     assert make_template.templated("port: int = 8000  # 80000", port=True) == (
         "{% raw %}port: int = {% endraw %}{{ port }}{% raw %}  # 80000{% endraw %}"
@@ -122,25 +179,52 @@ def test_default_answers_give_back_mlref(tmp_path: Path) -> None:
 
 @pytest.mark.template
 def test_other_answers_rename_everything(tmp_path: Path) -> None:
-    """Another package name and port, no scale-out: no trace of the reference names left in
-    the package, the tests or the settings, and no scale-out files."""
-    out = render(tmp_path, package_name="card_risk", port=8123, include_scale=False)
+    """Another package name, entity, label, label delay and port, no scale-out: no trace of
+    the reference names left in the package, the tests, the docs or the settings, and no
+    scale-out files."""
+    out = render(
+        tmp_path,
+        package_name="card_risk",
+        entity="account",
+        label="is_chargeback",
+        label_delay_days=4,
+        port=8123,
+        include_scale=False,
+    )
     assert not (out / "src" / "mlref").exists()
     assert not (out / "tests" / "scale").exists()
     assert not (out / "src" / "card_risk" / "scale").exists()
     assert not (out / "scripts" / "scale_setup.sh").exists()
-    assert "port: int = 8123" in (out / "src/card_risk/settings.py").read_text()
-    word = re.compile(r"(?<![A-Za-z0-9])(mlref|MLREF)(?![A-Za-z0-9])")
+    settings = (out / "src/card_risk/settings.py").read_text()
+    assert "port: int = 8123" in settings
+    assert "label_delay_days: int = 4" in settings
+    assert "n_accounts: int = " in settings
+    columns = (out / "src/card_risk/data/columns.py").read_text()
+    assert 'ACCOUNT_ID = "account_id"' in columns
+    assert 'LABEL = "is_chargeback"' in columns
+    definitions = (out / "src/card_risk/features/definitions.py").read_text()
+    assert 'ENTITY = "account"' in definitions
+    assert 'VELOCITY_VIEW = "account_velocity_24h"' in definitions
+    reference = re.compile(
+        r"(?<![A-Za-z0-9])(mlref|MLREF)(?![A-Za-z0-9])"
+        rf"|(?<![A-Za-z0-9_]){make_template.LABEL_NAME}(?![A-Za-z0-9_])"
+        r"|\b(user_id|USER_ID|n_users)\b"
+    )
     leftovers = [
-        f"{p.relative_to(out)}: {m.group(0)}"
+        f"{p.relative_to(out)}: {found}"
         for p in sorted(out.rglob("*"))
         if p.is_file()
-        and p.suffix in {".py", ".toml", ".yaml", ".yml", ".cfg"}
+        and p.suffix in {".py", ".toml", ".yaml", ".yml", ".cfg", ".md", ".conf", ".sh"}
         # the answers hold the mlgates path (named as its clone is); the editable-install
         # hook and its test name mlgates' own mlref on purpose
         and p.name not in {".copier-answers.yml", "hatch_build.py", "test_layout.py"}
-        for m in [word.search(p.read_text())]
-        if m
+        # the README says where the project started, on purpose
+        for text in [p.read_text().replace("[mlref](https://github.com/mlgates/mlref)", "")]
+        # the generator's own finder too: any name with a user part that is the entity
+        for found in [
+            *(m.group(0) for m in reference.finditer(text)),
+            *(text[start:end] for start, end, _ in make_template.entity_spans(text)),
+        ][:1]
     ]
     assert leftovers == []
     pyproject = (out / "pyproject.toml").read_text()

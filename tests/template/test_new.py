@@ -55,11 +55,13 @@ def test_refused_answer_exits_2_and_writes_nothing(
 @pytest.mark.filterwarnings("ignore::copier.errors.DirtyLocalWarning")
 def test_new_renders_this_checkout(tmp_path: Path) -> None:
     """The default source is this checkout; mlgates comes from it too."""
-    out = new.new_project(tmp_path / "p", {"package_name": "card_risk"}, defaults=True, lock=False)
+    answers = {"package_name": "card_risk", "entity": "account", "label": "is_chargeback"}
+    out = new.new_project(tmp_path / "p", answers, defaults=True, lock=False)
     assert (out / "src" / "card_risk" / "cli.py").is_file()
-    answers = (out / ".copier-answers.yml").read_text()
-    assert f"mlgates_source: {new.REPOSITORY}" in answers
-    # renamed, then tidied: the project's own lint passes from the start
+    recorded = (out / ".copier-answers.yml").read_text()
+    assert f"mlgates_source: {new.REPOSITORY}" in recorded
+    assert "entity: account" in recorded
+    # renamed (package, entity, label), then tidied: the project's own lint passes from the start
     import subprocess
     import sys
 

@@ -1,7 +1,9 @@
 """Generated projects work: rendered with the default answers and with another package name,
 port and no scale-out, each locks its own environment (uv, sharing the machine's uv cache),
 runs its demo and its own gate suite (`uv run pytest --mlgates`), and both pass. The
-renamed project's gate report names its own package, not mlref.
+renamed project (another package, entity, label and label delay) is its own all the way
+down: its demo's data has its entity key, its label and its label delay, and its gate
+results name its package, its entity's features and none of the reference's names.
 
 Slow by nature (a full environment, the demo and the whole suite per project): marked
 ``template``, run by ``uv run nox -s template``.
@@ -24,13 +26,20 @@ pytestmark = pytest.mark.template
 ANSWERS: dict[str, dict[str, object]] = {
     # every question at its default: project fraud-model, package mlref, port 8000, scale-out
     "defaults": {},
+    # another package, entity, label and label delay (shorter than mlref's: the gates' label
+    # windows and training's embargo must follow it), port, no scale-out
     "renamed": {
-        "project_name": "card-risk",
-        "package_name": "card_risk",
+        "project_name": "account-risk",
+        "package_name": "account_risk",
+        "entity": "account",
+        "label": "is_chargeback",
+        "label_delay_days": 4,
         "port": 8123,
         "include_scale": False,
     },
 }
+# the reference's names, which a renamed project's data and gate results must not carry
+REFERENCE_NAMES = re.compile(r"(?<![A-Za-z0-9])(users?_|USERS?_)|_users?(?![A-Za-z])|\bis_fraud\b")
 # what the parent run must not pass down: its environment, its coverage, its switches
 DROPPED_ENV = (
     "VIRTUAL_ENV",
@@ -38,6 +47,9 @@ DROPPED_ENV = (
     "MLREF_TEMPLATE",
     "MLREF_HOME",
     "UV_PROJECT_ENVIRONMENT",
+    # .ci/run sets it for this repository's lock; the generated project makes its own
+    "UV_LOCKED",
+    "UV_FROZEN",
 )
 
 
@@ -108,3 +120,34 @@ def test_generated_project_passes_its_own_gates(
     )
     if package != "mlref":
         assert not re.search(r"\bmlref\.(features|train|data|serve)\b", text)
+
+    # its own entity, label and label delay: in the data the demo made, and in the gate
+    # results (the features built on the entity, the tests' names, the gates' details)
+    entity = str(ANSWERS[which].get("entity", "user"))
+    label = str(ANSWERS[which].get("label", "is_fraud"))
+    _assert_data_is_the_projects(tmp_path / "demo" / "data", entity, label, ANSWERS[which])
+    results = json.dumps(doc["results"])
+    assert re.search(rf"(?<![A-Za-z0-9]){entity}_|_{entity}(?![A-Za-z])", results), (
+        f"no gate result names a feature or test of the entity {entity!r}"
+    )
+    if which != "defaults":
+        found = sorted({m.group(0) for m in REFERENCE_NAMES.finditer(results)})
+        assert found == [], f"the gate results carry the reference's names: {found}"
+
+
+def _assert_data_is_the_projects(
+    data: Path, entity: str, label: str, answers: dict[str, object]
+) -> None:
+    """The demo's event log has the project's key and label columns, and its labels arrive
+    the answered delay after the events (the generator's figure: +- half a day, the median)."""
+    import pandas as pd
+
+    config = json.loads((data / "config.json").read_text())
+    delay = int(answers.get("label_delay_days", config["label_delay_days"]))
+    assert config["label_delay_days"] == delay
+    assert f"n_{entity}s" in config, sorted(config)
+    events = pd.read_parquet(data / "transactions.parquet")
+    assert {f"{entity}_id", label} <= set(events.columns), list(events.columns)
+    legit = events[events[label] == 0]
+    days = (legit["label_timestamp"] - legit["event_timestamp"]).dt.total_seconds() / 86_400
+    assert abs(days.median() - delay) <= 0.5, f"labels arrive {days.median():.2f} d late"
